@@ -1,0 +1,3 @@
+from affordhand.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,21 @@
+"""Hand models (built-in kinematic hand, MANO adapter), rotations and camera."""
+
+from __future__ import annotations
+
+from affordhand.hand.model import BuiltinHand, HandOutput
+
+
+def load_hand_model(kind: str = "builtin", mano_dir=None):
+    """Return a hand model: 'builtin' (license-free, default) or 'mano' (the user's MANO files)."""
+    if kind == "builtin":
+        return BuiltinHand()
+    if kind == "mano":
+        from affordhand.hand.mano import ManoHand
+
+        return ManoHand(mano_dir)
+    from affordhand.errors import AffordhandError
+
+    raise AffordhandError(f"unknown hand model {kind!r}: use 'builtin' or 'mano'")
+
+
+__all__ = ["BuiltinHand", "HandOutput", "load_hand_model"]

@@ -1,0 +1,160 @@
+"""MANO through smplx, from the user's own MANO_RIGHT.pkl / MANO_LEFT.pkl (never shipped).
+
+The files are read with a restricted unpickler that admits only numpy arrays, scipy sparse matrices and
+chumpy arrays (turned into numpy without importing chumpy), then handed to `smplx.MANO` as its data
+structure, so no arbitrary code in a pickle ever runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from affordhand.errors import AffordhandError
+from affordhand.hand import skeleton
+from affordhand.hand.model import HandOutput
+
+MANO_ENV = "AFFORDHAND_MANO_DIR"
+_GET_MANO = (
+    "Register at https://mano.is.tue.mpg.de, download 'Models & Code', and put MANO_RIGHT.pkl and "
+    f"MANO_LEFT.pkl from its models/ folder into one folder; pass that folder with --mano-dir or {MANO_ENV}."
+)
+# Fingertip vertices of the MANO mesh (the indices smplx uses for MANO tips), in MANO finger order
+# index, middle, pinky, ring, thumb.
+_TIP_VERTICES = (320, 443, 671, 554, 744)
+_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f",
+                  "hands_components", "hands_mean")
+
+
+class _ChumpyArray:
+    """Stands in for a pickled chumpy object; keeps only its value."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def value(self) -> np.ndarray:
+        state = self.state if isinstance(self.state, dict) else {}
+        for key in ("x", "_x", "a"):
+            if key in state:
+                inner = state[key]
+                return inner.value() if isinstance(inner, _ChumpyArray) else np.asarray(inner)
+        raise pickle.UnpicklingError("a chumpy object in the MANO file has no plain array value")
+
+
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"), ("builtins", "object"),
+    ("_codecs", "encode"),  # how protocol-2 pickles store array bytes
+}
+
+
+class _MANOUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
+            return super().find_class(module, name)
+        if module.startswith("chumpy"):
+            return _ChumpyArray
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a MANO file")
+
+
+def _plain(value):
+    if isinstance(value, _ChumpyArray):
+        return value.value()
+    if hasattr(value, "toarray"):
+        return np.asarray(value.toarray())
+    return value
+
+
+def load_mano_data(path: Path) -> dict:
+    """Return the MANO file's arrays as a dict of numpy arrays (restricted unpickling)."""
+    if not path.is_file():
+        raise AffordhandError(f"MANO file not found: {path}. {_GET_MANO}")
+    try:
+        with path.open("rb") as f:
+            data = _MANOUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise AffordhandError(f"{path} is not a readable MANO model file ({exc}). {_GET_MANO}") from None
+    if not isinstance(data, dict) or any(k not in data for k in _REQUIRED_KEYS):
+        missing = [k for k in _REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+        raise AffordhandError(f"{path} is not a MANO model file (missing {', '.join(missing)}). {_GET_MANO}")
+    return {k: _plain(v) for k, v in data.items()}
+
+
+def resolve_mano_dir(mano_dir: str | os.PathLike | None) -> Path:
+    """Return the MANO folder from the argument or $AFFORDHAND_MANO_DIR, or raise with instructions."""
+    value = mano_dir or os.environ.get(MANO_ENV)
+    if not value:
+        raise AffordhandError(f"no MANO folder given. {_GET_MANO}")
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise AffordhandError(f"MANO folder not found: {path}. {_GET_MANO}")
+    return path
+
+
+class ManoHand(nn.Module):
+    """MANO (smplx) behind the built-in hand's interface, with vertices and faces."""
+
+    name = "mano"
+
+    def __init__(self, mano_dir: str | os.PathLike | None = None):
+        super().__init__()
+        try:
+            import smplx
+            from smplx.utils import Struct
+        except ImportError:
+            raise AffordhandError("MANO support needs smplx: pip install 'affordhand[mano]'") from None
+        folder = resolve_mano_dir(mano_dir)
+        models = {}
+        for side in ("right", "left"):
+            data = load_mano_data(folder / f"MANO_{side.upper()}.pkl")
+            with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning about 10 betas
+                models[side] = smplx.MANO(str(folder), is_rhand=side == "right", data_struct=Struct(**data),
+                                          use_pca=False, flat_hand_mean=True, create_global_orient=False,
+                                          create_hand_pose=False, create_betas=False, create_transl=False)
+            models[side].requires_grad_(False)
+        # Known defect of the public MANO_LEFT.pkl: its shape blend shapes have the wrong x sign.
+        right_sd, left_sd = models["right"].shapedirs, models["left"].shapedirs
+        if torch.sum(torch.abs(left_sd[:, 0, :] - right_sd[:, 0, :])) < 1:
+            left_sd[:, 0, :] *= -1
+        self.right, self.left = models["right"], models["left"]
+        self.faces = {"right": np.asarray(self.right.faces, dtype=np.int64),
+                      "left": np.asarray(self.left.faces, dtype=np.int64)}
+        self.register_buffer("order", torch.as_tensor(skeleton.OPENPOSE_FROM_MANO, dtype=torch.long))
+
+    def _run(self, model, global_orient, hand_pose, betas):
+        B = hand_pose.shape[0]
+        betas = betas if betas is not None else hand_pose.new_zeros(B, model.num_betas)
+        out = model(global_orient=global_orient, hand_pose=hand_pose.reshape(B, 45), betas=betas)
+        tips = out.vertices[:, list(_TIP_VERTICES)]
+        joints = torch.cat([out.joints[:, :16], tips], dim=1)[:, self.order]
+        return joints, out.vertices
+
+    def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        """Return HandOutput: joints (B, 21, 3) and vertices (B, 778, 3), metres, relative to the wrist
+        scaled by `scale`, plus transl (so transl is the wrist position, as for the built-in hand)."""
+        joints, verts = self._run(self.right, global_orient, hand_pose, betas)
+        faces = self.faces["right"]
+        if is_left is not None and bool(is_left.any()):
+            lj, lv = self._run(self.left, global_orient, hand_pose, betas)
+            sel = is_left.reshape(-1, 1, 1)
+            joints, verts = torch.where(sel, lj, joints), torch.where(sel, lv, verts)
+            if bool(is_left.all()):
+                faces = self.faces["left"]
+        wrist = joints[:, :1]
+        joints, verts = joints - wrist, verts - wrist
+        if scale is not None:
+            s = scale.reshape(-1, 1, 1).to(joints.dtype)
+            joints, verts = joints * s, verts * s
+        if transl is not None:
+            joints, verts = joints + transl.unsqueeze(1), verts + transl.unsqueeze(1)
+        return HandOutput(joints=joints, vertices=verts, faces=faces)

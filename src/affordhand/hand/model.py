@@ -1,0 +1,95 @@
+"""Hand models that share one interface: batched pose tensors in, 21 OpenPose joints out.
+
+`BuiltinHand` (default, license-free) and `ManoHand` (the user's own MANO files through smplx) both take
+    global_orient: (B, 3) axis-angle,  hand_pose: (B, 45) or (B, 15, 3) axis-angle, MANO joint order,
+    transl: (B, 3) metres or None,    scale: (B,) or None,  betas: (B, 10) or None (MANO only),
+    is_left: (B,) bool or None (all right)
+and return a `HandOutput` with `joints` (B, 21, 3) in metres, OpenPose order, and for MANO `vertices`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import roma
+import torch
+from torch import nn
+
+from affordhand.hand import skeleton
+from affordhand.hand.rotations import as_joint_rotvecs, mirror_rotvec
+
+
+@dataclass
+class HandOutput:
+    """joints: (B, 21, 3) metres, OpenPose order; vertices: (B, V, 3) metres or None; faces: (F, 3) or None."""
+
+    joints: torch.Tensor
+    vertices: torch.Tensor | None = None
+    faces: np.ndarray | None = None
+
+
+def _mirror_inputs(global_orient, hand_pose, is_left):
+    """Return right-hand parameters for a batch that mixes sides (left ones mirrored)."""
+    if is_left is None:
+        return global_orient, hand_pose
+    sel = is_left.reshape(-1, 1, 1).to(hand_pose.dtype)
+    pose = as_joint_rotvecs(hand_pose)
+    pose = pose + sel * (mirror_rotvec(pose) - pose)
+    sel_g = sel[:, 0]
+    orient = global_orient + sel_g * (mirror_rotvec(global_orient) - global_orient)
+    return orient, pose
+
+
+def _mirror_points(points, is_left):
+    """Return points (B, N, 3) with x flipped where is_left."""
+    if is_left is None:
+        return points
+    sign = 1.0 - 2.0 * is_left.to(points.dtype).reshape(-1, 1, 1)
+    flip = torch.cat([sign, torch.ones_like(sign), torch.ones_like(sign)], dim=-1)
+    return points * flip
+
+
+class BuiltinHand(nn.Module):
+    """License-free kinematic hand: anatomical rest pose, one scale, MANO's pose convention."""
+
+    name = "builtin"
+
+    def __init__(self, rest: np.ndarray | None = None, tips: np.ndarray | None = None):
+        super().__init__()
+        default_rest, default_tips = skeleton.rest_joints()
+        rest = default_rest if rest is None else np.asarray(rest)
+        tips = default_tips if tips is None else np.asarray(tips)
+        self.register_buffer("rest", torch.as_tensor(rest, dtype=torch.float32))  # (16, 3)
+        self.register_buffer("tips", torch.as_tensor(tips, dtype=torch.float32))  # (5, 3)
+        self.register_buffer("order", torch.as_tensor(skeleton.OPENPOSE_FROM_MANO, dtype=torch.long))
+
+    def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        """Return HandOutput with joints (B, 21, 3), metres; transl is the wrist position."""
+        del betas  # the built-in hand has no shape space beyond its scale
+        orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
+        B = pose.shape[0]
+        rest = self.rest.to(pose.dtype)
+        tips = self.tips.to(pose.dtype)
+        root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
+        local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
+        base = rest[1::3]  # (5, 3) first joint of each chain
+        offsets = torch.stack([base, rest[2::3] - base, rest[3::3] - rest[2::3], tips - rest[3::3]], 1)
+        # Walk the five chains level by level: world rotation and position of each joint.
+        rot = root.unsqueeze(1).expand(B, 5, 3, 3)
+        pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
+        positions = [pos]
+        for level in range(3):
+            rot = rot @ local[:, :, level]
+            pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
+            positions.append(pos)
+        chains = torch.stack(positions, dim=2)  # (B, 5, 4, 3): joints 1..3 and tip per chain
+        joints16 = torch.cat([pose.new_zeros(B, 1, 3), chains[:, :, :3].reshape(B, 15, 3)], dim=1)
+        all_joints = torch.cat([joints16, chains[:, :, 3]], dim=1)  # (B, 21, 3) MANO order + tips
+        joints = all_joints[:, self.order]
+        if scale is not None:
+            joints = joints * scale.reshape(-1, 1, 1).to(joints.dtype)
+        joints = _mirror_points(joints, is_left)
+        if transl is not None:
+            joints = joints + transl.unsqueeze(1)
+        return HandOutput(joints=joints)

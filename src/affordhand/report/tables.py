@@ -1,0 +1,34 @@
+"""Tables for the terminal (rich): evaluation results in mm."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+EVAL_COLUMNS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("mpjpe_visible", "MPJPE vis"),
+                ("mpjpe_occluded", "MPJPE occ"), ("pa_mpjpe_visible", "PA vis"),
+                ("pa_mpjpe_occluded", "PA occ"), ("auc", "AUC"), ("count", "n"))
+
+
+def _fmt(key, value):
+    if key == "count":
+        return str(value)
+    if value != value:  # NaN: no joints in this subset
+        return "-"
+    return f"{value:.3f}" if key == "auc" else f"{value:.2f}"
+
+
+def evaluation_table(rows: dict[str, dict], title: str = "", first: str = "") -> Table:
+    """Return a rich Table with one row per named metric dict (mm, 2 decimals; AUC 3 decimals)."""
+    table = Table(title=title or None)
+    table.add_column(first or "")
+    for _, label in EVAL_COLUMNS:
+        table.add_column(label, justify="right")
+    for name, m in rows.items():
+        table.add_row(name, *[_fmt(k, m[k]) for k, _ in EVAL_COLUMNS])
+    return table
+
+
+def print_table(table: Table) -> None:
+    """Print a table to stdout, wide enough not to wrap."""
+    Console(width=max(120, Console().width)).print(table)
