@@ -1,0 +1,94 @@
+"""Structured affordance fields and one-sentence descriptions for labelled grasps (no model needed).
+
+The fields are those the VLM step of the method produces; the sentence is what the LLM summary produces:
+one sentence starting "A right hand" / "A left hand" that names the object, its shape or size, the
+intention and the grasp type, and leaves the hand pose description out. Several templates and synonyms
+are drawn at random so that no single string identifies a class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from affordhand.data.objects import ObjectSpec
+from affordhand.data.taxonomy import Grasp
+
+_HOLD_VERBS = ("holds", "grips", "grasps", "is holding", "clasps")
+_INTENT_PHRASES = {
+    "hold": ("to hold it", "to keep it steady", "just holding it"),
+    "pass": ("to hand it over", "to pass it to someone"),
+    "place": ("to put it down", "to place it somewhere"),
+    "open": ("to open it", "in order to open it"),
+    "eat": ("to eat it", "to take a bite"),
+    "peel": ("to peel it",),
+    "drink": ("to drink from it", "to take a sip"),
+    "pour": ("to pour from it", "to pour its contents"),
+    "carry": ("to carry it", "to move it elsewhere"),
+    "scoop": ("to scoop with it",),
+    "stir": ("to stir with it",),
+    "cut": ("to cut with it", "in order to cut"),
+    "spread": ("to spread with it",),
+    "write": ("to write with it", "to write a note"),
+    "draw": ("to draw with it",),
+    "uncap": ("to take its cap off",),
+    "flip": ("to flip food with it",),
+    "scrape": ("to scrape with it",),
+    "screw": ("to turn a screw", "to drive a screw"),
+    "pry": ("to pry something open",),
+    "hammer": ("to hammer a nail", "to strike with it"),
+    "throw": ("to throw it", "ready to throw it"),
+    "catch": ("after catching it",),
+    "pay": ("to pay with it",),
+    "insert": ("to insert it into a slot",),
+    "roll": ("to roll it", "about to roll it"),
+    "pick up": ("to pick it up", "lifting it"),
+    "close": ("to close it",),
+    "call": ("to make a call",),
+    "type": ("to type on it",),
+    "click": ("to click it",),
+    "move": ("to move it around",),
+    "tear": ("to tear off a strip",),
+    "squeeze": ("to squeeze it",),
+    "staple": ("to staple papers",),
+    "press": ("to press it down",),
+}
+_TEMPLATES = (
+    "{Side} {verb} {a} {size} {shape} {obj} {intent}, using a {grasp} grasp.",
+    "{Side} {verb} {a} {obj} ({size}, {shape}) with a {grasp} grasp {intent}.",
+    "{Side} uses a {grasp} grasp on {a} {size} {obj} {intent}.",
+    "{Side} {verb} the {shape} {obj} in a {grasp} grasp {intent}.",
+    "{Side} wraps around {a} {size} {obj} in a {grasp} grasp, {intent}.",
+)
+_INTERACTION = {"power": "power grasp with palm contact", "intermediate": "side grasp",
+                "precision": "precision grasp with the fingertips"}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def affordance_fields(side: str, obj: ObjectSpec, grasp: Grasp, intention: str) -> dict:
+    """Return the structured affordance fields for a labelled grasp (what the VLM step would answer)."""
+    thumb = "thumb abducted" if grasp.thumb == "abducted" else "thumb along the side of the hand"
+    return {
+        "hand_caption": f"a {side} hand {grasp.kind} grasping a {obj.display_name}",
+        "object_category": obj.category,
+        "object_shape": obj.shape,
+        "object_size": obj.size_word,
+        "interaction_type": _INTERACTION[grasp.kind],
+        "intention": intention,
+        "grasp_taxonomy": grasp.name,
+        "hand_pose_description": f"{grasp.definition}; {thumb}",
+    }
+
+
+def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.random.Generator) -> str:
+    """Return one sentence "A right/left hand ..." from the fields (hand pose description left out)."""
+    size = obj.size_word
+    template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
+    phrases = _INTENT_PHRASES.get(intention, (f"to {intention} it",))
+    sentence = template.format(
+        Side=f"A {side} hand", verb=_HOLD_VERBS[rng.integers(len(_HOLD_VERBS))], a=_article(size), size=size,
+        shape=obj.shape, obj=obj.display_name, intent=phrases[rng.integers(len(phrases))],
+        grasp=grasp.name.lower())
+    return " ".join(sentence.split())
