@@ -92,6 +92,47 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from affordhand.prior.model import PriorConfig
+    from affordhand.prior.train import train
+
+    config = PriorConfig(text_encoder=args.text_encoder, steps=args.steps, batch=args.batch, lr=args.lr,
+                         seed=args.seed, representation=args.representation, schedule=args.schedule,
+                         prediction=args.prediction, checkpoint_every=args.checkpoint_every)
+    if args.steps < 1 or args.batch < 1:
+        raise AffordhandError("--steps and --batch must be positive")
+    train(config, args.data, args.out, val=args.val, device=args.device, skip_bad=args.skip_bad)
+    print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from affordhand.data.records import write_records
+    from affordhand.prior.generate import sample_poses
+    from affordhand.prior.model import load_prior
+
+    if args.n < 1:
+        raise AffordhandError("--n must be positive")
+    prior = load_prior(args.prior)
+    texts = [args.text] * args.n
+    poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
+    records = [{"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0, 0.0, 0.0],
+                "text": args.text} for i, p in enumerate(poses)]
+    write_records(args.out, records)
+    print(f"wrote {len(records)} samples to {args.out}")
+    if args.figure:
+        import numpy as np
+
+        from affordhand.report.figures import skeleton_grid
+        from affordhand.synth.scene import forward
+
+        joints = forward(poses.double().numpy(), np.zeros((len(poses), 3)), np.zeros(len(poses), bool))
+        skeleton_grid(list(joints), [f"sample {i}" for i in range(len(joints))], args.figure, columns=8,
+                      view=(25, 60))
+        print(f"wrote {args.figure}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from affordhand.demo import run_demo
 
@@ -126,6 +167,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share for --split-by random")
     p.add_argument("--preview", metavar="FILE.png", help="save one 3D skeleton per grasp class")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("train", help="train the affordance-conditioned diffusion prior")
+    p.add_argument("--data", required=True, help="training records (JSONL with hand_pose and text)")
+    p.add_argument("--val", help="validation records (JSONL)")
+    p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
+    p.add_argument("--text-encoder", default="minilm", help="minilm (default), hf:NAME_OR_PATH[#cls] or none")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--representation", choices=("axis_angle", "6d"), default="axis_angle")
+    p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
+    p.add_argument("--prediction", choices=("eps", "x0"), default="eps")
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--skip-bad", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sample", help="draw hand poses from a prior for a sentence")
+    p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
+    p.add_argument("--text", default=None, help='affordance sentence, "A right hand ..." (omit: unconditional)')
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output records (JSONL)")
+    p.add_argument("--figure", help="also save the samples as 3D hands (PNG)")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

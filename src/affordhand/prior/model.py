@@ -1,0 +1,144 @@
+"""The prior: denoiser + schedule + pose normalisation + text encoder name, saved as config.json +
+model.safetensors (EMA weights used for sampling). Loading never unpickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from affordhand.errors import AffordhandError
+from affordhand.hand.rotations import rotvec_to_6d, sixd_to_rotvec
+from affordhand.prior.denoiser import Denoiser
+from affordhand.prior.schedule import Schedule
+
+STD_FLOOR = 0.15  # rad; dimensions that barely vary in training would otherwise blow up when normalised
+DEFAULT_PRIOR = Path(__file__).resolve().parent.parent / "assets" / "prior"
+
+
+@dataclass
+class PriorConfig:
+    """Every setting of a prior and its training; saved as config.json."""
+
+    representation: str = "axis_angle"  # or "6d"
+    T: int = 1000
+    schedule: str = "cosine"
+    prediction: str = "eps"
+    clip_x0: float = 4.0
+    width: int = 256
+    depth: int = 4
+    emb: int = 256
+    dropout: float = 0.0
+    text_encoder: str = "minilm"
+    cond_dim: int = 384
+    cond_drop: float = 0.15
+    steps: int = 20000
+    batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    ema: float = 0.999
+    seed: int = 0
+    checkpoint_every: int = 1000
+    data_hash: str = ""
+    data_file: str = ""
+    mean: list = field(default_factory=list)
+    std: list = field(default_factory=list)
+
+    @property
+    def pose_dim(self) -> int:
+        return 45 if self.representation == "axis_angle" else 90
+
+
+def atomic_save(tensors: dict, path: Path, metadata: dict | None = None) -> None:
+    """Write a safetensors file atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class Prior(torch.nn.Module):
+    """A trained (or new) prior: turns hand poses to and from the normalised space the network sees."""
+
+    def __init__(self, config: PriorConfig):
+        super().__init__()
+        self.config = config
+        self.net = Denoiser(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
+                            config.dropout)
+        self.schedule = Schedule(config.T, config.schedule, config.prediction, config.clip_x0)
+        mean = torch.tensor(config.mean or [0.0] * config.pose_dim, dtype=torch.float32)
+        std = torch.tensor(config.std or [1.0] * config.pose_dim, dtype=torch.float32)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std.clamp_min(STD_FLOOR))
+
+    def encode_pose(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """Return normalised x (B, D) from right-hand hand_pose (B, 45) axis-angle."""
+        if self.config.representation == "6d":
+            hand_pose = rotvec_to_6d(hand_pose.reshape(-1, 15, 3)).reshape(-1, 90)
+        return (hand_pose - self.mean) / self.std
+
+    def decode_pose(self, x: torch.Tensor) -> torch.Tensor:
+        """Return right-hand hand_pose (B, 45) axis-angle from normalised x (B, D)."""
+        raw = x * self.std + self.mean
+        if self.config.representation == "6d":
+            return sixd_to_rotvec(raw.reshape(-1, 15, 6)).reshape(-1, 45)
+        return raw
+
+    def output(self, x, t, cond=None, has_cond=None):
+        """Return the network's raw output for x_t."""
+        return self.net(x, t, cond, has_cond)
+
+    def save(self, run_dir: str | Path) -> None:
+        """Write config.json and model.safetensors (weights of this module) into run_dir."""
+        run_dir = Path(run_dir)
+        atomic_write_text(run_dir / "config.json", json.dumps(asdict(self.config), indent=2) + "\n")
+        atomic_save(self.state_dict(), run_dir / "model.safetensors", {"format": "affordhand-prior-1"})
+
+
+def resolve_prior_dir(spec: str | os.PathLike) -> Path:
+    """Return the folder of a prior: 'default' (shipped inside the package) or a run folder."""
+    return DEFAULT_PRIOR if str(spec) == "default" else Path(spec)
+
+
+def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prior:
+    """Return the prior in a run folder (or the shipped default), in eval mode on device."""
+    run_dir = resolve_prior_dir(spec)
+    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
+    if not cfg_path.is_file() or not weights.is_file():
+        hint = " (rebuild it with `make prior`)" if str(spec) == "default" else ""
+        raise AffordhandError(f"no prior in {run_dir}: expected config.json and model.safetensors{hint}")
+    try:
+        raw = json.loads(cfg_path.read_text())
+        known = {f.name for f in fields(PriorConfig)}
+        config = PriorConfig(**{k: v for k, v in raw.items() if k in known})
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise AffordhandError(f"{cfg_path}: not a prior config ({exc})") from None
+    prior = Prior(config)
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise AffordhandError(f"{weights}: not a readable safetensors file ({exc})") from None
+    missing, unexpected = prior.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    if missing or unexpected:
+        raise AffordhandError(f"{weights} does not match its config.json (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    return prior.to(device).eval()

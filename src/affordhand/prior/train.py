@@ -1,0 +1,184 @@
+"""Training of the prior: denoising loss with condition dropout (classifier-free guidance), EMA weights,
+atomic resumable checkpoints, validation loss and a metrics.jsonl log.
+
+A run folder holds config.json, model.safetensors (EMA weights, what sampling loads),
+checkpoint.safetensors (network, EMA, optimiser and random state, for resuming) and metrics.jsonl.
+Each file is replaced atomically, so a run killed at any point resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from affordhand.data.records import read_records
+from affordhand.errors import AffordhandError
+from affordhand.hand.rotations import mirror_rotvec
+from affordhand.prior.model import Prior, PriorConfig, atomic_save, atomic_write_text
+from affordhand.text.encoders import load_text_encoder
+
+WARMUP = 500
+
+
+def file_hash(path: str | Path) -> str:
+    """Return the sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None]]:
+    """Return right-hand poses (N, 45) (left hands mirrored) and the text of each record (or None)."""
+    records = read_records(path, skip_bad=skip_bad, required=("hand_pose",)).records
+    if not records:
+        raise AffordhandError(f"{path}: no records to train on")
+    pose = torch.as_tensor(np.stack([r["hand_pose"] for r in records]), dtype=torch.float32).reshape(-1, 15, 3)
+    left = torch.as_tensor([r["side"] == "left" for r in records])
+    pose = torch.where(left[:, None, None], mirror_rotvec(pose), pose).reshape(-1, 45)
+    return pose, [r.get("text") or None for r in records]
+
+
+def _embed(encoder, texts):
+    has = torch.as_tensor([t is not None for t in texts])
+    if encoder.dim == 0:
+        return torch.zeros(len(texts), 0), torch.zeros(len(texts), dtype=torch.bool)
+    emb = torch.zeros(len(texts), encoder.dim)
+    idx = [i for i, t in enumerate(texts) if t is not None]
+    if idx:
+        emb[idx] = encoder.encode([texts[i] for i in idx])
+    return emb, has
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict:
+    out = {}
+    for i, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            out[f"opt.{i}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return out
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict) -> None:
+    sd = opt.state_dict()
+    state: dict = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, i, key = name.split(".", 2)
+            state.setdefault(int(i), {})[key] = value
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _loss(prior, x0, cond, has_cond, generator, cond_drop):
+    B = x0.shape[0]
+    t = torch.randint(0, prior.schedule.T, (B,), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    keep = has_cond & (torch.rand(B, generator=generator) >= cond_drop)
+    x_t = prior.schedule.q_sample(x0, t, noise)
+    out = prior.output(x_t, t, cond if cond.shape[1] else None, keep)
+    return torch.mean((out - prior.schedule.target(x0, noise)) ** 2)
+
+
+@torch.no_grad()
+def validation_loss(prior, x0, cond, has_cond, seed: int = 1234, batch: int = 1024) -> float:
+    """Return the mean denoising loss on a fixed draw of timesteps and noise (comparable across steps)."""
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    for i in range(0, len(x0), batch):
+        losses.append(float(_loss(prior, x0[i:i + batch], cond[i:i + batch], has_cond[i:i + batch], g, 0.0)))
+    return float(np.mean(losses))
+
+
+def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None = None, device: str = "cpu",
+          quiet: bool = False, skip_bad: bool = False) -> Prior:
+    """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior."""
+    run_dir = Path(run_dir)
+    config.data_file, config.data_hash = str(data), file_hash(data)
+    ckpt_path = run_dir / "checkpoint.safetensors"
+    resume = load_file(str(ckpt_path)) if ckpt_path.is_file() else None
+    if resume is not None:
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved.get("data_hash") != config.data_hash:
+            raise AffordhandError(f"{run_dir} was trained on other data ({saved.get('data_file')}); "
+                                  "use a new --out folder")
+        for key in ("representation", "T", "schedule", "prediction", "width", "depth", "emb", "text_encoder",
+                    "seed", "batch", "lr"):
+            if saved.get(key) != getattr(config, key):
+                raise AffordhandError(f"{run_dir} holds a run with {key}={saved.get(key)!r}, not "
+                                      f"{getattr(config, key)!r}; rerun with the same settings or a new --out")
+    torch.manual_seed(config.seed)
+    encoder = load_text_encoder(config.text_encoder, device="cpu")
+    config.cond_dim = encoder.dim
+    poses, texts = load_training_poses(data, skip_bad)
+    cond, has_cond = _embed(encoder, texts)
+    prior = Prior(config)
+    x_all = prior.encode_pose(poses)  # with identity stats; real stats follow
+    config.mean, config.std = x_all.mean(0).tolist(), x_all.std(0).tolist()
+    prior = Prior(config).to(device)
+    x_all = prior.encode_pose(poses.to(device))
+    cond, has_cond = cond.to(device), has_cond.to(device)
+    val_data = None
+    if val:
+        vp, vt = load_training_poses(val, skip_bad)
+        vc, vh = _embed(encoder, vt)
+        val_data = (prior.encode_pose(vp.to(device)), vc.to(device), vh.to(device))
+    ema = copy.deepcopy(prior).eval()
+    opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed)
+    step = 0
+    if resume is not None:
+        prior.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("net.")})
+        ema.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("ema.")})
+        _load_optimizer(opt, resume)
+        gen.set_state(resume["rng"])
+        step = int(resume["step"])
+    atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    metrics_path = run_dir / "metrics.jsonl"
+    if metrics_path.exists():  # drop log lines written after the checkpoint we resume from
+        kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+    N = len(x_all)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
+                  TimeRemainingColumn(), disable=quiet) as bar:
+        task = bar.add_task("train", total=config.steps, completed=step, loss="-")
+        running = None
+        while step < config.steps:
+            idx = torch.randint(0, N, (config.batch,), generator=gen)
+            for group in opt.param_groups:
+                group["lr"] = config.lr * min(1.0, (step + 1) / WARMUP)
+            prior.train()
+            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), prior.parameters()):
+                    pe.lerp_(pm, 1 - config.ema)
+            step += 1
+            value = float(loss.detach())
+            running = value if running is None else 0.98 * running + 0.02 * value
+            bar.update(task, completed=step, loss=f"{running:.4f}")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                entry = {"step": step, "loss": running, "seconds": round(time.perf_counter() - t0, 2)}
+                if val_data is not None:
+                    entry["val_loss"] = validation_loss(ema, *val_data)
+                tensors = {f"net.{k}": v for k, v in prior.state_dict().items()}
+                tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+                tensors.update(_optimizer_tensors(opt))
+                tensors["rng"], tensors["step"] = gen.get_state(), torch.tensor(step)
+                atomic_save(tensors, ckpt_path)
+                ema.save(run_dir)
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(entry) + "\n")
+    return ema.cpu()

