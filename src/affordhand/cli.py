@@ -133,6 +133,72 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_refine(args) -> int:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from affordhand.data.records import read_records
+    from affordhand.hand import load_hand_model
+    from affordhand.refine.batch import NEEDED
+    from affordhand.refine.fit import FitConfig
+    from affordhand.refine.guided import GuidedConfig
+    from affordhand.refine.io import PartialWriter, read_done
+    from affordhand.refine.run import RefineConfig, attach_texts, count_without_text, refine_batch
+
+    rf = read_records(args.input, skip_bad=args.skip_bad, required=NEEDED)
+    records = rf.records
+    if rf.skipped:
+        print(f"skipped {len(rf.skipped)} bad records (first: line {rf.skipped[0][0]}: {rf.skipped[0][1]})",
+              file=sys.stderr)
+    if args.text_from:
+        texts = {r["id"]: r["text"] for r in read_records(args.text_from, skip_bad=True).records if r.get("text")}
+        attach_texts(records, texts)
+    if args.batch < 1 or args.samples < 1 or args.steps < 1:
+        raise AffordhandError("--batch, --samples and --steps must be positive")
+    prior = None
+    if args.mode in ("affordance", "uncond"):
+        from affordhand.prior.model import load_prior
+
+        prior = load_prior(args.prior, device=args.device)
+        if not 0 < args.t_start < prior.config.T:
+            raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
+    if args.mode == "affordance" and count_without_text(records):
+        print(f"warning: {count_without_text(records)} records have no text and are refined unconditionally",
+              file=sys.stderr)
+    config = RefineConfig(mode=args.mode, seed=args.seed, fit=FitConfig(),
+                          guided=GuidedConfig(t_start=args.t_start, steps=args.steps, guidance=args.guidance,
+                                              cfg=args.cfg, samples=args.samples, select=args.select,
+                                              noising=args.noising))
+    hand = load_hand_model(args.hand_model, args.mano_dir).to(args.device)
+    out = Path(args.out)
+    done = read_done(out)
+    todo = [r for r in records if r["id"] not in done]
+    if done:
+        print(f"resuming: {len(done)} records already refined", file=sys.stderr)
+    writer = PartialWriter(out, done)
+    with Progress(disable=not sys.stderr.isatty() and not args.progress) as bar:
+        task = bar.add_task(f"refine ({args.mode})", total=len(records), completed=len(done))
+        for i in range(0, len(todo), args.batch):
+            chunk = todo[i:i + args.batch]
+            refined = refine_batch(chunk, config, hand, prior, args.device)
+            writer.add(refined)
+            done.update({r["id"]: r for r in refined})
+            bar.update(task, advance=len(chunk))
+    writer.finish(out, [r["id"] for r in records], done)
+    print(f"wrote {len(records)} refined records to {out} (mode {args.mode})")
+    return 0
+
+
+def _cmd_build_prior(args) -> int:
+    from affordhand.prior.model import DEFAULT_PRIOR
+    from affordhand.prior.shipped import build_shipped_prior
+
+    seconds = build_shipped_prior(seed=args.seed, out=args.out or DEFAULT_PRIOR, steps=args.steps)
+    print(f"built the prior in {seconds:.0f} s: {args.out or DEFAULT_PRIOR}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from affordhand.demo import run_demo
 
@@ -196,6 +262,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output records (JSONL)")
     p.add_argument("--figure", help="also save the samples as 3D hands (PNG)")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("refine", help="refine initial hand estimates with the affordance-guided prior")
+    p.add_argument("--input", required=True, help="initial estimates (JSONL: hand_pose, global_orient, keypoints2d, K)")
+    p.add_argument("--out", required=True, help="refined records (JSONL); a rerun resumes")
+    p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
+    p.add_argument("--mode", choices=("affordance", "uncond", "fit", "none"), default="affordance")
+    p.add_argument("--text-from", help="take each record's text from this JSONL file, by id")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps over the full noise range")
+    p.add_argument("--t-start", type=int, default=400, help="noise level the refinement starts from (of T=1000)")
+    p.add_argument("--guidance", type=float, default=300.0, help="weight of the 2D keypoint guidance")
+    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale on the text")
+    p.add_argument("--samples", type=int, default=4, help="samples per hand (spread written as joint_std_mm)")
+    p.add_argument("--select", choices=("fit", "median", "mean"), default="mean", help="how to pick among samples")
+    p.add_argument("--noising", choices=("sdedit", "invert"), default="sdedit")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    _add_hand_model_args(p)
+    p.set_defaults(func=_cmd_refine)
+
+    p = sub.add_parser("build-prior", help="rebuild the shipped default prior from scratch (make prior)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--out", help="folder to write (default: the package's own prior)")
+    p.set_defaults(func=_cmd_build_prior)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

@@ -8,6 +8,8 @@ are drawn at random so that no single string identifies a class.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from affordhand.data.objects import ObjectSpec
@@ -63,10 +65,6 @@ _INTERACTION = {"power": "power grasp with palm contact", "intermediate": "side 
                 "precision": "precision grasp with the fingertips"}
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 def affordance_fields(side: str, obj: ObjectSpec, grasp: Grasp, intention: str) -> dict:
     """Return the structured affordance fields for a labelled grasp (what the VLM step would answer)."""
     thumb = "thumb abducted" if grasp.thumb == "abducted" else "thumb along the side of the hand"
@@ -88,7 +86,8 @@ def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.r
     template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
     phrases = _INTENT_PHRASES.get(intention, (f"to {intention} it",))
     sentence = template.format(
-        Side=f"A {side} hand", verb=_HOLD_VERBS[rng.integers(len(_HOLD_VERBS))], a=_article(size), size=size,
+        Side=f"A {side} hand", verb=_HOLD_VERBS[rng.integers(len(_HOLD_VERBS))], a="a", size=size,
         shape=obj.shape, obj=obj.display_name, intent=phrases[rng.integers(len(phrases))],
         grasp=grasp.name.lower())
-    return " ".join(sentence.split())
+    # "a" before a vowel sound anywhere in the sentence ("a adducted thumb grasp") becomes "an".
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split()))

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from affordhand.data.atomic import atomic_path
 from affordhand.errors import AffordhandError
 
 # Field -> shape of its array. hand_pose also accepts 15x3 on input.
@@ -167,19 +167,11 @@ def dumps_record(record: dict, decimals: int = 6) -> str:
 
 def write_records(path: str | os.PathLike, records: Iterable[dict], decimals: int = 6) -> int:
     """Write records atomically (temp file in the same folder, then rename); return how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(dumps_record(rec, decimals) + "\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(dumps_record(rec, decimals) + "\n")
+            count += 1
+        f.flush()
+        os.fsync(f.fileno())
     return count

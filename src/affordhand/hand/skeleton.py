@@ -43,6 +43,10 @@ OPENPOSE_FINGER_JOINTS = {
     "thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12),
     "ring": (13, 14, 15, 16), "pinky": (17, 18, 19, 20),
 }
+# For each of the 15 MANO finger joints, the OpenPose joint at the end of the bone it rotates: its rotation
+# shows in the image only where that joint is seen.
+MANO_BONE_END = tuple(OPENPOSE_FROM_MANO.index(k + 2) if k % 3 != 2 else OPENPOSE_FROM_MANO.index(16 + k // 3)
+                      for k in range(15))
 # Parent of each of the 16 MANO joints (wrist = -1).
 MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 
@@ -148,3 +152,19 @@ def joint_axes() -> np.ndarray:
     """Return (15, 3, 3) anatomical axes per MANO joint (rows: flexion, abduction, twist)."""
     axes = finger_axes()
     return np.stack([axes[finger] for finger in FINGERS for _ in range(3)])
+
+
+def angles_to_pose(angles: np.ndarray) -> np.ndarray:
+    """Return right-hand MANO axis-angle (N, 45) from anatomical angles (N, 15, 3)."""
+    return np.einsum("njk,jkd->njd", angles, joint_axes()).reshape(len(angles), 45)
+
+
+def pose_to_angles(pose: np.ndarray) -> np.ndarray:
+    """Return anatomical angles (N, 15, 3) of right-hand MANO axis-angle (N, 45) (inverse of angles_to_pose)."""
+    return np.einsum("njd,jkd->njk", pose.reshape(len(pose), 15, 3), joint_axes())
+
+
+def limit_violations(pose: np.ndarray) -> np.ndarray:
+    """Return (N,) how many anatomical angles of right-hand poses (N, 45) lie outside the joint limits."""
+    angles, limits = pose_to_angles(pose), joint_limits()
+    return ((angles < limits[..., 0]) | (angles > limits[..., 1])).sum((-1, -2))

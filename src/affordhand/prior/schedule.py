@@ -51,11 +51,18 @@ class Schedule:
         """Return (eps, x0) from a network output; x0 is clipped to +-clip_x0 and eps made consistent.
 
         Clipping x0-hat keeps few-step samplers from exploding near t = T (seen with cosine + eps)."""
-        ab = self._ab(t, x_t)
         if self.prediction == "eps":
-            x0 = (x_t - (1 - ab).sqrt() * output) / ab.sqrt()
-        else:
-            x0 = output
+            return self.from_eps(x_t, t, output)
+        return self.from_x0(x_t, t, output)
+
+    def from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (eps, x0) for a noise estimate: x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab), clipped."""
+        ab = self._ab(t, x_t)
+        return self.from_x0(x_t, t, (x_t - (1 - ab).sqrt() * eps) / ab.sqrt())
+
+    def from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (eps, x0) for a clean estimate, x0 clipped to +-clip_x0 and eps consistent with it."""
+        ab = self._ab(t, x_t)
         if self.clip_x0:
             x0 = x0.clamp(-self.clip_x0, self.clip_x0)
         eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt().clamp_min(1e-8)

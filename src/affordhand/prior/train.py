@@ -23,7 +23,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import mirror_rotvec
-from affordhand.prior.model import Prior, PriorConfig, atomic_save, atomic_write_text
+from affordhand.data.atomic import atomic_write_text
+from affordhand.prior.model import Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
 
 WARMUP = 500

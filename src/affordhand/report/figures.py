@@ -60,3 +60,47 @@ def skeleton_grid(joint_sets: list[np.ndarray], titles: list[str], path: str | P
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def draw_keypoints_2d(ax, uv: np.ndarray, visible: np.ndarray | None, colour: str, label: str, marker="o") -> None:
+    """Draw 2D keypoints (21, 2) px with bones; hidden joints (visible false) as hollow markers."""
+    for i, j in BONES:
+        ax.plot(*zip(uv[i], uv[j]), color=colour, linewidth=1, alpha=0.8)
+    vis = np.ones(21, bool) if visible is None else visible
+    ax.scatter(*uv[vis].T, s=12, color=colour, marker=marker, label=label)
+    if (~vis).any():
+        ax.scatter(*uv[~vis].T, s=30, facecolors="none", edgecolors=colour, marker=marker)
+
+
+def refinement_figure(cases: list[dict], path: str | Path, image_size=(640, 480)) -> Path:
+    """Save one row per hand: 2D keypoints on the virtual image, then 3D init / refined / ground truth.
+
+    Each case: title, keypoints (21, 2), visible (21,), uv_init, uv_refined (21, 2) px, and
+    joints_gt, joints_init, joints_refined (21, 3) m, root-relative."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(10, 3.3 * len(cases)))
+    for row, case in enumerate(cases):
+        ax = fig.add_subplot(len(cases), 2, 2 * row + 1)
+        ax.set_xlim(0, image_size[0]), ax.set_ylim(image_size[1], 0)
+        ax.set_aspect("equal"), ax.set_facecolor("#f4f4f4")
+        draw_keypoints_2d(ax, case["keypoints"], case["visible"], "k", "true 2D joints (hollow: occluded, unseen)")
+        draw_keypoints_2d(ax, case["uv_init"], None, "#d62728", "initial estimate", "x")
+        draw_keypoints_2d(ax, case["uv_refined"], None, "#1f77b4", "refined", "+")
+        pts = np.concatenate([case["keypoints"], case["uv_init"], case["uv_refined"]])
+        lo, hi = pts.min(0) - 30, pts.max(0) + 30
+        ax.set_xlim(lo[0], hi[0]), ax.set_ylim(hi[1], lo[1])
+        ax.set_title(case["title"], fontsize=8, loc="left", wrap=True)
+        ax.legend(fontsize=6, loc="lower right")
+        ax3 = fig.add_subplot(len(cases), 2, 2 * row + 2, projection="3d")
+        draw_skeleton_3d(ax3, case["joints_gt"], "k", label="ground truth")
+        draw_skeleton_3d(ax3, case["joints_init"], "#d62728", alpha=0.7, label="initial")
+        draw_skeleton_3d(ax3, case["joints_refined"], "#1f77b4", alpha=0.9, label="refined")
+        _equal_box(ax3, np.stack([case["joints_gt"], case["joints_init"], case["joints_refined"]]))
+        ax3.view_init(elev=-70, azim=-90)  # camera view: x right, y down
+        ax3.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affordhand.hand import skeleton
+from affordhand.hand.skeleton import angles_to_pose, pose_to_angles  # noqa: F401 (re-exported)
 
 # Finger roles: (MCP flex, PIP flex) as (base, gain with closure c in [0, 1]), radians; DIP from coupling.
 ROLES = {
@@ -130,18 +131,6 @@ def sample_angles(feix_id: int, grip_cm: np.ndarray, rng: np.random.Generator) -
     angles[:, 13:15, 1:] = rng.normal(0, NOISE["joint"] / 2, (n, 2, 2))
     limits = skeleton.joint_limits()
     return np.clip(angles, limits[..., 0], limits[..., 1])
-
-
-def angles_to_pose(angles: np.ndarray) -> np.ndarray:
-    """Return right-hand MANO axis-angle (N, 45) from anatomical angles (N, 15, 3)."""
-    axes = skeleton.joint_axes()  # (15, 3, 3), rows flexion, abduction, twist
-    return np.einsum("njk,jkd->njd", angles, axes).reshape(len(angles), 45)
-
-
-def pose_to_angles(pose: np.ndarray) -> np.ndarray:
-    """Return anatomical angles (N, 15, 3) of right-hand MANO axis-angle (N, 45) (inverse of angles_to_pose)."""
-    axes = skeleton.joint_axes()
-    return np.einsum("njd,jkd->njk", pose.reshape(len(pose), 15, 3), axes)
 
 
 def sample_poses(feix_id: int, grip_cm: np.ndarray, rng: np.random.Generator) -> np.ndarray:

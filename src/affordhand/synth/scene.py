@@ -146,9 +146,7 @@ def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rn
     transl = transl + rng.normal(size=(n, 3)) * np.asarray(REGRESSOR["transl_m"])
     scale = scale * (1 + REGRESSOR["scale"] * rng.normal(size=n))
     # A MANO joint's rotation shows in the position of its bone's end (the next joint along the chain).
-    bone_end = np.array([skeleton.OPENPOSE_FROM_MANO.index(k + 2) if k % 3 != 2 else
-                         skeleton.OPENPOSE_FROM_MANO.index(16 + k // 3) for k in range(15)])
-    seen = np.repeat(visible[:, bone_end], 3, axis=1)  # (n, 45)
+    seen = np.repeat(visible[:, list(skeleton.MANO_BONE_END)], 3, axis=1)  # (n, 45)
     mean = np.broadcast_to(mean_pose_r, pose_r.shape)
     guess = mean + REGRESSOR["evidence"] * (pose_r - mean) + rng.normal(0, REGRESSOR["unseen"], pose_r.shape)
     near = pose_r + rng.normal(0, REGRESSOR["seen"], pose_r.shape)

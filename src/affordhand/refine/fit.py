@@ -1,0 +1,93 @@
+"""Keypoint fitting by gradient descent: the global fit (orientation, translation, scale) that runs before
+the diffusion refinement, and the `fit` baseline (finger pose too, with a pull toward the initial pose).
+
+The global fit weights the wrist and finger bases (moved by the global parameters alone) fully and the
+other finger joints by `finger_weight`, because the finger pose is the uncertain part of the initial
+estimate; fitting it at full weight would bend the hand's global pose to absorb finger errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from affordhand.refine.batch import PALM_JOINTS, HandBatch, geman_mcclure, reprojection
+
+MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
+
+
+@dataclass
+class FitConfig:
+    """Settings of keypoint fitting (pixels, radians, metres)."""
+
+    iters: int = 100
+    sigma_px: float = 40.0
+    finger_weight: float = 0.05
+    lr_orient: float = 0.02
+    lr_transl: float = 0.004
+    lr_scale: float = 0.01
+    scale_prior: float = 1.0  # weight of (log scale - log initial scale)^2
+    pose_iters: int = 150
+    lr_pose: float = 0.01
+    pose_prior: float = 0.02  # weight of the squared deviation from the initial finger pose (rad^2)
+
+
+def initial_translation(batch: HandBatch) -> torch.Tensor:
+    """Return (B, 3) translations: the batch's own where given, else from the wrist keypoint and hand size."""
+    f = batch.K[:, 0, 0]
+    span = torch.linalg.norm(batch.keypoints[:, 9] - batch.keypoints[:, 0], dim=-1).clamp_min(5.0)
+    z = f * MIDDLE_BASE_LENGTH * batch.scale / span
+    uv = batch.keypoints[:, 0]
+    x = (uv[:, 0] - batch.K[:, 0, 2]) * z / f
+    y = (uv[:, 1] - batch.K[:, 1, 2]) * z / batch.K[:, 1, 1]
+    guess = torch.stack([x, y, z], -1)
+    given = torch.isfinite(batch.transl).all(-1, keepdim=True)
+    return torch.where(given, torch.nan_to_num(batch.transl), guess)
+
+
+def _joint_weights(batch: HandBatch, finger_weight: float) -> torch.Tensor:
+    w = torch.full((21,), finger_weight, device=batch.keypoints.device)
+    w[list(PALM_JOINTS)] = 1.0
+    return w[None] * batch.visible.float()
+
+
+def fit_global(hand, batch: HandBatch, pose_r: torch.Tensor, config: FitConfig = FitConfig()):
+    """Return (orient_r, transl, scale) fitted to the visible keypoints with the finger pose held fixed."""
+    orient = batch.orient_r.clone().requires_grad_(True)
+    transl = initial_translation(batch).requires_grad_(True)
+    log_s0 = batch.scale.log()
+    log_s = log_s0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [orient], "lr": config.lr_orient},
+                            {"params": [transl], "lr": config.lr_transl},
+                            {"params": [log_s], "lr": config.lr_scale}])
+    w = _joint_weights(batch, config.finger_weight)
+    norm = w.sum(-1).clamp_min(1e-6)
+    pose_r = pose_r.detach()
+    for _ in range(config.iters):
+        res = reprojection(hand, pose_r, orient, transl, log_s.exp(), batch)
+        loss = (w * geman_mcclure(res, config.sigma_px)).sum(-1) / norm
+        loss = loss + config.scale_prior * (log_s - log_s0) ** 2
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+    return orient.detach(), transl.detach(), log_s.exp().detach()
+
+
+def fit_pose(hand, batch: HandBatch, orient_r, transl, scale, config: FitConfig = FitConfig()) -> torch.Tensor:
+    """Return finger poses (B, 45) fitted to the visible keypoints, pulled toward the initial pose and
+    kept inside the joint limits' range by the same pull (the `fit` baseline)."""
+    init = batch.pose_r.detach()
+    pose = init.clone().requires_grad_(True)
+    opt = torch.optim.Adam([pose], lr=config.lr_pose)
+    vis = batch.visible.float()
+    norm = vis.sum(-1).clamp_min(1.0)
+    for _ in range(config.pose_iters):
+        res = reprojection(hand, pose, orient_r, transl, scale, batch)
+        loss = (vis * geman_mcclure(res, config.sigma_px / 2)).sum(-1) / norm
+        loss = loss + config.pose_prior * ((pose - init) ** 2).sum(-1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+    return pose.detach()
+

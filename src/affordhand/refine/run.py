@@ -1,0 +1,100 @@
+"""Refine hand records in batches, in one of four modes that all write the same record format:
+
+- `affordance`: global fit, then guided diffusion with the text-conditioned prior (the method);
+- `uncond`: the same with the null condition (the method's main baseline);
+- `fit`: global fit, then 2D keypoint fitting of the fingers with a pull toward the initial pose;
+- `none`: the initial estimate unchanged.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from affordhand.errors import AffordhandError
+from affordhand.prior.generate import encode_texts
+from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera, side_params
+from affordhand.refine.fit import FitConfig, fit_global, fit_pose
+from affordhand.refine.guided import GuidedConfig, refine_guided
+
+MODES = ("affordance", "uncond", "fit", "none")
+
+
+@dataclass
+class RefineConfig:
+    """Settings of one refinement run; written into each output record's `refine` field."""
+
+    mode: str = "affordance"
+    seed: int = 0
+    guided: GuidedConfig = field(default_factory=GuidedConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    refit_global: bool = False  # a short global fit again once the fingers are refined (hurt on validation)
+
+
+def record_seed(record_id: str, seed: int) -> int:
+    """Return a per-record seed, so a hand's noise is the same whatever batch it is in."""
+    return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2 ** 31)
+
+
+def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, hand, mode, extra):
+    joints = joints_camera(hand, pose_r, orient_r, transl, scale, batch.is_left).detach()
+    pose = side_params(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
+    orient = side_params(orient_r, batch.is_left)
+    out = []
+    for i, rec in enumerate(records):
+        new = dict(rec)
+        new.update({"hand_pose": pose[i].cpu().numpy(), "global_orient": orient[i].cpu().numpy(),
+                    "transl": transl[i].cpu().numpy(), "scale": float(scale[i]),
+                    "joints3d": joints[i].cpu().numpy(), "refine_mode": mode})
+        for key, values in extra.items():
+            if values is not None:
+                new[key] = values[i].cpu().numpy() if torch.is_tensor(values) else values[i]
+        out.append(new)
+    return out
+
+
+def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, device: str = "cpu") -> list[dict]:
+    """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K)."""
+    if config.mode not in MODES:
+        raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
+    batch = batch_from_records(records).to(device)
+    if config.mode == "none":
+        transl = torch.nan_to_num(batch.transl)
+        return _output_records(records, batch, batch.pose_r, batch.orient_r, transl, batch.scale, hand, "none", {})
+    orient, transl, scale = fit_global(hand, batch, batch.pose_r, config.fit)
+    extra: dict = {}
+    if config.mode == "fit":
+        pose = fit_pose(hand, batch, orient, transl, scale, config.fit)
+    else:
+        if prior is None:
+            raise AffordhandError(f"mode {config.mode} needs a prior")
+        texts = [r.get("text") if config.mode == "affordance" else None for r in records]
+        cond, has = encode_texts(prior, texts)
+        cond = cond.to(device) if cond is not None else None
+        seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
+        result = refine_guided(prior, hand, batch, orient, transl, scale, cond, has.to(device), config.guided,
+                               seeds)
+        pose = result["pose_r"]
+        extra["joint_std_mm"] = result["joint_std_mm"]
+    if config.refit_global:
+        short = FitConfig(**{**config.fit.__dict__, "iters": max(1, config.fit.iters // 2)})
+        refit = HandBatch(pose, orient, transl, scale, batch.keypoints, batch.visible, batch.K, batch.is_left)
+        orient, transl, scale = fit_global(hand, refit, pose, short)
+    return _output_records(records, batch, pose, orient, transl, scale, hand, config.mode, extra)
+
+
+def count_without_text(records: list[dict]) -> int:
+    """Return how many records have no text (refined unconditionally in affordance mode)."""
+    return sum(1 for r in records if not r.get("text"))
+
+
+def attach_texts(records: list[dict], texts_by_id: dict[str, str]) -> None:
+    """Set each record's text from a {id: text} map (e.g. from `affordhand describe` output), in place."""
+    for r in records:
+        if r["id"] in texts_by_id:
+            r["text"] = texts_by_id[r["id"]]
+
+

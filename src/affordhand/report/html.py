@@ -1,0 +1,37 @@
+"""A small self-contained HTML summary: metric tables, figures (embedded) and the settings used."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from affordhand.data.atomic import atomic_write_text
+from affordhand.report.tables import EVAL_COLUMNS, _fmt
+
+
+def metrics_html(rows: dict[str, dict], first: str = "") -> str:
+    """Return an HTML table with one row per named metric dict (mm)."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in EVAL_COLUMNS)
+    body = "".join(
+        f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(k, m[k])}</td>" for k, _ in EVAL_COLUMNS) + "</tr>"
+        for name, m in rows.items())
+    return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{body}</table>"
+
+
+def write_summary(path: str | Path, title: str, sections: list[tuple[str, str]], images: list[Path],
+                  settings: dict) -> Path:
+    """Write an HTML page with the given (heading, html) sections, embedded PNGs and the settings."""
+    imgs = "".join(
+        f'<img alt="{html.escape(p.name)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in images)
+    parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
+<h1>{html.escape(title)}</h1>{parts}{imgs}<h2>Settings</h2><pre>{html.escape(json.dumps(settings, indent=2))}</pre>
+</body></html>"""
+    atomic_write_text(path, page)
+    return Path(path)

@@ -1,0 +1,146 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from affordhand.data.records import read_records, write_records
+from affordhand.eval.evaluate import evaluate
+from affordhand.hand import BuiltinHand
+from affordhand.prior.model import load_prior
+from affordhand.refine.batch import batch_from_records, geman_mcclure, reprojection
+from affordhand.refine.guided import GuidedConfig
+from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.synth.dataset import SynthConfig, build
+
+HAND = BuiltinHand()
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("refine")
+    build(SynthConfig(n=400, seed=5), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return load_prior("default")
+
+
+def _perfect(records):
+    """Ground-truth records as initial estimates, every joint visible, keypoints exactly projected."""
+    out = []
+    for r in records:
+        r = dict(r)
+        r["visible"] = np.ones(21, bool)
+        out.append(r)
+    joints = torch.as_tensor(np.stack([r["joints3d"] for r in out]))
+    K = torch.as_tensor(np.stack([r["K"] for r in out]))
+    from affordhand.hand.camera import project
+
+    uv = project(joints, K).numpy()
+    for r, kp in zip(out, uv):
+        r["keypoints2d"] = kp
+        del r["joints3d"]
+    return out
+
+
+def test_perfect_estimate_with_all_joints_visible_barely_moves(synth, prior):
+    gt = read_records(synth / "test.jsonl").records[:24]
+    init = _perfect(gt)
+    out = refine_batch(init, RefineConfig(mode="affordance"), HAND, prior)
+    m = evaluate(gt, out, HAND).overall
+    assert m["mpjpe"] < 3.0 and m["pa_mpjpe"] < 2.0
+
+
+def test_keypoint_guidance_reduces_the_2d_loss_of_visible_joints(synth, prior):
+    init = read_records(synth / "test_init.jsonl").records[:32]
+    batch = batch_from_records(init)
+
+    def loss(records):
+        b = batch_from_records(records)
+        res = reprojection(HAND, b.pose_r, b.orient_r, b.transl, b.scale, batch)
+        return float((batch.visible * geman_mcclure(res, 15.0)).sum() / batch.visible.sum())
+
+    free = refine_batch(init, RefineConfig(mode="affordance", guided=GuidedConfig(guidance=0.0)), HAND, prior)
+    guided = refine_batch(init, RefineConfig(mode="affordance"), HAND, prior)
+    assert loss(guided) < 0.7 * loss(free)
+
+
+def test_none_returns_the_input_and_modes_share_the_format(synth, prior):
+    init = read_records(synth / "test_init.jsonl").records[:8]
+    out = refine_batch(init, RefineConfig(mode="none"), HAND, prior)
+    for a, b in zip(init, out):
+        assert np.allclose(a["hand_pose"], b["hand_pose"]) and np.allclose(a["global_orient"], b["global_orient"])
+    keys = None
+    for mode in ("none", "fit", "uncond", "affordance"):
+        recs = refine_batch(init, RefineConfig(mode=mode), HAND, prior)
+        assert all(r["refine_mode"] == mode and r["joints3d"].shape == (21, 3) for r in recs)
+        keys = keys or set(recs[0]) - {"joint_std_mm"}
+        assert set(recs[0]) - {"joint_std_mm"} == keys
+
+
+def test_fit_mode_pulls_visible_joints_onto_their_evidence(synth, prior):
+    gt = read_records(synth / "test.jsonl").records
+    init = read_records(synth / "test_init.jsonl").records
+    before = evaluate(gt, init, HAND).overall
+    after = evaluate(gt, refine_batch(init, RefineConfig(mode="fit"), HAND, prior), HAND).overall
+    assert after["mpjpe_visible"] < before["mpjpe_visible"]
+
+
+def test_samples_give_a_spread_and_results_do_not_depend_on_the_batch(synth, prior):
+    init = read_records(synth / "test_init.jsonl").records[:6]
+    config = RefineConfig(mode="affordance", guided=GuidedConfig(samples=4))
+    whole = refine_batch(init, config, HAND, prior)
+    split = refine_batch(init[:3], config, HAND, prior) + refine_batch(init[3:], config, HAND, prior)
+    assert all(r["joint_std_mm"].shape == (21,) and r["joint_std_mm"][8] > 0 for r in whole)
+    for a, b in zip(whole, split):
+        assert np.allclose(a["hand_pose"], b["hand_pose"], atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_refinement_on_cuda_matches_cpu(synth):
+    init = read_records(synth / "test_init.jsonl").records[:16]
+    cpu = refine_batch(init, RefineConfig(mode="affordance"), HAND, load_prior("default"))
+    gpu = refine_batch(init, RefineConfig(mode="affordance"), BuiltinHand().cuda(), load_prior("default", "cuda"),
+                       device="cuda")
+    diff = np.abs(np.stack([a["joints3d"] for a in cpu]) - np.stack([b["joints3d"] for b in gpu]))
+    assert diff.mean() < 1e-3  # metres
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "affordhand", "refine", *args], capture_output=True, text=True)
+
+
+def test_bad_record_gives_a_one_line_error_or_is_skipped(synth, tmp_path):
+    init = read_records(synth / "test_init.jsonl").records[:3]
+    bad = dict(init[1])
+    del bad["K"]
+    write_records(tmp_path / "in.jsonl", [init[0], bad, init[2]])
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"), "--mode", "fit")
+    assert proc.returncode == 2 and "in.jsonl:2: field 'K' is required" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"), "--mode", "fit",
+                "--skip-bad")
+    assert proc.returncode == 0 and "skipped 1 bad records" in proc.stderr
+    assert len(read_records(tmp_path / "out.jsonl").records) == 2
+
+
+def test_rerun_resumes_after_a_crash(synth, tmp_path):
+    init = read_records(synth / "test_init.jsonl").records[:10]
+    write_records(tmp_path / "in.jsonl", init)
+    out = tmp_path / "out.jsonl"
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--batch", "4")
+    assert proc.returncode == 0
+    reference = out.read_text().splitlines()
+    # A crashed run leaves the finished records and a torn line in OUT.partial, and no OUT.
+    out.unlink()
+    (tmp_path / "out.jsonl.partial").write_text("\n".join(reference[:4]) + "\n" + reference[4][:50])
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--batch", "4")
+    assert proc.returncode == 0 and "resuming: 4 records" in proc.stderr
+    assert out.read_text().splitlines() == reference
+    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert [json.loads(line)["id"] for line in reference] == [r["id"] for r in init]
