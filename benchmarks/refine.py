@@ -1,0 +1,127 @@
+"""Benchmark of refinement: accuracy by occlusion level and mode, by grasp class, ablations and speed.
+
+    python benchmarks/refine.py [--prior default] [--n 3000] [--seed 7] [--device cpu]
+
+Test data: `affordhand synth --n N --seed SEED --occlusion LEVEL` for light, medium and heavy, held-out
+objects (HOGraspNet s3) only. The defaults of refinement were chosen on a separate validation set (seed 1);
+this script never feeds its numbers back into them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from dataclasses import replace
+
+import torch
+
+from affordhand.data.records import read_records
+from affordhand.eval.evaluate import evaluate
+from affordhand.hand import BuiltinHand
+from affordhand.prior.model import load_prior
+from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.synth.dataset import SynthConfig, build
+
+KEYS = ("mpjpe", "mpjpe_visible", "mpjpe_occluded", "pa_mpjpe", "pa_mpjpe_occluded")
+
+
+def _row(label, m):
+    return f"| {label} | " + " | ".join(f"{m[k]:.2f}" for k in KEYS) + f" | {m['count']} |"
+
+
+def _header(first):
+    print(f"| {first} | MPJPE | MPJPE vis | MPJPE occ | PA-MPJPE | PA occ | n |")
+    print("|---|---|---|---|---|---|---|")
+
+
+def _refine(init, config, hand, prior, device, batch=512):
+    out = []
+    for i in range(0, len(init), batch):
+        out += refine_batch(init[i:i + batch], config, hand, prior, device)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prior", default="default")
+    parser.add_argument("--n", type=int, default=3000, help="grasps synthesized per occlusion level")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--ablation-n", type=int, default=400, help="hands used for the ablations")
+    args = parser.parse_args()
+    print(f"command: python benchmarks/refine.py --prior {args.prior} --n {args.n} --seed {args.seed} "
+          f"--device {args.device}")
+    dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
+    print(f"machine: {platform.machine()}, {dev}, torch {torch.__version__}")
+    hand, prior = BuiltinHand().to(args.device), load_prior(args.prior, args.device)
+    base = RefineConfig()
+    tmp = tempfile.TemporaryDirectory()
+    sets = {}
+    for level in ("light", "medium", "heavy"):
+        build(SynthConfig(n=args.n, seed=args.seed, occlusion=level), f"{tmp.name}/{level}")
+        sets[level] = (read_records(f"{tmp.name}/{level}/test.jsonl").records,
+                       read_records(f"{tmp.name}/{level}/test_init.jsonl").records)
+
+    print("\n## Accuracy by occlusion level and mode (held-out objects, mm)\n")
+    _header("level / mode")
+    ratios = []
+    for level, (gt, init) in sets.items():
+        res = {}
+        for mode in ("none", "fit", "uncond", "affordance"):
+            out = _refine(init, replace(base, mode=mode), hand, prior, args.device)
+            res[mode] = evaluate(gt, out, hand, by="taxonomy")
+            print(_row(f"{level} / {mode}", res[mode].overall))
+        a, u, i = (res[m].overall for m in ("affordance", "uncond", "none"))
+        ratios.append((level, a["mpjpe_occluded"] / u["mpjpe_occluded"], a["mpjpe_occluded"] / i["mpjpe_occluded"],
+                       a["mpjpe_visible"] - i["mpjpe_visible"]))
+        if level == "heavy":
+            by_class = res
+    print("\n| level | occ. MPJPE affordance / uncond (target <= 0.85) | affordance / init (target <= 0.6) "
+          "| visible MPJPE change vs init, mm (target <= +1) |")
+    print("|---|---|---|---|")
+    for level, r1, r2, dv in ratios:
+        print(f"| {level} | {r1:.3f} | {r2:.3f} | {dv:+.2f} |")
+
+    print("\n## Occluded-joint PA-MPJPE by grasp class, heavy occlusion (mm)\n")
+    print("| grasp | init | uncond | affordance | n |")
+    print("|---|---|---|---|---|")
+    for key in by_class["affordance"].groups:
+        g = {m: by_class[m].groups[key] for m in ("none", "uncond", "affordance")}
+        print(f"| {key} | {g['none']['pa_mpjpe_occluded']:.2f} | {g['uncond']['pa_mpjpe_occluded']:.2f} | "
+              f"{g['affordance']['pa_mpjpe_occluded']:.2f} | {g['affordance']['count']} |")
+
+    print(f"\n## Ablations (affordance mode, medium occlusion, first {args.ablation_n} hands, mm)\n")
+    gt, init = (x[: args.ablation_n] for x in sets["medium"])
+    _header("setting")
+    variants = [("defaults", {})]
+    variants += [(f"guidance {g}", {"guidance": g}) for g in (0.0, 30.0, 100.0, 1000.0)]
+    variants += [(f"t* {t}", {"t_start": t}) for t in (100, 250, 600, 800)]
+    variants += [(f"steps {s}", {"steps": s}) for s in (20, 100)]
+    variants += [(f"samples {k}", {"samples": k}) for k in (1, 8)]
+    variants += [("cfg 0 (= uncond)", {"cfg": 0.0}), ("cfg 2", {"cfg": 2.0}), ("cfg 4", {"cfg": 4.0})]
+    variants += [("DDIM inversion (null condition)", {"noising": "invert"}), ("select best 2D fit", {"select": "fit"})]
+    for label, change in variants:
+        config = replace(base, guided=replace(base.guided, **change))
+        print(_row(label, evaluate(gt, _refine(init, config, hand, prior, args.device), hand).overall))
+
+    print(f"\n## Speed (affordance mode, 50 DDIM steps over [0, T), t* = {base.guided.t_start}, "
+          f"{base.guided.samples} samples, classifier-free guidance)\n")
+    print("| batch | seconds | hands/s |")
+    print("|---|---|---|")
+    pool = sets["medium"][1]
+    for batch in (1, 64, 512):
+        recs = (pool * (batch // len(pool) + 1))[:batch]
+        reps = 5 if batch == 1 else 1
+        refine_batch(recs[:1], base, hand, prior, args.device)  # warm-up (text encoder, kernels)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            refine_batch(recs, base, hand, prior, args.device)
+        dt = (time.perf_counter() - t0) / reps
+        print(f"| {batch} | {dt:.3f} | {batch / dt:.0f} |")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
