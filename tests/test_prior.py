@@ -138,3 +138,23 @@ def test_trained_prior_samples_near_the_data(data_dir, tmp_path):
     assert torch.isfinite(samples).all()
     # The sample mean lies much nearer the data mean than a draw from the untrained N(0, 1) would.
     assert float((samples.mean(0) - poses.mean(0)).abs().mean()) < 0.1
+
+
+def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    args = ["train", "--data", str(data_dir / "train.jsonl"), "--text-encoder", "none", "--steps", "20", "--batch",
+            "32", "--checkpoint-every", "10"]
+    one = subprocess.run([sys.executable, "-m", "affordhand", *args, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    torchrun = shutil.which("torchrun", path=str(__import__("pathlib").Path(sys.executable).parent))
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "affordhand", *args, "--out",
+                          str(tmp_path / "two")], capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key

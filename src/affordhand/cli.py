@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from affordhand import __version__
@@ -102,7 +103,8 @@ def _cmd_train(args) -> int:
     if args.steps < 1 or args.batch < 1:
         raise AffordhandError("--steps and --batch must be positive")
     train(config, args.data, args.out, val=args.val, device=args.device, skip_bad=args.skip_bad)
-    print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+            print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
     return 0
 
 

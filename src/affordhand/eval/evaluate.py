@@ -47,7 +47,7 @@ def group_key(record: dict, by: str):
         from affordhand.data.taxonomy import GRASPS
 
         grasp = GRASPS.get(tid)
-        return f"{tid} {grasp.name}" if grasp else str(tid)
+        return f"{tid:02d} {grasp.name}" if grasp else str(tid)
     if by == "object":
         return record.get("object") or "unknown"
     if by == "occluded_count":

@@ -46,7 +46,7 @@ class Denoiser(nn.Module):
         self.pose_dim, self.cond_dim, self.emb = pose_dim, cond_dim, emb
         self.inp = nn.Linear(pose_dim, width)
         self.t_mlp = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.c_mlp = nn.Sequential(nn.Linear(max(cond_dim, 1), emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.c_mlp = nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb)) if cond_dim else None
         self.null = nn.Parameter(torch.zeros(emb))
         self.blocks = nn.ModuleList([_Block(width, emb, dropout) for _ in range(depth)])
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, pose_dim))
@@ -54,7 +54,7 @@ class Denoiser(nn.Module):
     def forward(self, x, t, cond=None, has_cond=None):
         e = self.t_mlp(timestep_embedding(t, self.emb))
         null = self.null.expand(x.shape[0], -1)
-        if cond is not None and self.cond_dim > 0:
+        if cond is not None and self.c_mlp is not None:
             c = self.c_mlp(cond)
             keep = has_cond if has_cond is not None else torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
             c = torch.where(keep[:, None], c, null)

@@ -1,6 +1,10 @@
 """Training of the prior: denoising loss with condition dropout (classifier-free guidance), EMA weights,
 atomic resumable checkpoints, validation loss and a metrics.jsonl log.
 
+Launched by torchrun (`torchrun --standalone --nproc_per_node N -m affordhand train ...`) the same command
+trains data-parallel (DistributedDataParallel; gloo on CPU, nccl on GPU): every process draws the same
+global batch and takes its share, so N processes follow the single-process run up to float rounding.
+
 A run folder holds config.json, model.safetensors (EMA weights, what sampling loads),
 checkpoint.safetensors (network, EMA, optimiser and random state, for resuming) and metrics.jsonl.
 Each file is replaced atomically, so a run killed at any point resumes from its last checkpoint.
@@ -80,14 +84,36 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict) -> None:
     opt.load_state_dict(sd)
 
 
-def _loss(prior, x0, cond, has_cond, generator, cond_drop):
+def _loss(prior, x0, cond, has_cond, generator, cond_drop, net=None, rows=slice(None)):
+    """Return the denoising loss of a batch; random draws cover the whole batch and `rows` picks this
+    process's share, so that data-parallel training sees exactly what one process would."""
     B = x0.shape[0]
-    t = torch.randint(0, prior.schedule.T, (B,), generator=generator)
-    noise = torch.randn(x0.shape, generator=generator)
-    keep = has_cond & (torch.rand(B, generator=generator) >= cond_drop)
+    t = torch.randint(0, prior.schedule.T, (B,), generator=generator).to(x0.device)[rows]
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)[rows]
+    keep = (has_cond & (torch.rand(B, generator=generator).to(x0.device) >= cond_drop))[rows]
+    x0, cond = x0[rows], cond[rows]
     x_t = prior.schedule.q_sample(x0, t, noise)
-    out = prior.output(x_t, t, cond if cond.shape[1] else None, keep)
+    out = (net or prior.net)(x_t, t, cond if cond.shape[1] else None, keep)
     return torch.mean((out - prior.schedule.target(x0, noise)) ** 2)
+
+
+def _distributed(device: str):
+    """Return (rank, world, device) and join the process group when launched by torchrun."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    rank = int(os.environ["RANK"])
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return rank, world, device
 
 
 @torch.no_grad()
@@ -104,6 +130,9 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
           quiet: bool = False, skip_bad: bool = False) -> Prior:
     """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior."""
     run_dir = Path(run_dir)
+    rank, world, device = _distributed(device)
+    if config.batch % world:
+        raise AffordhandError(f"--batch {config.batch} must be divisible by the {world} processes")
     config.data_file, config.data_hash = str(data), file_hash(data)
     ckpt_path = run_dir / "checkpoint.safetensors"
     resume = load_file(str(ckpt_path)) if ckpt_path.is_file() else None
@@ -143,9 +172,17 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
         _load_optimizer(opt, resume)
         gen.set_state(resume["rng"])
         step = int(resume["step"])
-    atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    net = prior.net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(prior.net)
+    rows = slice(rank * config.batch // world, (rank + 1) * config.batch // world)
+    quiet = quiet or rank > 0
+    if rank == 0:
+        atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     metrics_path = run_dir / "metrics.jsonl"
-    if metrics_path.exists():  # drop log lines written after the checkpoint we resume from
+    if rank == 0 and metrics_path.exists():  # drop log lines written after the checkpoint we resume from
         kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
         atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
     N = len(x_all)
@@ -159,7 +196,7 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
             for group in opt.param_groups:
                 group["lr"] = config.lr * min(1.0, (step + 1) / WARMUP)
             prior.train()
-            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop)
+            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -170,7 +207,7 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
             value = float(loss.detach())
             running = value if running is None else 0.98 * running + 0.02 * value
             bar.update(task, completed=step, loss=f"{running:.4f}")
-            if step % config.checkpoint_every == 0 or step == config.steps:
+            if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
                 entry = {"step": step, "loss": running, "seconds": round(time.perf_counter() - t0, 2)}
                 if val_data is not None:
                     entry["val_loss"] = validation_loss(ema, *val_data)
@@ -182,4 +219,7 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
                 ema.save(run_dir)
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(entry) + "\n")
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return ema.cpu()
