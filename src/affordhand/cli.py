@@ -209,6 +209,9 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
+    from affordhand.refine.guided import GuidedConfig
+
+    G = GuidedConfig()
     parser = argparse.ArgumentParser(
         prog="affordhand",
         description="3D hand reconstruction under occlusion, refined with an affordance-guided diffusion prior.")
@@ -271,13 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
     p.add_argument("--mode", choices=("affordance", "uncond", "fit", "none"), default="affordance")
     p.add_argument("--text-from", help="take each record's text from this JSONL file, by id")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps over the full noise range")
-    p.add_argument("--t-start", type=int, default=400, help="noise level the refinement starts from (of T=1000)")
-    p.add_argument("--guidance", type=float, default=300.0, help="weight of the 2D keypoint guidance")
-    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale on the text")
-    p.add_argument("--samples", type=int, default=4, help="samples per hand (spread written as joint_std_mm)")
-    p.add_argument("--select", choices=("fit", "median", "mean"), default="mean", help="how to pick among samples")
-    p.add_argument("--noising", choices=("sdedit", "invert"), default="sdedit")
+    p.add_argument("--steps", type=int, default=G.steps, help="DDIM steps over the full noise range")
+    p.add_argument("--t-start", type=int, default=G.t_start, help="noise level the refinement starts from (of T)")
+    p.add_argument("--guidance", type=float, default=G.guidance, help="weight of the 2D keypoint guidance")
+    p.add_argument("--cfg", type=float, default=G.cfg, help="classifier-free guidance scale on the text")
+    p.add_argument("--samples", type=int, default=G.samples, help="samples per hand (spread: joint_std_mm)")
+    p.add_argument("--select", choices=("mean", "fit", "median"), default=G.select,
+                   help="final pose: mean of the samples, best 2D fit, or the sample nearest the median")
+    p.add_argument("--noising", choices=("sdedit", "invert"), default=G.noising)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

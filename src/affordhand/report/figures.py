@@ -21,6 +21,16 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path, dpi: int) -> Path:
+    """Lay out, save as PNG (creating the folder) and close a figure; return its path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def draw_skeleton_3d(ax, joints: np.ndarray, colour: str | None = None, alpha: float = 1.0, label=None) -> None:
     """Draw one hand's joints (21, 3) on a 3D axis, one colour per finger unless colour is given."""
     for b, (i, j) in enumerate(BONES):
@@ -54,12 +64,7 @@ def skeleton_grid(joint_sets: list[np.ndarray], titles: list[str], path: str | P
         ax.set_title(title, fontsize=8)
         if any(layer[2] for layer in layers) and k == 0:
             ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, dpi=90)
 
 
 def draw_keypoints_2d(ax, uv: np.ndarray, visible: np.ndarray | None, colour: str, label: str, marker="o") -> None:
@@ -98,9 +103,4 @@ def refinement_figure(cases: list[dict], path: str | Path, image_size=(640, 480)
         _equal_box(ax3, np.stack([case["joints_gt"], case["joints_init"], case["joints_refined"]]))
         ax3.view_init(elev=-70, azim=-90)  # camera view: x right, y down
         ax3.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, dpi=80)
