@@ -158,3 +158,17 @@ def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+@pytest.mark.parametrize("representation, architecture", [("6d", "mlp"), ("axis_angle", "transformer")])
+def test_other_representation_and_architecture_train_and_sample(data_dir, tmp_path, representation, architecture):
+    from affordhand.prior.generate import sample_poses
+
+    prior = train(_small(steps=20, representation=representation, architecture=architecture), str(data_dir / "train.jsonl"),
+                  tmp_path, quiet=True)
+    assert prior.config.pose_dim == (90 if representation == "6d" else 45)
+    poses = torch.randn(5, 45) * 0.3
+    assert torch.allclose(prior.decode_pose(prior.encode_pose(poses)), poses, atol=1e-4)
+    back = load_prior(tmp_path)
+    samples = sample_poses(back, [None] * 4, steps=5)
+    assert samples.shape == (4, 45) and torch.isfinite(samples).all()

@@ -15,6 +15,7 @@ def _add_hand_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hand-model", choices=("builtin", "mano"), default="builtin",
                    help="hand model that turns poses into joints (default: builtin, license-free)")
     p.add_argument("--mano-dir", help="folder with your MANO_RIGHT.pkl / MANO_LEFT.pkl (or $AFFORDHAND_MANO_DIR)")
+    p.add_argument("--skeleton", help="calibrated skeleton of the built-in hand (from `affordhand calibrate`)")
 
 
 def _cmd_evaluate(args) -> int:
@@ -25,7 +26,7 @@ def _cmd_evaluate(args) -> int:
 
     gt = read_records(args.gt, skip_bad=args.skip_bad)
     pred = read_records(args.pred, skip_bad=args.skip_bad)
-    result = evaluate(gt.records, pred.records, load_hand_model(args.hand_model, args.mano_dir), by=args.by,
+    result = evaluate(gt.records, pred.records, load_hand_model(args.hand_model, args.mano_dir, args.skeleton), by=args.by,
                       gt_source=args.gt, pred_source=args.pred)
     if args.json:
         out = dict(result.overall)
@@ -93,16 +94,34 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _dataset_file(spec: str, split: str, part: str, run_dir: str) -> str:
+    """Return a record file for --data/--val: the path itself, or HOGraspNet converted once into run_dir."""
+    if not spec.startswith("hograspnet:"):
+        return spec
+    from pathlib import Path
+
+    from affordhand.datasets.hograspnet import convert_split
+    from affordhand.hand import load_hand_model
+
+    out = Path(run_dir) / f"hograspnet_{split}_{part}.jsonl"
+    if not out.is_file():
+        convert_split(Path(spec[len("hograspnet:"):]), out, load_hand_model("builtin"), split=split, part=part)
+    return str(out)
+
+
 def _cmd_train(args) -> int:
     from affordhand.prior.model import PriorConfig
     from affordhand.prior.train import train
 
     config = PriorConfig(text_encoder=args.text_encoder, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, representation=args.representation, schedule=args.schedule,
-                         prediction=args.prediction, checkpoint_every=args.checkpoint_every)
+                         prediction=args.prediction, checkpoint_every=args.checkpoint_every,
+                         architecture=args.architecture, width=args.width or (256 if args.architecture == "mlp" else 128))
     if args.steps < 1 or args.batch < 1:
         raise AffordhandError("--steps and --batch must be positive")
-    train(config, args.data, args.out, val=args.val, device=args.device, skip_bad=args.skip_bad)
+    data = _dataset_file(args.data, args.split, "train", args.out)
+    val = _dataset_file(args.val, args.split, "test", args.out) if args.val else None
+    train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
             print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
     return 0
@@ -172,7 +191,7 @@ def _cmd_refine(args) -> int:
                           guided=GuidedConfig(t_start=args.t_start, steps=args.steps, guidance=args.guidance,
                                               cfg=args.cfg, samples=args.samples, select=args.select,
                                               noising=args.noising))
-    hand = load_hand_model(args.hand_model, args.mano_dir).to(args.device)
+    hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton).to(args.device)
     out = Path(args.out)
     done = read_done(out)
     todo = [r for r in records if r["id"] not in done]
@@ -198,6 +217,71 @@ def _cmd_build_prior(args) -> int:
 
     seconds = build_shipped_prior(seed=args.seed, out=args.out or DEFAULT_PRIOR, steps=args.steps)
     print(f"built the prior in {seconds:.0f} s: {args.out or DEFAULT_PRIOR}")
+    return 0
+
+
+def _cmd_convert(args) -> int:
+    from pathlib import Path
+
+    from affordhand.datasets.convert import convert_stream
+    from affordhand.hand import load_hand_model
+
+    root = Path(args.root)
+    hand = load_hand_model("builtin", skeleton=args.skeleton)
+    if args.dataset == "hograspnet":
+        from affordhand.datasets import hograspnet as hog
+
+        rule = hog.SplitRule(split=args.split)
+        if args.test_objects:
+            rule.test_objects = tuple(int(x) for x in args.test_objects.split(","))
+        if args.test_grasps:
+            rule.test_grasps = tuple(int(x) for x in args.test_grasps.split(","))
+        counts = hog.convert_split(root, Path(args.out), hand, part=args.part, rule=rule,
+                                   cams=tuple(args.cams.split(",")) if args.cams else hog.CAMERAS, limit=args.limit,
+                                   labels=Path(args.occlusion_labels) if args.occlusion_labels else None,
+                                   units=args.units)
+    else:
+        from affordhand.datasets import ho3d
+
+        metas = ho3d.iter_meta(root, args.part)
+        if args.limit:
+            metas = metas[: args.limit]
+        counts = convert_stream(metas, ho3d.convert_meta, Path(args.out), hand, total=len(metas),
+                                label=f"ho3d {args.part}")
+    print(f"wrote {counts['written']} records to {args.out}; skipped {counts['broken']} broken files")
+    if counts["no_visibility"]:
+        print(f"warning: {counts['no_visibility']} records have no occlusion labels or masks: all joints count as "
+              "visible", file=sys.stderr)
+    return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from affordhand.data.records import read_records
+    from affordhand.hand.calibrate import calibrate, save_skeleton
+    from affordhand.hand.skeleton import OPENPOSE_JOINT_NAMES
+
+    records = read_records(args.data, skip_bad=args.skip_bad).records
+    result = calibrate(records, iters=args.iters)
+    save_skeleton(args.out, result, source=str(args.data))
+    print(f"calibrated on {result['records']} records; mean joint residual (mm), before -> after:")
+    for name, b, a in zip(OPENPOSE_JOINT_NAMES, result["before_mm"], result["after_mm"]):
+        print(f"  {name:<11} {b:7.2f} -> {a:6.2f}")
+    print(f"  {'all':<11} {result['before_mm'].mean():7.2f} -> {result['after_mm'].mean():6.2f}")
+    print(f"wrote {args.out}; use it with --skeleton {args.out}")
+    return 0
+
+
+def _cmd_import_regressor(args) -> int:
+    from pathlib import Path
+
+    from affordhand.data.records import validate_record, write_records
+    from affordhand.datasets.regressor import convert, load_arrays
+
+    path = Path(args.file)
+    records = [validate_record(r) for r in convert(load_arrays(path, args.format), path.stem)]
+    write_records(args.out, records)
+    sides = sum(r["side"] == "left" for r in records)
+    print(f"wrote {len(records)} initial estimates ({sides} left hands) to {args.out}")
     return 0
 
 
@@ -240,8 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("train", help="train the affordance-conditioned diffusion prior")
-    p.add_argument("--data", required=True, help="training records (JSONL with hand_pose and text)")
-    p.add_argument("--val", help="validation records (JSONL)")
+    p.add_argument("--data", required=True,
+                   help="training records (JSONL with hand_pose and text), or hograspnet:ROOT (converted once)")
+    p.add_argument("--val", help="validation records (JSONL), or hograspnet:ROOT (the split's test part)")
+    p.add_argument("--split", choices=("s0", "s1", "s2", "s3", "s4"), default="s0",
+                   help="HOGraspNet split for hograspnet:ROOT data")
     p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
     p.add_argument("--text-encoder", default="minilm", help="minilm (default), hf:NAME_OR_PATH[#cls] or none")
     p.add_argument("--steps", type=int, default=20000)
@@ -249,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--representation", choices=("axis_angle", "6d"), default="axis_angle")
+    p.add_argument("--architecture", choices=("mlp", "transformer"), default="mlp",
+                   help="denoiser: residual MLP with FiLM (default) or a transformer over joint tokens")
+    p.add_argument("--width", type=int, help="hidden width (default: 256 for mlp, 128 for transformer)")
     p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
     p.add_argument("--prediction", choices=("eps", "x0"), default="eps")
     p.add_argument("--checkpoint-every", type=int, default=1000)
@@ -295,6 +385,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--out", help="folder to write (default: the package's own prior)")
     p.set_defaults(func=_cmd_build_prior)
+
+    p = sub.add_parser("convert", help="convert HOGraspNet or HO3D v3 to hand records")
+    p.add_argument("dataset", choices=("hograspnet", "ho3d"))
+    p.add_argument("root", help="the data set's root folder")
+    p.add_argument("--out", required=True, help="output records (JSONL)")
+    p.add_argument("--split", choices=("s0", "s1", "s2", "s3", "s4"), default="s0", help="HOGraspNet split")
+    p.add_argument("--part", default="train", help="train or test (HOGraspNet); train or evaluation (HO3D)")
+    p.add_argument("--cams", help="HOGraspNet cameras to read, e.g. mas,sub1 (default: all four)")
+    p.add_argument("--limit", type=int, help="convert at most this many files (quick subsets)")
+    p.add_argument("--occlusion-labels", help="folder of per-image visibility files (21 values, .json or .txt)")
+    p.add_argument("--units", choices=("auto", "mm", "m"), default="auto", help="units of HOGraspNet 3D joints")
+    p.add_argument("--test-objects", help="override s3's test objects, e.g. 10,2,12")
+    p.add_argument("--test-grasps", help="override s4's test grasps, e.g. 23,25")
+    p.add_argument("--skeleton", help="calibrated skeleton used to recover global orientation and scale")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("calibrate", help="fit the built-in hand's skeleton to records with MANO pose and 3D joints")
+    p.add_argument("--data", required=True, help="records with hand_pose, global_orient and joints3d (JSONL)")
+    p.add_argument("--out", required=True, help="skeleton file to write (JSON)")
+    p.add_argument("--iters", type=int, default=400)
+    p.add_argument("--skip-bad", action="store_true")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("import-regressor", help="turn HaMeR-style regressor outputs into initial estimates")
+    p.add_argument("file", help="the regressor's outputs (.npz for --format hamer, .json for --format json)")
+    p.add_argument("--format", choices=("hamer", "json"), default="hamer")
+    p.add_argument("--out", required=True, help="initial estimates (JSONL) for `affordhand refine`")
+    p.set_defaults(func=_cmd_import_regressor)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

@@ -90,6 +90,8 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
         rec["scale"] = float(s)
     if rec.get("visible") is not None:
         vis = rec["visible"]
+        if isinstance(vis, np.ndarray):
+            vis = vis.tolist()
         if not isinstance(vis, list) or len(vis) != 21 or not all(isinstance(v, (bool, int)) for v in vis):
             raise ValueError("field 'visible' must be a list of 21 booleans")
         rec["visible"] = np.asarray(vis, dtype=bool)

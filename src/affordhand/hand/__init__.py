@@ -5,9 +5,14 @@ from __future__ import annotations
 from affordhand.hand.model import BuiltinHand, HandOutput
 
 
-def load_hand_model(kind: str = "builtin", mano_dir=None):
-    """Return a hand model: 'builtin' (license-free, default) or 'mano' (the user's MANO files)."""
+def load_hand_model(kind: str = "builtin", mano_dir=None, skeleton=None):
+    """Return a hand model: 'builtin' (license-free, default; with a calibrated skeleton file if given) or
+    'mano' (the user's MANO files)."""
     if kind == "builtin":
+        if skeleton:
+            from affordhand.hand.calibrate import load_skeleton
+
+            return load_skeleton(skeleton)
         return BuiltinHand()
     if kind == "mano":
         from affordhand.hand.mano import ManoHand

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from affordhand.data.safe_pickle import safe_loads
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
 from affordhand.hand.model import HandOutput
@@ -48,23 +49,15 @@ class _ChumpyArray:
         raise pickle.UnpicklingError("a chumpy object in the MANO file has no plain array value")
 
 
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"), ("builtins", "object"),
-    ("_codecs", "encode"),  # how protocol-2 pickles store array bytes
-}
+def _mano_classes(module, name):
+    """Admit scipy sparse matrices and stand in for chumpy objects (MANO files hold both)."""
+    if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
+        import importlib
 
-
-class _MANOUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
-            return super().find_class(module, name)
-        if module.startswith("chumpy"):
-            return _ChumpyArray
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a MANO file")
+        return getattr(importlib.import_module(module), name)
+    if module.startswith("chumpy"):
+        return _ChumpyArray
+    return None
 
 
 def _plain(value):
@@ -81,7 +74,7 @@ def load_mano_data(path: Path) -> dict:
         raise AffordhandError(f"MANO file not found: {path}. {_GET_MANO}")
     try:
         with path.open("rb") as f:
-            data = _MANOUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+            data = safe_loads(f.read(), extra=_mano_classes)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise AffordhandError(f"{path} is not a readable MANO model file ({exc}). {_GET_MANO}") from None
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED_KEYS):

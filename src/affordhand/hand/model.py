@@ -62,34 +62,39 @@ class BuiltinHand(nn.Module):
         tips = default_tips if tips is None else np.asarray(tips)
         self.register_buffer("rest", torch.as_tensor(rest, dtype=torch.float32))  # (16, 3)
         self.register_buffer("tips", torch.as_tensor(tips, dtype=torch.float32))  # (5, 3)
-        self.register_buffer("order", torch.as_tensor(skeleton.OPENPOSE_FROM_MANO, dtype=torch.long))
 
     def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
         """Return HandOutput with joints (B, 21, 3), metres; transl is the wrist position."""
         del betas  # the built-in hand has no shape space beyond its scale
         orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
-        B = pose.shape[0]
-        rest = self.rest.to(pose.dtype)
-        tips = self.tips.to(pose.dtype)
-        root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
-        local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
-        base = rest[1::3]  # (5, 3) first joint of each chain
-        offsets = torch.stack([base, rest[2::3] - base, rest[3::3] - rest[2::3], tips - rest[3::3]], 1)
-        # Walk the five chains level by level: world rotation and position of each joint.
-        rot = root.unsqueeze(1).expand(B, 5, 3, 3)
-        pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
-        positions = [pos]
-        for level in range(3):
-            rot = rot @ local[:, :, level]
-            pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
-            positions.append(pos)
-        chains = torch.stack(positions, dim=2)  # (B, 5, 4, 3): joints 1..3 and tip per chain
-        joints16 = torch.cat([pose.new_zeros(B, 1, 3), chains[:, :, :3].reshape(B, 15, 3)], dim=1)
-        all_joints = torch.cat([joints16, chains[:, :, 3]], dim=1)  # (B, 21, 3) MANO order + tips
-        joints = all_joints[:, self.order]
+        joints = forward_kinematics(self.rest.to(pose.dtype), self.tips.to(pose.dtype), orient, pose)
         if scale is not None:
             joints = joints * scale.reshape(-1, 1, 1).to(joints.dtype)
         joints = _mirror_points(joints, is_left)
         if transl is not None:
             joints = joints + transl.unsqueeze(1)
         return HandOutput(joints=joints)
+
+
+def forward_kinematics(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """Return right-hand joints (B, 21, 3), OpenPose order, wrist at the origin, for rest joints (16, 3) and
+    tips (5, 3) in MANO order, global orientation (B, 3) and finger pose (B, 15, 3) axis-angle.
+
+    Differentiable in all inputs (skeleton calibration optimises rest and tips)."""
+    B = pose.shape[0]
+    root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
+    local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
+    base = rest[1::3]  # (5, 3) first joint of each chain
+    offsets = torch.stack([base, rest[2::3] - base, rest[3::3] - rest[2::3], tips - rest[3::3]], 1)
+    # Walk the five chains level by level: world rotation and position of each joint.
+    rot = root.unsqueeze(1).expand(B, 5, 3, 3)
+    pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
+    positions = [pos]
+    for level in range(3):
+        rot = rot @ local[:, :, level]
+        pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
+        positions.append(pos)
+    chains = torch.stack(positions, dim=2)  # (B, 5, 4, 3): joints 1..3 and tip per chain
+    joints16 = torch.cat([pose.new_zeros(B, 1, 3), chains[:, :, :3].reshape(B, 15, 3)], dim=1)
+    all_joints = torch.cat([joints16, chains[:, :, 3]], dim=1)  # (B, 21, 3) MANO order + tips
+    return all_joints[:, list(skeleton.OPENPOSE_FROM_MANO)]

@@ -65,3 +65,36 @@ class Denoiser(nn.Module):
         for block in self.blocks:
             h = block(h, e)
         return self.out(h)
+
+
+class JointTransformer(nn.Module):
+    """A small transformer over 15 joint tokens plus one token for timestep and text (the alternative
+    to the MLP; the README gives the measurement that chose between them). Same call as Denoiser."""
+
+    def __init__(self, pose_dim: int = 45, cond_dim: int = 384, width: int = 128, depth: int = 4,
+                 emb: int = 256, dropout: float = 0.0, heads: int = 4):
+        super().__init__()
+        self.pose_dim, self.cond_dim, self.emb = pose_dim, cond_dim, emb
+        self.per_joint = pose_dim // 15
+        self.inp = nn.Linear(self.per_joint, width)
+        self.joint_embedding = nn.Parameter(torch.randn(15, width) * 0.02)
+        self.t_mlp = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, width))
+        self.c_mlp = nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, width)) if cond_dim else None
+        self.null = nn.Parameter(torch.zeros(width))
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, self.per_joint))
+
+    def forward(self, x, t, cond=None, has_cond=None):
+        B = x.shape[0]
+        null = self.null.expand(B, -1)
+        if cond is not None and self.c_mlp is not None:
+            keep = has_cond if has_cond is not None else torch.ones(B, dtype=torch.bool, device=x.device)
+            c = torch.where(keep[:, None], self.c_mlp(cond), null)
+        else:
+            c = null
+        token = (self.t_mlp(timestep_embedding(t, self.emb)) + c).unsqueeze(1)
+        joints = self.inp(x.reshape(B, 15, self.per_joint)) + self.joint_embedding
+        h = self.encoder(torch.cat([token, joints], dim=1))
+        return self.out(h[:, 1:]).reshape(B, self.pose_dim)

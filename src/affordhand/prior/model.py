@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from affordhand.data.atomic import atomic_path, atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import rotvec_to_6d, sixd_to_rotvec
-from affordhand.prior.denoiser import Denoiser
+from affordhand.prior.denoiser import Denoiser, JointTransformer
 from affordhand.prior.schedule import Schedule
 
 STD_FLOOR = 0.15  # rad; dimensions that barely vary in training would otherwise blow up when normalised
@@ -26,6 +26,7 @@ class PriorConfig:
     """Every setting of a prior and its training; saved as config.json."""
 
     representation: str = "axis_angle"  # or "6d"
+    architecture: str = "mlp"  # or "transformer"
     T: int = 1000
     schedule: str = "cosine"
     prediction: str = "eps"
@@ -66,8 +67,11 @@ class Prior(torch.nn.Module):
     def __init__(self, config: PriorConfig):
         super().__init__()
         self.config = config
-        self.net = Denoiser(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
-                            config.dropout)
+        if config.architecture not in ("mlp", "transformer"):
+            raise AffordhandError(f"unknown architecture {config.architecture!r}: mlp or transformer")
+        net_class = Denoiser if config.architecture == "mlp" else JointTransformer
+        self.net = net_class(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
+                             config.dropout)
         self.schedule = Schedule(config.T, config.schedule, config.prediction, config.clip_x0)
         mean = torch.tensor(config.mean or [0.0] * config.pose_dim, dtype=torch.float32)
         std = torch.tensor(config.std or [1.0] * config.pose_dim, dtype=torch.float32)

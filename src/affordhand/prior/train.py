@@ -141,7 +141,7 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
         if saved.get("data_hash") != config.data_hash:
             raise AffordhandError(f"{run_dir} was trained on other data ({saved.get('data_file')}); "
                                   "use a new --out folder")
-        for key in ("representation", "T", "schedule", "prediction", "width", "depth", "emb", "text_encoder",
+        for key in ("representation", "architecture", "T", "schedule", "prediction", "width", "depth", "emb", "text_encoder",
                     "seed", "batch", "lr"):
             if saved.get(key) != getattr(config, key):
                 raise AffordhandError(f"{run_dir} holds a run with {key}={saved.get(key)!r}, not "

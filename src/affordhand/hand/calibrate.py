@@ -1,0 +1,95 @@
+"""Skeleton calibration: fit the built-in hand's rest skeleton (and a scale per record) to records that
+have both a MANO pose and 3D joints, so the license-free hand reproduces a data set's MANO joints without
+MANO files. The result belongs to the user (it is derived from their data) and is never shipped.
+
+The skeleton file (JSON): {"format": "affordhand-skeleton-1", "rest_joints": 16 x 3, "tips": 5 x 3, ...},
+metres, right hand, MANO joint order, the built-in hand's frame conventions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from affordhand.data.atomic import atomic_write_text
+from affordhand.errors import AffordhandError
+from affordhand.hand import skeleton
+from affordhand.hand.model import BuiltinHand, _mirror_inputs, _mirror_points, forward_kinematics
+
+FORMAT = "affordhand-skeleton-1"
+
+
+def _residuals_mm(rest, tips, orient, pose, target, is_left, log_scale) -> torch.Tensor:
+    joints = forward_kinematics(rest, tips, *_mirror_inputs(orient, pose, is_left)) * log_scale.exp()[:, None, None]
+    joints = _mirror_points(joints, is_left)
+    return 1000 * torch.linalg.norm(joints - target, dim=-1)
+
+
+def _best_scale(rest, tips, orient, pose, target, is_left) -> torch.Tensor:
+    """Return the per-record log scale that best fits target (least squares, closed form)."""
+    joints = _mirror_points(forward_kinematics(rest, tips, *_mirror_inputs(orient, pose, is_left)), is_left)
+    s = (joints * target).sum((1, 2)) / (joints * joints).sum((1, 2)).clamp_min(1e-12)
+    return s.clamp_min(1e-3).log()
+
+
+def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4) -> dict:
+    """Return {'rest_joints', 'tips', 'before_mm', 'after_mm', 'scale'} fitted to records.
+
+    Records need hand_pose, global_orient and joints3d (root-relative use: translation is ignored)."""
+    usable = [r for r in records if all(r.get(k) is not None for k in ("hand_pose", "global_orient", "joints3d"))]
+    if len(usable) < 10:
+        raise AffordhandError(f"calibration needs at least 10 records with hand_pose, global_orient and joints3d; "
+                              f"found {len(usable)}")
+    f64 = lambda key: torch.as_tensor(np.stack([r[key] for r in usable]), dtype=torch.float64)
+    pose, orient = f64("hand_pose").reshape(-1, 15, 3), f64("global_orient")
+    target = f64("joints3d")
+    target = target - target[:, :1]
+    is_left = torch.as_tensor([r["side"] == "left" for r in usable])
+    rest0, tips0 = (torch.as_tensor(a, dtype=torch.float64) for a in skeleton.rest_joints())
+    before = _residuals_mm(rest0, tips0, orient, pose, target, is_left,
+                           _best_scale(rest0, tips0, orient, pose, target, is_left)).mean(0)
+    rest = rest0.clone().requires_grad_(True)
+    tips = tips0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([rest, tips], lr=lr)
+    for _ in range(iters):
+        log_s = _best_scale(rest, tips, orient, pose, target, is_left)
+        log_s = log_s - log_s.mean()  # the skeleton carries the size; records vary around it
+        loss = (_residuals_mm(rest, tips, orient, pose, target, is_left, log_s) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            rest.grad[0] = 0  # the wrist stays at the origin
+        opt.step()
+    with torch.no_grad():
+        log_s = _best_scale(rest, tips, orient, pose, target, is_left)
+        after = _residuals_mm(rest, tips, orient, pose, target, is_left, log_s).mean(0)
+        mean_scale = float(log_s.mean().exp())
+        # Fold the mean scale into the skeleton, so scale 1 means the data set's typical hand.
+        rest, tips = rest * mean_scale, tips * mean_scale
+    return {"rest_joints": rest.detach().numpy(), "tips": tips.detach().numpy(), "before_mm": before.numpy(),
+            "after_mm": after.numpy(), "scale": (log_s.exp() / mean_scale).numpy(), "records": len(usable)}
+
+
+def save_skeleton(path: str | Path, result: dict, source: str = "") -> None:
+    """Write a skeleton file (JSON) atomically."""
+    data = {"format": FORMAT, "rest_joints": np.round(result["rest_joints"], 6).tolist(),
+            "tips": np.round(result["tips"], 6).tolist(), "records": result["records"], "source": source,
+            "residual_mm_before": np.round(result["before_mm"], 3).tolist(),
+            "residual_mm_after": np.round(result["after_mm"], 3).tolist()}
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def load_skeleton(path: str | Path) -> BuiltinHand:
+    """Return a built-in hand with the skeleton of a calibration file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        rest, tips = np.asarray(data["rest_joints"], float), np.asarray(data["tips"], float)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise AffordhandError(f"{path}: not a skeleton file ({exc}); make one with `affordhand calibrate`") from None
+    if data.get("format") != FORMAT or rest.shape != (16, 3) or tips.shape != (5, 3) or not np.isfinite(rest).all():
+        raise AffordhandError(f"{path}: not an {FORMAT} file with 16 rest joints and 5 tips")
+    return BuiltinHand(rest, tips)

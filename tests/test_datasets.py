@@ -1,0 +1,251 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from affordhand.cli import main
+from affordhand.data.records import read_records
+from affordhand.hand import BuiltinHand
+
+HAND = BuiltinHand().double()
+rng = np.random.default_rng(0)
+
+
+def _hand(pose, orient, transl):
+    return HAND(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], transl=torch.as_tensor(transl)[None]).joints[0].numpy()
+
+
+def _annotation(subject, obj, grasp, K, side="right"):
+    pose = rng.normal(0, 0.2, 45)
+    orient = rng.normal(0, 0.6, 3)
+    transl = np.array([0.02, -0.01, 0.6])
+    joints = _hand(pose, orient, transl)
+    uv = (joints / joints[:, 2:3]) @ K.T
+    return {
+        "actor": {"id": str(subject)},
+        "images": {"width": 1920, "height": 1080},
+        "object": {"id": str(obj), "name": "x"},
+        "calibration": {"intrinsic": K.tolist(), "extrinsic": np.eye(3, 4).reshape(-1).tolist()},
+        "annotations": [{"class_id": grasp, "class_name": "y", "data": (joints * 1000).tolist()}],
+        "Mesh": [{"class_id": grasp, "class_name": "y", "object_name": "x", "mano_side": side,
+                  "mano_trans": [transl.tolist()], "mano_pose": [pose.tolist()], "mano_betas": [[0.0] * 10]}],
+        "hand": {"mano_scale": 1.0, "mano_xyz_root": transl.tolist(), "3D_pose_per_cam": (joints * 1000).tolist(),
+                 "projected_2D_pose_per_cam": np.concatenate([uv[:, :2], np.ones((21, 1))], 1).tolist()},
+    }, orient
+
+
+@pytest.fixture()
+def hog_root(tmp_path):
+    K = np.array([[900.0, 0, 960], [0, 900.0, 540], [0, 0, 1]])
+    truth = {}
+    for subject, obj, grasp in ((1, 10, 3), (2, 7, 23), (3, 4, 11), (4, 7, 3)):
+        seq = f"230905_S{subject:02d}_obj_{obj:02d}_grasp_{grasp}"
+        for trial in (0, 1):
+            for cam in ("mas", "sub3"):
+                folder = tmp_path / "data" / "labeling_data" / seq / f"trial_{trial}" / "annotation" / cam
+                folder.mkdir(parents=True)
+                for frame in (5, 6):
+                    anno, orient = _annotation(subject, obj, grasp, K)
+                    (folder / f"{cam}_{frame}.json").write_text(json.dumps(anno))
+                    truth[f"{seq}/trial_{trial}/{cam}/{frame}"] = orient
+    bad = tmp_path / "data" / "labeling_data" / "230905_S01_obj_10_grasp_3" / "trial_0" / "annotation" / "mas"
+    (bad / "mas_7.json").write_text("{ not json")
+    anno, _ = _annotation(1, 10, 3, K)
+    del anno["Mesh"][0]["mano_pose"]
+    (bad / "mas_8.json").write_text(json.dumps(anno))
+    return tmp_path, truth
+
+
+def test_hograspnet_converts_with_recovered_orientation_and_skips_broken_files(hog_root, tmp_path, capsys):
+    root, truth = hog_root
+    out = tmp_path / "s0_test.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "test", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "mas_7.json" in err and "mas_8.json" in err and "no occlusion labels" in err
+    recs = read_records(out).records
+    assert len(recs) == 4 * 2 * 2  # trial 0 of 4 sequences, 2 cameras, 2 frames
+    for r in recs:
+        assert r["id"] in truth
+        R = roma.rotvec_to_rotmat(torch.as_tensor(r["global_orient"]))
+        R_true = roma.rotvec_to_rotmat(torch.as_tensor(truth[r["id"]]))
+        assert float(roma.rotmat_geodesic_distance(R, R_true)) < 1e-4
+        assert abs(r["scale"] - 1.0) < 1e-4 and np.allclose(r["joints3d"][0], [0.02, -0.01, 0.6])  # mm -> m
+        assert r["keypoints2d"].shape == (21, 2) and r["camera"] in ("mas", "sub3")
+    assert {r["object"] for r in recs} == {"knife", "mug", "apple"}
+
+
+@pytest.mark.parametrize("split, part, expect", [
+    ("s1", "test", set()), ("s2", "test", {"sub3"}), ("s3", "test", {"knife", "apple"}), ("s4", "test", {23}),
+    ("s3", "train", {"mug"}),
+])
+def test_hograspnet_split_rules(hog_root, tmp_path, split, part, expect):
+    root, _ = hog_root
+    out = tmp_path / "o.jsonl"
+    args = ["convert", "hograspnet", str(root), "--split", split, "--part", part, "--out", str(out)]
+    assert main(args) == 0
+    recs = read_records(out).records
+    if split == "s1":
+        assert recs == []  # 4 subjects: all within the first 73
+    elif split == "s2":
+        assert {r["camera"] for r in recs} == expect
+    elif split == "s4":
+        assert {r["taxonomy_id"] for r in recs} == expect
+    else:
+        assert {r["object"] for r in recs} == expect
+
+
+def test_hograspnet_limit_cams_and_occlusion_labels(hog_root, tmp_path):
+    root, _ = hog_root
+    labels = tmp_path / "labels" / "230905_S02_obj_07_grasp_23" / "trial_1" / "mas"
+    labels.mkdir(parents=True)
+    (labels / "mas_5.json").write_text(json.dumps([1] * 16 + [0] * 5))
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "train", "--cams", "mas",
+                 "--occlusion-labels", str(tmp_path / "labels"), "--out", str(out)]) == 0
+    recs = {r["id"]: r for r in read_records(out).records}
+    assert all(r["camera"] == "mas" for r in recs.values())
+    assert recs["230905_S02_obj_07_grasp_23/trial_1/mas/5"]["visible"].sum() == 16
+    assert main(["convert", "hograspnet", str(root), "--limit", "3", "--out", str(out)]) == 0
+    assert len(read_records(out).records) == 3
+
+
+def test_hograspnet_visibility_from_masks(hog_root, tmp_path):
+    from PIL import Image
+
+    root, _ = hog_root
+    extra = root / "data" / "extra_data" / "230905_S03_obj_04_grasp_11" / "trial_1"
+    for kind, fill in (("hand_mask", 0), ("obj_mask", 255)):
+        (extra / kind / "sub3").mkdir(parents=True)
+        Image.fromarray(np.full((1080, 1920), fill, np.uint8)).save(extra / kind / "sub3" / "sub3_5.png")
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "train", "--out", str(out)]) == 0
+    rec = {r["id"]: r for r in read_records(out).records}["230905_S03_obj_04_grasp_11/trial_1/sub3/5"]
+    assert rec["visible"].sum() == 0  # the object covers the whole image and the hand mask is empty
+
+
+def _ho3d_meta(path, pose, joints, K):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"handPose": pose, "handTrans": np.zeros(3), "handBeta": np.zeros(10),
+                                   "handJoints3D": joints, "camMat": K, "objName": "006_mustard_bottle"}))
+
+
+def test_ho3d_converts_camera_frame_and_joint_order(tmp_path):
+    K = np.array([[614.0, 0, 320], [0, 614.0, 240], [0, 0, 1]])
+    pose = rng.normal(0, 0.3, 48)
+    ours = _hand(pose[3:], np.zeros(3), np.zeros(3))
+    # HO3D stores MANO order with tips last, in OpenGL camera coordinates.
+    from affordhand.datasets.ho3d import HO3D_TO_OPENPOSE, OPENGL_TO_CV
+
+    R_cv = roma.rotvec_to_rotmat(torch.as_tensor(rng.normal(0, 0.5, 3))).numpy()
+    joints_cv = ours @ R_cv.T + np.array([0.0, 0.0, 0.5])
+    ho3d = np.zeros((21, 3))
+    ho3d[list(HO3D_TO_OPENPOSE)] = joints_cv @ OPENGL_TO_CV.T
+    pose[:3] = roma.rotmat_to_rotvec(torch.as_tensor(OPENGL_TO_CV @ R_cv)).numpy()
+    _ho3d_meta(tmp_path / "train" / "SM1" / "meta" / "0000.pkl", pose, ho3d, K)
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "ho3d", str(tmp_path), "--part", "train", "--out", str(out)]) == 0
+    rec = read_records(out).records[0]
+    assert np.allclose(rec["joints3d"], joints_cv, atol=1e-6)
+    model = _hand(rec["hand_pose"], rec["global_orient"], rec["transl"])
+    assert np.allclose(model, joints_cv, atol=1e-5)
+    assert rec["keypoints2d"][0][0] == pytest.approx(320 + 614 * joints_cv[0, 0] / joints_cv[0, 2])
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /tmp/affordhand_pwned",))
+
+
+def test_ho3d_refuses_a_malicious_pickle(tmp_path, capsys):
+    path = tmp_path / "train" / "SM1" / "meta" / "0000.pkl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps({"handPose": _Evil()}))
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "ho3d", str(tmp_path), "--part", "train", "--out", str(out)]) == 0
+    assert "refusing to load" in capsys.readouterr().err
+    assert not __import__("pathlib").Path("/tmp/affordhand_pwned").exists()
+    assert read_records(out).records == []
+
+
+def _hamer_file(tmp_path, fmt):
+    n = 3
+    orient = roma.random_rotvec(n, dtype=torch.float64)
+    pose = torch.as_tensor(rng.normal(0, 0.2, (n, 15, 3)))
+    right = np.array([1, 0, 1])
+    kp_crop = rng.uniform(-0.4, 0.4, (n, 21, 2))
+    arrays = {
+        "pred_mano_params.global_orient": roma.rotvec_to_rotmat(orient).numpy()[:, None],
+        "pred_mano_params.hand_pose": roma.rotvec_to_rotmat(pose).numpy(),
+        "pred_mano_params.betas": np.zeros((n, 10)),
+        "pred_keypoints_2d": kp_crop, "box_center": np.array([[300.0, 200], [400, 250], [100, 120]]),
+        "box_size": np.array([200.0, 150, 100]), "is_right": right, "focal_length": np.full(n, 5000.0 / 256 * 640),
+        "img_size": np.tile([640.0, 480], (n, 1)), "pred_cam_t_full": np.tile([0.0, 0.0, 1.0], (n, 1)),
+        "ids": np.array(["a", "b", "c"]),
+    }
+    path = tmp_path / ("h.npz" if fmt == "hamer" else "h.json")
+    if fmt == "hamer":
+        np.savez(path, **arrays)
+    else:
+        path.write_text(json.dumps({k: v.tolist() for k, v in arrays.items()}))
+    return path, orient.numpy(), pose.numpy(), kp_crop
+
+
+@pytest.mark.parametrize("fmt", ["hamer", "json"])
+def test_import_regressor_converts_rotations_and_mirrors_left_hands(tmp_path, fmt):
+    path, orient, pose, kp_crop = _hamer_file(tmp_path, fmt)
+    out = tmp_path / "init.jsonl"
+    assert main(["import-regressor", str(path), "--format", fmt, "--out", str(out)]) == 0
+    recs = read_records(out).records
+    assert [r["id"] for r in recs] == ["a", "b", "c"] and [r["side"] for r in recs] == ["right", "left", "right"]
+    assert np.allclose(recs[0]["hand_pose"], pose[0].reshape(45), atol=1e-6)
+    assert np.allclose(recs[1]["hand_pose"], (pose[1] * [1, -1, -1]).reshape(45), atol=1e-6)
+    assert np.allclose(recs[1]["global_orient"], orient[1] * [1, -1, -1], atol=1e-6)
+    assert np.allclose(recs[0]["keypoints2d"], kp_crop[0] * 200 + [300, 200])
+    assert np.allclose(recs[1]["keypoints2d"][:, 0], -kp_crop[1, :, 0] * 150 + 400)  # mirrored crop
+    assert recs[0]["K"][0, 2] == 320 and recs[0]["K"][0, 0] == pytest.approx(12500)
+
+
+def test_import_regressor_names_missing_keys(tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", is_right=np.ones(2))
+    assert main(["import-regressor", str(tmp_path / "x.npz"), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "missing pred_mano_params.global_orient" in capsys.readouterr().err
+
+
+def test_calibration_recovers_known_bone_lengths(tmp_path, capsys):
+    from affordhand.data.records import write_records
+    from affordhand.hand import skeleton
+    from affordhand.hand.calibrate import load_skeleton
+
+    rest, tips = skeleton.rest_joints()
+    g = np.random.default_rng(42)
+    factor = np.array([1.15, 0.85, 1.1, 0.9, 0.85])  # each finger of the "data set" is longer or shorter
+    true_rest, true_tips = rest.copy(), tips.copy()
+    for f in range(5):
+        base = rest[1 + 3 * f]
+        chain = np.concatenate([rest[1 + 3 * f: 4 + 3 * f], tips[f:f + 1]])
+        scaled = base + factor[f] * (chain - base)
+        true_rest[1 + 3 * f: 4 + 3 * f], true_tips[f] = scaled[:3], scaled[3]
+    truth = BuiltinHand(true_rest, true_tips).double()
+    recs = []
+    for i in range(200):
+        pose, orient = g.normal(0, 0.3, 45), g.normal(0, 1.0, 3)
+        s = g.uniform(0.9, 1.1)
+        j = truth(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], scale=torch.tensor([s], dtype=torch.float64)).joints[0]
+        recs.append({"id": str(i), "hand_pose": pose, "global_orient": orient, "joints3d": j.numpy() + [0, 0, 0.5]})
+    write_records(tmp_path / "pairs.jsonl", recs)
+    assert main(["calibrate", "--data", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "sk.json")]) == 0
+    out = capsys.readouterr().out
+    before, after = (float(x) for x in out.split("all")[1].split("\n")[0].replace("->", " ").split())
+    assert before > 3.0 and after < 0.5
+    fitted = load_skeleton(tmp_path / "sk.json").double()
+    # Bone lengths relative to the hand size (scale is shared between skeleton and records).
+    def lengths(h):
+        j = h(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 45, dtype=torch.float64)).joints[0]
+        bones = torch.stack([torch.linalg.norm(j[b] - j[b - 1]) for b in (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)])
+        return bones / torch.linalg.norm(j[9] - j[0])
+    assert torch.allclose(lengths(fitted), lengths(truth), atol=0.01)
