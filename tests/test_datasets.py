@@ -249,3 +249,13 @@ def test_calibration_recovers_known_bone_lengths(tmp_path, capsys):
         bones = torch.stack([torch.linalg.norm(j[b] - j[b - 1]) for b in (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)])
         return bones / torch.linalg.norm(j[9] - j[0])
     assert torch.allclose(lengths(fitted), lengths(truth), atol=0.01)
+
+
+def test_train_reads_hograspnet_directly(hog_root, tmp_path):
+    root, _ = hog_root
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"hograspnet:{root}", "--split", "s3", "--out", str(run), "--text-encoder",
+                 "none", "--steps", "5", "--batch", "8", "--checkpoint-every", "5"]) == 0
+    converted = read_records(run / "hograspnet_s3_train.jsonl").records
+    assert converted and {r["object"] for r in converted} == {"mug"}
+    assert (run / "model.safetensors").is_file()
