@@ -109,6 +109,22 @@ def _dataset_file(spec: str, split: str, part: str, run_dir: str) -> str:
     return str(out)
 
 
+def _with_texts(data: str, text_from: str, run_dir: str) -> str:
+    """Return a copy of the records in run_dir with each text taken from text_from (by id)."""
+    from pathlib import Path
+
+    from affordhand.data.records import read_records, write_records
+    from affordhand.refine.run import attach_texts
+
+    records = read_records(data).records
+    texts = {r["id"]: r["text"] for r in read_records(text_from, skip_bad=True).records if r.get("text")}
+    attach_texts(records, texts)
+    out = Path(run_dir) / "train_with_texts.jsonl"
+    write_records(out, records)
+    print(f"{sum(r['id'] in texts for r in records)} of {len(records)} records got a text from {text_from}")
+    return str(out)
+
+
 def _cmd_train(args) -> int:
     from affordhand.prior.model import PriorConfig
     from affordhand.prior.train import train
@@ -120,6 +136,8 @@ def _cmd_train(args) -> int:
     if args.steps < 1 or args.batch < 1:
         raise AffordhandError("--steps and --batch must be positive")
     data = _dataset_file(args.data, args.split, "train", args.out)
+    if args.text_from:
+        data = _with_texts(data, args.text_from, args.out)
     val = _dataset_file(args.val, args.split, "test", args.out) if args.val else None
     train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
@@ -285,6 +303,37 @@ def _cmd_import_regressor(args) -> int:
     return 0
 
 
+def _cmd_describe(args) -> int:
+    from affordhand.data.records import read_records
+    from affordhand.text.describe import Describer, items_from_images, items_from_records, run_describe
+
+    if bool(args.input) == bool(args.images):
+        raise AffordhandError("give either --input RECORDS.jsonl or --images DIR --boxes BOXES.jsonl")
+    if args.images and not args.boxes:
+        raise AffordhandError("--images needs --boxes BOXES.jsonl")
+    items = items_from_records(args.input) if args.input else items_from_images(args.images, args.boxes)
+    backend = None
+    if args.backend == "openai":
+        from affordhand.text.backends import OpenAIBackend
+
+        backend = OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env, args.timeout,
+                                args.retries, args.backoff)
+    elif args.backend == "transformers":
+        from affordhand.text.backends import TransformersBackend
+
+        if not args.model:
+            raise AffordhandError("--model is required with --backend transformers")
+        backend = TransformersBackend(args.model, args.summary_model, args.device)
+    taxonomy = None
+    if args.taxonomy_from:
+        taxonomy = {r["id"]: r["taxonomy_id"] for r in read_records(args.taxonomy_from, skip_bad=True).records
+                    if r.get("taxonomy_id") is not None}
+    counts = run_describe(items, Describer(backend, taxonomy), args.out, args.concurrency)
+    print(f"described {len(items)} hands: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed; "
+          f"wrote {args.out}")
+    return 0 if not counts["failed"] else 1
+
+
 def _cmd_demo(args) -> int:
     from affordhand.demo import run_demo
 
@@ -329,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", help="validation records (JSONL), or hograspnet:ROOT (the split's test part)")
     p.add_argument("--split", choices=("s0", "s1", "s2", "s3", "s4"), default="s0",
                    help="HOGraspNet split for hograspnet:ROOT data")
+    p.add_argument("--text-from", help="take each record's text from this JSONL (e.g. describe output), by id")
     p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
     p.add_argument("--text-encoder", default="minilm", help="minilm (default), hf:NAME_OR_PATH[#cls] or none")
     p.add_argument("--steps", type=int, default=20000)
@@ -413,6 +463,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("hamer", "json"), default="hamer")
     p.add_argument("--out", required=True, help="initial estimates (JSONL) for `affordhand refine`")
     p.set_defaults(func=_cmd_import_regressor)
+
+    p = sub.add_parser("describe", help="affordance fields and one sentence per hand, from a VLM + LLM or templates")
+    p.add_argument("--input", help="hand records with image, box (hand) and object_box")
+    p.add_argument("--images", help="a folder of images (with --boxes)")
+    p.add_argument("--boxes", help="JSONL: image, side, hand_box, object_box, id (with --images)")
+    p.add_argument("--out", required=True, help="descriptions (JSONL); a rerun resumes from OUT.cache.jsonl")
+    p.add_argument("--backend", choices=("openai", "transformers", "template"), default="template")
+    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (vLLM, Ollama, ...)")
+    p.add_argument("--model", help="vision-language model name (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
+    p.add_argument("--summary-model", help="language model for the summary (default: --model)")
+    p.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
+    p.add_argument("--taxonomy-from", help="records whose taxonomy_id replaces the model's grasp answer, by id")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--retries", type=int, default=3, help="retries on 429, 5xx and connection errors")
+    p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles each time)")
+    p.add_argument("--device", default="cpu", help="device of the transformers backend")
+    p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

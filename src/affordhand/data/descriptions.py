@@ -91,3 +91,19 @@ def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.r
         grasp=grasp.name.lower())
     # "a" before a vowel sound anywhere in the sentence ("a adducted thumb grasp") becomes "an".
     return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split()))
+
+
+def sentence_from_fields(fields: dict, side: str) -> str:
+    """Return a template sentence "A <side> hand ..." from structured fields (no model needed)."""
+    size = fields.get("object_size") or ""
+    shape = fields.get("object_shape") or ""
+    category = fields.get("object_category") or "object"
+    intention = fields.get("intention")
+    grasp = fields.get("grasp_taxonomy")
+    words = " ".join(w for w in (size, shape, category) if w)
+    sentence = f"A {side} hand holds a {words}"
+    if intention:
+        sentence += f" to {intention}"
+    if grasp:
+        sentence += f", using a {grasp.lower()} grasp"
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split())) + "."
