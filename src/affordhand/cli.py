@@ -334,6 +334,28 @@ def _cmd_describe(args) -> int:
     return 0 if not counts["failed"] else 1
 
 
+def _cmd_image(args) -> int:
+    from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, run_images
+    from affordhand.hand import load_hand_model
+    from affordhand.prior.model import load_prior
+
+    options = ImageOptions(text=args.text, object_box=parse_box(args.object_box), focal=args.focal,
+                           occluded=parse_fingers(args.occluded), samples=args.samples, seed=args.seed,
+                           mirrored=args.mirrored)
+    if args.text and not args.text.startswith(("A right hand", "A left hand")):
+        raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
+    describer = None
+    if args.describe_backend and not args.text:
+        from affordhand.text.backends import OpenAIBackend
+        from affordhand.text.describe import Describer
+
+        describer = Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+    hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton)
+    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer)
+    print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
+    return 0 if entries else 1
+
+
 def _cmd_demo(args) -> int:
     from affordhand.demo import run_demo
 
@@ -481,6 +503,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles each time)")
     p.add_argument("--device", default="cpu", help="device of the transformers backend")
     p.set_defaults(func=_cmd_describe)
+
+    p = sub.add_parser("image", help="photos in, refined 3D hands out (MediaPipe, fit, refine, figures, mesh)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--text", help='affordance sentence, "A right hand ..." (else --describe-backend, else none)')
+    p.add_argument("--describe-backend", choices=("openai",), help="describe each hand with a VLM server")
+    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    p.add_argument("--model")
+    p.add_argument("--summary-model")
+    p.add_argument("--api-key-env")
+    p.add_argument("--object-box", help="x0,y0,x1,y1 in pixels: joints inside it and behind the palm are occluded")
+    p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
+    p.add_argument("--prior", default="default")
+    p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_hand_model_args(p)
+    p.set_defaults(func=_cmd_image)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

@@ -1,0 +1,148 @@
+"""`affordhand image`: photos in, refined 3D hands and the things people look at out."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from affordhand.data.records import write_records
+from affordhand.errors import AffordhandError
+from affordhand.frontend.detect import detect_hands, read_image
+from affordhand.frontend.fit import initial_records, occlusion_from_box
+from affordhand.hand import skeleton
+from affordhand.hand.camera import default_intrinsics, project
+from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.report.figures import skeleton_grid
+from affordhand.report.mesh import export_mesh
+from affordhand.report.overlay import draw_overlay
+from affordhand.report.plot3d import hands_html
+
+FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)
+
+
+@dataclass
+class ImageOptions:
+    """Settings of the image front end."""
+
+    text: str | None = None
+    object_box: tuple | None = None
+    focal: float | None = None  # px; default: a 60-degree horizontal field of view
+    occluded: tuple[str, ...] = ()  # fingers the user says are hidden
+    samples: int = 4
+    seed: int = 0
+    mirrored: bool = False
+
+
+def parse_box(text: str | None):
+    """Return (x0, y0, x1, y1) from 'x0,y0,x1,y1', or None."""
+    if not text:
+        return None
+    try:
+        box = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        raise AffordhandError(f"--object-box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {text!r}")
+    return box
+
+
+def parse_fingers(text: str | None) -> tuple[str, ...]:
+    """Return finger names from 'thumb,index', checked."""
+    if not text:
+        return ()
+    names = tuple(t.strip().lower() for t in text.split(",") if t.strip())
+    bad = [n for n in names if n not in FINGERS]
+    if bad:
+        raise AffordhandError(f"--occluded takes finger names ({', '.join(FINGERS)}), not {', '.join(bad)}")
+    return names
+
+
+def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, describer=None) -> list[dict]:
+    """Detect, fit, refine and write the outputs of every hand in one image; return report entries."""
+    image = read_image(path)
+    h, w = image.shape[:2]
+    found = detect_hands(image, mirrored=options.mirrored)
+    if not found:
+        print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
+        return []
+    K = default_intrinsics(w, h).numpy()
+    if options.focal:
+        K[0, 0] = K[1, 1] = options.focal
+    ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
+    init = initial_records(hand, found, K, ids)
+    entries = []
+    for k, rec in enumerate(init):
+        visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
+        for finger in options.occluded:
+            visible[list(skeleton.OPENPOSE_FINGER_JOINTS[finger])] = False
+        rec["visible"], rec["image"] = visible, str(path)
+        if options.object_box is not None:
+            rec["object_box"] = list(options.object_box)
+        text, note = options.text, None
+        if text is None and describer is not None:
+            from affordhand.text.backends import ModelError
+            from affordhand.text.describe import Item
+
+            kp = rec["keypoints2d"]
+            box = [float(kp[:, 0].min()), float(kp[:, 1].min()), float(kp[:, 0].max()), float(kp[:, 1].max())]
+            try:
+                text = describer.run(Item(rec["id"], rec["side"], path, box, options.object_box))["text"]
+            except ModelError as exc:
+                note = f"no description ({exc}); refined without affordance text"
+        if text:
+            rec["text"] = text.replace("A right hand", f"A {rec['side']} hand").replace("A left hand", f"A {rec['side']} hand")
+        elif note is None:
+            note = "no text given (--text or --describe-backend); refined without affordance text"
+        mode = "affordance" if text else "uncond"
+        config = RefineConfig(mode=mode, seed=options.seed)
+        config.guided.samples = options.samples
+        refined = refine_batch([rec], config, hand, prior)[0]
+        stem = f"{path.stem}_hand{k}"
+        uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+        uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+        files = {
+            "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box),
+            "figure": skeleton_grid([[(rec["joints3d"] - rec["joints3d"][:1], "#d62728", "initial"),
+                                      (refined["joints3d"] - refined["joints3d"][:1], "#1f77b4", "refined")]],
+                                    [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1, view=(-70, -90)),
+            "viewer": hands_html([(rec["joints3d"], "#d62728", "initial"), (refined["joints3d"], "#1f77b4", "refined")],
+                                 out / f"{stem}_3d.html", title=stem),
+            "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
+        }
+        seen = visible.astype(bool)
+        err = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean()) if seen.any() else float("nan")
+        entries.append({"record": refined, "files": files, "text": text, "note": note, "mode": mode,
+                        "reprojection_px": (err(uv_before), err(uv_after)), "occluded": int((~seen).sum()),
+                        "spread_mm": float(np.mean(refined["joint_std_mm"])) if refined.get("joint_std_mm") is not None else None})
+    return entries
+
+
+def _mesh(hand, record: dict, path: Path) -> Path:
+    vertices = faces = None
+    if getattr(hand, "name", "") == "mano":
+        t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
+        out = hand(t("global_orient"), t("hand_pose"), transl=t("transl"), scale=t("scale")[0],
+                   is_left=torch.tensor([record["side"] == "left"]))
+        vertices, faces = out.vertices[0].detach().numpy(), out.faces
+    return export_mesh(path, np.asarray(record["joints3d"]), vertices, faces)
+
+
+def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None) -> list[dict]:
+    """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
+    from affordhand.report.html import batch_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for p in paths:
+        try:
+            entries += process_image(Path(p), out, options, hand, prior, describer)
+        except AffordhandError as exc:  # one unreadable image does not stop the batch
+            print(f"error: {exc}", file=sys.stderr)
+    write_records(out / "records.jsonl", [e["record"] for e in entries])
+    batch_report(out / "report.html", entries)
+    return entries

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from affordhand.cli import main
+from affordhand.data.records import read_records
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+needs_photos = pytest.mark.skipif(not (PHOTOS / "1402.jpg").is_file(),
+                                  reason="the real test photos (../shared/photos) are not beside this checkout")
+
+
+def _annotation(name):
+    for line in (PHOTOS / "annotations.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["image"] == name:
+            return np.array(row["keypoints2d"], float), np.array(row["labelled"], bool)
+    raise KeyError(name)
+
+
+@needs_photos
+def test_mediapipe_finds_the_hand_in_a_real_photo():
+    from affordhand.frontend.detect import detect_hands, read_image
+
+    hands = detect_hands(read_image(PHOTOS / "1402.jpg"))
+    assert len(hands) == 1 and hands[0].side == "right"  # an ordinary photo: MediaPipe's label swapped
+    truth, labelled = _annotation("1402.jpg")
+    err = np.linalg.norm(hands[0].keypoints2d - truth, axis=1)[labelled]
+    assert err.mean() < 15.0  # px, on a 226 x 339 photo
+    assert hands[0].world.shape == (21, 3)
+
+
+@needs_photos
+def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
+    import trimesh
+
+    out = tmp_path / "out"
+    code = main(["image", str(PHOTOS / "1402.jpg"), str(PHOTOS / "panoptic_two_hands.jpg"), "--out", str(out),
+                 "--text", "A right hand holds a small ball in a power sphere grasp.", "--object-box",
+                 "100,150,180,230", "--occluded", "pinky", "--samples", "2"])
+    assert code == 0
+    recs = read_records(out / "records.jsonl").records
+    assert len(recs) >= 2 and recs[0]["id"] == "1402/hand0"
+    first = recs[0]
+    assert first["text"].startswith("A right hand") and not first["visible"][17:21].any()
+    truth, labelled = _annotation("1402.jpg")
+    from affordhand.hand.camera import project
+    import torch
+
+    uv = project(torch.as_tensor(first["joints3d"])[None], torch.as_tensor(first["K"])[None])[0].numpy()
+    seen = labelled & first["visible"]
+    assert np.linalg.norm(uv - truth, axis=1)[seen].mean() < 20.0  # the refined hand stays on the photo's hand
+    for suffix in ("_overlay.png", "_3d.png", "_3d.html", ".glb"):
+        assert (out / f"1402_hand0{suffix}").stat().st_size > 1000
+    mesh = trimesh.load(out / "1402_hand0.glb", force="mesh")
+    assert len(mesh.vertices) > 100
+    report = (out / "report.html").read_text()
+    assert "1402/hand0" in report and "power sphere" in report and "data:image/png;base64" in report
+
+
+def test_image_errors_are_clear(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 160, 3), 255, np.uint8)).save(blank)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(blank), str(broken), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "blank.png: no hand found" in proc.stderr and "broken.jpg: cannot read this image" in proc.stderr
+    assert "No hand was found" in (tmp_path / "o" / "report.html").read_text()
+    for bad in (["--object-box", "1,2,3"], ["--occluded", "toe"], ["--text", "The hand holds a cup."]):
+        proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_skeleton_mesh_follows_the_bones(tmp_path):
+    from affordhand.report.mesh import export_mesh, skeleton_mesh
+
+    joints = np.zeros((21, 3))
+    joints[:, 0] = np.linspace(0, 0.2, 21)
+    mesh = skeleton_mesh(joints)
+    assert mesh.bounds[1][0] == pytest.approx(0.2 + 0.006 * 1.3, abs=2e-3)
+    assert export_mesh(tmp_path / "m.obj", joints).stat().st_size > 1000
