@@ -356,6 +356,20 @@ def _cmd_image(args) -> int:
     return 0 if entries else 1
 
 
+def _cmd_serve(args) -> int:
+    from affordhand.web.app import serve
+
+    describer = None
+    if args.describe_backend:
+        from affordhand.text.backends import OpenAIBackend
+        from affordhand.text.describe import Describer
+
+        describer = Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+    serve(args.host, args.port, prior=args.prior, hand_model=args.hand_model, mano_dir=args.mano_dir,
+          skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb)
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from affordhand.demo import run_demo
 
@@ -522,6 +536,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_image)
+
+    p = sub.add_parser("serve", help="the web page: upload a photo, mark the object, refine, download")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--prior", default="default")
+    p.add_argument("--max-upload-mb", type=float, default=8.0)
+    p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
+    p.add_argument("--base-url", default="http://127.0.0.1:8001/v1")
+    p.add_argument("--model")
+    p.add_argument("--summary-model")
+    p.add_argument("--api-key-env")
+    _add_hand_model_args(p)
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic data")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
