@@ -102,6 +102,8 @@ def main() -> None:
     variants += [(f"samples {k}", {"samples": k}) for k in (1, 8)]
     variants += [("cfg 0 (= uncond)", {"cfg": 0.0}), ("cfg 2", {"cfg": 2.0}), ("cfg 4", {"cfg": 4.0})]
     variants += [("DDIM inversion (null condition)", {"noising": "invert"}), ("select best 2D fit", {"select": "fit"})]
+    variants += [("no regeneration of hidden joints (the paper's refinement)", {"occluded_t_start": 0}),
+                 ("hidden joints regenerated from 800", {"occluded_t_start": 800})]
     for label, change in variants:
         config = replace(base, guided=replace(base.guided, **change))
         print(_row(label, evaluate(gt, _refine(init, config, hand, prior, args.device), hand).overall))

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from affordhand.errors import AffordhandError
@@ -92,8 +94,10 @@ class HFEncoder(TextEncoder):
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
+@functools.lru_cache(maxsize=4)
 def load_text_encoder(spec: str, device: str = "cpu") -> TextEncoder:
-    """Return the encoder named by spec: 'minilm', 'hf:NAME_OR_PATH[#cls]' or 'none'."""
+    """Return the encoder named by spec: 'minilm', 'hf:NAME_OR_PATH[#cls]' or 'none' (loaded once per
+    process and reused, with its cache of sentence embeddings)."""
     if spec == "none":
         return TextEncoder()
     if spec == "minilm":
