@@ -37,3 +37,26 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_journal(path: str | os.PathLike) -> list[dict]:
+    """Return the JSON objects of an append-only JSONL journal, up to the first line a crash tore or
+    corrupted (that line and any after it are dropped)."""
+    import json
+
+    path = Path(path)
+    entries: list[dict] = []
+    if not path.is_file():
+        return entries
+    with path.open("r", encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # the process died while writing this line
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if not isinstance(entry, dict):
+                break
+            entries.append(entry)
+    return entries

@@ -84,7 +84,10 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
     fn = guided_output(prior, cond_k, has_k, config.cfg)
     if config.occluded_t_start and config.occluded_t_start > steps[0]:
         fresh = _noise(rep(seeds) * 1000 + 500 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
-        x = _regenerate_hidden(prior, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0], config.steps)
+        regenerated = _regenerate_hidden(prior, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0],
+                                         config.steps)
+        seen = kb.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
+        x = torch.where(seen, x, regenerated)  # seen joints keep the chosen noising (SDEdit or inversion)
     vis = kb.visible.float()
     norm = vis.sum(-1).clamp_min(1.0)
     x0 = x_init

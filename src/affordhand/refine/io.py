@@ -4,10 +4,10 @@ atomically in input order."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from affordhand.data.atomic import read_journal
 from affordhand.data.records import dumps_record, validate_record, write_records
 
 
@@ -17,19 +17,13 @@ def partial_path(out: Path) -> Path:
 
 def read_done(out: Path) -> dict[str, dict]:
     """Return the records already finished in OUT.partial by id (a torn last line is ignored)."""
-    path = partial_path(out)
     done: dict[str, dict] = {}
-    if not path.is_file():
-        return done
-    with path.open("r", encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # the process died while writing this line
-            try:
-                rec = validate_record(json.loads(line))
-            except (ValueError, json.JSONDecodeError):
-                break
-            done[rec["id"]] = rec
+    for raw in read_journal(partial_path(out)):
+        try:
+            rec = validate_record(raw)
+        except ValueError:
+            break
+        done[rec["id"]] = rec
     return done
 
 

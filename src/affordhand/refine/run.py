@@ -11,7 +11,6 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from affordhand.errors import AffordhandError

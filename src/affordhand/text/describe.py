@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 import time
 import zlib
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from affordhand.data.atomic import atomic_path
+from affordhand.data.atomic import atomic_path, read_journal
 from affordhand.data.descriptions import affordance_fields, describe, sentence_from_fields
 from affordhand.data.objects import OBJECTS
 from affordhand.data.records import read_records
@@ -180,19 +181,8 @@ class Describer:
 
 
 def _read_cache(path: Path) -> dict[str, dict]:
-    cache: dict[str, dict] = {}
-    if not path.is_file():
-        return cache
-    with path.open("r", encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn by a crash mid-write
-            try:
-                entry = json.loads(line)
-                cache[entry["key"]] = entry["result"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                break
-    return cache
+    """Return cached results by key (a torn last line is ignored)."""
+    return {e["key"]: e["result"] for e in read_journal(path) if "key" in e and "result" in e}
 
 
 def run_describe(items: list[Item], describer: Describer, out: str | Path, concurrency: int = 4) -> dict:
@@ -239,8 +229,6 @@ def run_describe(items: list[Item], describer: Describer, out: str | Path, concu
                 counts["done"] += 1
                 journal.write(json.dumps({"key": keys[item.id], "result": res}, ensure_ascii=False) + "\n")
                 journal.flush()
-                import os
-
                 os.fsync(journal.fileno())
             else:
                 counts["failed"] += 1
