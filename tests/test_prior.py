@@ -96,6 +96,11 @@ def _small(**kw):
     return PriorConfig(**base)
 
 
+def test_missing_training_file_is_a_clear_error(tmp_path):
+    with pytest.raises(AffordhandError, match="no such file"):
+        train(_small(), str(tmp_path / "nope.jsonl"), tmp_path / "run", quiet=True)
+
+
 def test_resume_continues_exactly_where_it_stopped(data_dir, tmp_path):
     full = train(_small(), str(data_dir / "train.jsonl"), tmp_path / "full", quiet=True)
     train(_small(steps=20), str(data_dir / "train.jsonl"), tmp_path / "split", quiet=True)

@@ -130,6 +130,9 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
           quiet: bool = False, skip_bad: bool = False) -> Prior:
     """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior."""
     run_dir = Path(run_dir)
+    for path in (data, val):
+        if path is not None and not Path(path).is_file():
+            raise AffordhandError(f"{path}: no such file")
     rank, world, device = _distributed(device)
     if config.batch % world:
         raise AffordhandError(f"--batch {config.batch} must be divisible by the {world} processes")
