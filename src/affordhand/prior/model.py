@@ -49,6 +49,8 @@ class PriorConfig:
     data_file: str = ""
     mean: list = field(default_factory=list)
     std: list = field(default_factory=list)
+    x_min: list = field(default_factory=list)  # per-dimension range of the normalised training poses
+    x_max: list = field(default_factory=list)
 
     @property
     def pose_dim(self) -> int:
@@ -72,7 +74,10 @@ class Prior(torch.nn.Module):
         net_class = Denoiser if config.architecture == "mlp" else JointTransformer
         self.net = net_class(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
                              config.dropout)
-        self.schedule = Schedule(config.T, config.schedule, config.prediction, config.clip_x0)
+        bounds = None
+        if config.x_min and config.x_max:
+            bounds = (torch.tensor(config.x_min, dtype=torch.float32), torch.tensor(config.x_max, dtype=torch.float32))
+        self.schedule = Schedule(config.T, config.schedule, config.prediction, config.clip_x0, bounds)
         mean = torch.tensor(config.mean or [0.0] * config.pose_dim, dtype=torch.float32)
         std = torch.tensor(config.std or [1.0] * config.pose_dim, dtype=torch.float32)
         self.register_buffer("mean", mean)

@@ -27,12 +27,14 @@ def cosine_betas(T: int, s: float = 0.008) -> torch.Tensor:
 class Schedule:
     """A DDPM noise schedule held as arrays; `prediction` is 'eps' or 'x0' (what the network outputs)."""
 
-    def __init__(self, T: int = 1000, kind: str = "cosine", prediction: str = "eps", clip_x0: float = 4.0):
+    def __init__(self, T: int = 1000, kind: str = "cosine", prediction: str = "eps", clip_x0: float = 4.0,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None):
         if kind not in ("linear", "cosine"):
             raise ValueError(f"unknown schedule {kind!r}")
         if prediction not in ("eps", "x0"):
             raise ValueError(f"unknown prediction {prediction!r}")
         self.T, self.kind, self.prediction, self.clip_x0 = T, kind, prediction, clip_x0
+        self.bounds = bounds  # per-dimension (low, high) of the data: x0-hat is clipped to it when given
         self.betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         self.alpha_bar = torch.cumprod(1 - self.betas, 0)
 
@@ -61,9 +63,12 @@ class Schedule:
         return self.from_x0(x_t, t, (x_t - (1 - ab).sqrt() * eps) / ab.sqrt())
 
     def from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (eps, x0) for a clean estimate, x0 clipped to +-clip_x0 and eps consistent with it."""
+        """Return (eps, x0) for a clean estimate, x0 clipped to the data range (or +-clip_x0) and eps
+        consistent with it."""
         ab = self._ab(t, x_t)
-        if self.clip_x0:
+        if self.bounds is not None:
+            x0 = torch.maximum(torch.minimum(x0, self.bounds[1].to(x0)), self.bounds[0].to(x0))
+        elif self.clip_x0:
             x0 = x0.clamp(-self.clip_x0, self.clip_x0)
         eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt().clamp_min(1e-8)
         return eps, x0

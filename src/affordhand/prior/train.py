@@ -157,6 +157,12 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
     prior = Prior(config)
     x_all = prior.encode_pose(poses)  # with identity stats; real stats follow
     config.mean, config.std = x_all.mean(0).tolist(), x_all.std(0).tolist()
+    prior = Prior(config)
+    x_norm = prior.encode_pose(poses)
+    span = x_norm.max(0).values - x_norm.min(0).values
+    # Clean estimates are clipped to the training range (+2 %): samples stay where the data is.
+    config.x_min = (x_norm.min(0).values - 0.02 * span).tolist()
+    config.x_max = (x_norm.max(0).values + 0.02 * span).tolist()
     prior = Prior(config).to(device)
     x_all = prior.encode_pose(poses.to(device))
     cond, has_cond = cond.to(device), has_cond.to(device)
