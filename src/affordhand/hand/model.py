@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from affordhand.hand import skeleton
-from affordhand.hand.rotations import as_joint_rotvecs, mirror_rotvec
+from affordhand.hand.rotations import as_joint_rotvecs, mirror_where
 
 
 @dataclass
@@ -33,12 +33,7 @@ def _mirror_inputs(global_orient, hand_pose, is_left):
     """Return right-hand parameters for a batch that mixes sides (left ones mirrored)."""
     if is_left is None:
         return global_orient, hand_pose
-    sel = is_left.reshape(-1, 1, 1).to(hand_pose.dtype)
-    pose = as_joint_rotvecs(hand_pose)
-    pose = pose + sel * (mirror_rotvec(pose) - pose)
-    sel_g = sel[:, 0]
-    orient = global_orient + sel_g * (mirror_rotvec(global_orient) - global_orient)
-    return orient, pose
+    return mirror_where(global_orient, is_left), mirror_where(as_joint_rotvecs(hand_pose), is_left)
 
 
 def _mirror_points(points, is_left):

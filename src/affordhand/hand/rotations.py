@@ -14,6 +14,14 @@ def mirror_rotvec(rotvec: torch.Tensor) -> torch.Tensor:
     return rotvec * rotvec.new_tensor(_MIRROR)
 
 
+def mirror_where(rotvec: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
+    """Return axis-angle (B, ..., 3) mirrored in the rows where is_left (B,) is true.
+
+    Mirroring is its own inverse, so this turns right-hand parameters into each hand's own side and back."""
+    shape = (-1,) + (1,) * (rotvec.dim() - 1)
+    return torch.where(is_left.reshape(shape), mirror_rotvec(rotvec), rotvec)
+
+
 def as_joint_rotvecs(hand_pose: torch.Tensor) -> torch.Tensor:
     """Return hand_pose as (B, 15, 3) from (B, 45) or (B, 15, 3)."""
     return hand_pose.reshape(hand_pose.shape[0], 15, 3)

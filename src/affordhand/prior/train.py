@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
-from affordhand.hand.rotations import mirror_rotvec
+from affordhand.hand.rotations import mirror_where
 from affordhand.data.atomic import atomic_write_text
 from affordhand.prior.model import Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
@@ -50,7 +50,7 @@ def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch
         raise AffordhandError(f"{path}: no records to train on")
     pose = torch.as_tensor(np.stack([r["hand_pose"] for r in records]), dtype=torch.float32).reshape(-1, 15, 3)
     left = torch.as_tensor([r["side"] == "left" for r in records])
-    pose = torch.where(left[:, None, None], mirror_rotvec(pose), pose).reshape(-1, 45)
+    pose = mirror_where(pose, left).reshape(-1, 45)
     return pose, [r.get("text") or None for r in records]
 
 

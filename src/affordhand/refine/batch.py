@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from affordhand.hand.camera import project
-from affordhand.hand.rotations import mirror_rotvec
+from affordhand.hand.rotations import mirror_where
 
 # Joints that only global orientation, translation and scale move (wrist and the base of each finger).
 PALM_JOINTS = (0, 1, 5, 9, 13, 17)
@@ -41,9 +41,8 @@ def batch_from_records(records: list[dict]) -> HandBatch:
     f32 = lambda key: torch.as_tensor(np.stack([r[key] for r in records]), dtype=torch.float32)
     is_left = torch.as_tensor([r["side"] == "left" for r in records])
     pose = f32("hand_pose").reshape(-1, 15, 3)
-    pose = torch.where(is_left[:, None, None], mirror_rotvec(pose), pose).reshape(-1, 45)
-    orient = f32("global_orient")
-    orient = torch.where(is_left[:, None], mirror_rotvec(orient), orient)
+    pose = mirror_where(pose, is_left).reshape(-1, 45)
+    orient = mirror_where(f32("global_orient"), is_left)
     transl = torch.as_tensor(np.stack([r["transl"] if r.get("transl") is not None else np.full(3, np.nan)
                                        for r in records]), dtype=torch.float32)
     scale = torch.as_tensor([r.get("scale") or 1.0 for r in records], dtype=torch.float32)
@@ -52,16 +51,10 @@ def batch_from_records(records: list[dict]) -> HandBatch:
     return HandBatch(pose, orient, transl, scale, f32("keypoints2d"), visible, f32("K"), is_left)
 
 
-def side_params(rotvec_r: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
-    """Return right-hand axis-angle (B, ..., 3) in each record's own side convention (mirror for left)."""
-    shape = (-1,) + (1,) * (rotvec_r.dim() - 1)
-    return torch.where(is_left.reshape(shape), mirror_rotvec(rotvec_r), rotvec_r)
-
-
 def joints_camera(hand, pose_r, orient_r, transl, scale, is_left) -> torch.Tensor:
     """Return camera-frame joints (B, 21, 3), metres, from right-hand parameters."""
-    pose = side_params(pose_r.reshape(-1, 15, 3), is_left)
-    orient = side_params(orient_r, is_left)
+    pose = mirror_where(pose_r.reshape(-1, 15, 3), is_left)
+    orient = mirror_where(orient_r, is_left)
     return hand(orient, pose, transl=transl, scale=scale, is_left=is_left).joints
 
 

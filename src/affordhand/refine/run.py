@@ -15,7 +15,8 @@ import torch
 
 from affordhand.errors import AffordhandError
 from affordhand.prior.generate import encode_texts
-from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera, side_params
+from affordhand.hand.rotations import mirror_where
+from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
 
@@ -40,8 +41,8 @@ def record_seed(record_id: str, seed: int) -> int:
 
 def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, hand, mode, extra):
     joints = joints_camera(hand, pose_r, orient_r, transl, scale, batch.is_left).detach()
-    pose = side_params(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
-    orient = side_params(orient_r, batch.is_left)
+    pose = mirror_where(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
+    orient = mirror_where(orient_r, batch.is_left)
     out = []
     for i, rec in enumerate(records):
         new = dict(rec)

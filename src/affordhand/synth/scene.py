@@ -26,7 +26,7 @@ import roma
 import torch
 
 from affordhand.hand import BuiltinHand, skeleton
-from affordhand.hand.rotations import mirror_rotvec
+from affordhand.hand.rotations import mirror_where
 
 IMAGE_SIZE = (640, 480)
 PIXEL_NOISE = 1.5  # px, std of 2D keypoint noise
@@ -159,8 +159,8 @@ def forward(pose_r: np.ndarray, orient_r: np.ndarray, is_left: np.ndarray, trans
     pose = torch.as_tensor(pose_r).reshape(-1, 15, 3)
     orient = torch.as_tensor(orient_r)
     left = torch.as_tensor(is_left)
-    pose = torch.where(left[:, None, None], mirror_rotvec(pose), pose)
-    orient = torch.where(left[:, None], mirror_rotvec(orient), orient)
+    pose = mirror_where(pose, left)
+    orient = mirror_where(orient, left)
     with torch.no_grad():
         out = hand(orient, pose, transl=None if transl is None else torch.as_tensor(transl),
                    scale=None if scale is None else torch.as_tensor(scale), is_left=left)
