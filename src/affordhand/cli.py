@@ -54,6 +54,13 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _add_vlm_args(p: argparse.ArgumentParser, base_url: str) -> None:
+    p.add_argument("--base-url", default=base_url, help="OpenAI-compatible server (vLLM, Ollama, LM Studio, ...)")
+    p.add_argument("--model", help="vision-language model name (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
+    p.add_argument("--summary-model", help="language model for the summary (default: --model)")
+    p.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
+
+
 def _json_safe(value):
     """Return value with NaN (a metric over no joints) as null, so the output is strict JSON."""
     if isinstance(value, float) and value != value:
@@ -334,6 +341,14 @@ def _cmd_describe(args) -> int:
     return 0 if not counts["failed"] else 1
 
 
+def _openai_describer(args):
+    """Return a Describer over the OpenAI-compatible server named by the --base-url/--model flags."""
+    from affordhand.text.backends import OpenAIBackend
+    from affordhand.text.describe import Describer
+
+    return Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+
+
 def _cmd_image(args) -> int:
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, run_images
     from affordhand.hand import load_hand_model
@@ -344,12 +359,7 @@ def _cmd_image(args) -> int:
                            mirrored=args.mirrored)
     if args.text and not args.text.startswith(("A right hand", "A left hand")):
         raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
-    describer = None
-    if args.describe_backend and not args.text:
-        from affordhand.text.backends import OpenAIBackend
-        from affordhand.text.describe import Describer
-
-        describer = Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+    describer = _openai_describer(args) if args.describe_backend and not args.text else None
     hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton)
     entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
@@ -359,12 +369,7 @@ def _cmd_image(args) -> int:
 def _cmd_serve(args) -> int:
     from affordhand.web.app import serve
 
-    describer = None
-    if args.describe_backend:
-        from affordhand.text.backends import OpenAIBackend
-        from affordhand.text.describe import Describer
-
-        describer = Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+    describer = _openai_describer(args) if args.describe_backend else None
     serve(args.host, args.port, prior=args.prior, hand_model=args.hand_model, mano_dir=args.mano_dir,
           skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb)
     return 0
@@ -508,10 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boxes", help="JSONL: image, side, hand_box, object_box, id (with --images)")
     p.add_argument("--out", required=True, help="descriptions (JSONL); a rerun resumes from OUT.cache.jsonl")
     p.add_argument("--backend", choices=("openai", "transformers", "template"), default="template")
-    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (vLLM, Ollama, ...)")
-    p.add_argument("--model", help="vision-language model name (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
-    p.add_argument("--summary-model", help="language model for the summary (default: --model)")
-    p.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
+    _add_vlm_args(p, "http://127.0.0.1:8000/v1")
     p.add_argument("--taxonomy-from", help="records whose taxonomy_id replaces the model's grasp answer, by id")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -525,10 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--text", help='affordance sentence, "A right hand ..." (else --describe-backend, else none)')
     p.add_argument("--describe-backend", choices=("openai",), help="describe each hand with a VLM server")
-    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
-    p.add_argument("--model")
-    p.add_argument("--summary-model")
-    p.add_argument("--api-key-env")
+    _add_vlm_args(p, "http://127.0.0.1:8000/v1")
     p.add_argument("--object-box", help="x0,y0,x1,y1 in pixels: joints inside it and behind the palm are occluded")
     p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
     p.add_argument("--prior", default="default")
@@ -545,10 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="default")
     p.add_argument("--max-upload-mb", type=float, default=8.0)
     p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
-    p.add_argument("--base-url", default="http://127.0.0.1:8001/v1")
-    p.add_argument("--model")
-    p.add_argument("--summary-model")
-    p.add_argument("--api-key-env")
+    _add_vlm_args(p, "http://127.0.0.1:8001/v1")
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_serve)
 
