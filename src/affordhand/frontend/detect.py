@@ -7,6 +7,10 @@ Its handedness label assumes a mirrored (selfie) image; for ordinary photos we s
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +52,11 @@ def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 
     except ImportError:
         raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
     h, w = image.shape[:2]
-    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
-                                  min_detection_confidence=min_confidence) as hands:
-        result = hands.process(np.ascontiguousarray(image))
+    with _quiet_native_logs(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
+                                      min_detection_confidence=min_confidence) as hands:
+            result = hands.process(np.ascontiguousarray(image))
     found = []
     for lm, world, handed in zip(result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [],
                                  result.multi_handedness or []):
@@ -61,3 +67,26 @@ def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 
             label = "right" if label == "left" else "left"
         found.append(DetectedHand(kp, xyz, label, float(handed.classification[0].score)))
     return found
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Silence what MediaPipe's C++ side writes to file descriptor 2 (TFLite and absl start-up lines that
+    say nothing to a user); Python's own errors still reach sys.stderr. AFFORDHAND_DEBUG=1 keeps them."""
+    if os.environ.get("AFFORDHAND_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a descriptor
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)

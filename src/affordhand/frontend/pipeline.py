@@ -73,7 +73,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
     if options.focal:
         K[0, 0] = K[1, 1] = options.focal
     ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
-    init = initial_records(hand, found, K, ids)
+    init, side_notes = initial_records(hand, found, K, ids)
     entries = []
     for k, rec in enumerate(init):
         visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
@@ -82,7 +82,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         rec["visible"], rec["image"] = visible, str(path)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
-        text, note = options.text, None
+        text, notes = options.text, [side_notes[rec["id"]]] if rec["id"] in side_notes else []
         if text is None and describer is not None:
             from affordhand.text.backends import ModelError
             from affordhand.text.describe import Item
@@ -92,11 +92,12 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
             try:
                 text = describer.run(Item(rec["id"], rec["side"], path, box, options.object_box))["text"]
             except ModelError as exc:
-                note = f"no description ({exc}); refined without affordance text"
+                notes.append(f"no description ({exc}); refined without affordance text")
         if text:
             rec["text"] = text.replace("A right hand", f"A {rec['side']} hand").replace("A left hand", f"A {rec['side']} hand")
-        elif note is None:
-            note = "no text given (--text or --describe-backend); refined without affordance text"
+        elif describer is None:
+            notes.append("no text given (--text or --describe-backend); refined without affordance text")
+        note = "; ".join(notes) or None
         mode = "affordance" if text else "uncond"
         config = RefineConfig(mode=mode, seed=options.seed)
         config.guided.samples = options.samples
@@ -104,18 +105,22 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         stem = f"{path.stem}_hand{k}"
         uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
         uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+        # 3D views are wrist-relative: the refinement's global fit may trade depth for size, which would
+        # otherwise show the same hand twice at different distances.
+        before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
+        after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
         files = {
             "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box),
-            "figure": skeleton_grid([[(rec["joints3d"] - rec["joints3d"][:1], "#d62728", "initial"),
-                                      (refined["joints3d"] - refined["joints3d"][:1], "#1f77b4", "refined")]],
-                                    [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1, view=(-70, -90)),
-            "viewer": hands_html([(rec["joints3d"], "#d62728", "initial"), (refined["joints3d"], "#1f77b4", "refined")],
+            "figure": skeleton_grid([[(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]],
+                                    [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1, view=(-70, -90),
+                                    panel_inches=4.0, dpi=120),
+            "viewer": hands_html([(before, "#d62728", "initial"), (after, "#1f77b4", "refined")],
                                  out / f"{stem}_3d.html", title=stem),
             "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
         }
         seen = visible.astype(bool)
         err = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean()) if seen.any() else float("nan")
-        entries.append({"record": refined, "files": files, "joints_before": np.asarray(rec["joints3d"]), "text": text, "note": note, "mode": mode,
+        entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after, "text": text, "note": note, "mode": mode,
                         "reprojection_px": (err(uv_before), err(uv_after)), "occluded": int((~seen).sum()),
                         "spread_mm": float(np.mean(refined["joint_std_mm"])) if refined.get("joint_std_mm") is not None else None})
     return entries

@@ -17,6 +17,7 @@ Defaults were chosen on a validation set (synth seed 1), never on the benchmark'
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,7 @@ class GuidedConfig:
     noising: str = "sdedit"  # or "invert"
     occluded_trust: float = 1.0  # scales the normalised initial rotation of joints whose bone end is hidden
     occluded_t_start: int = 600  # hidden joints start from this higher noise level (0: off; RePaint-style)
+    bounds: str = "anatomical"  # clip x0-hat to the joint limits' range and the data's ("anatomical") or the data's
 
 
 def _noise(ids_seed: torch.Tensor, shape, device) -> torch.Tensor:
@@ -52,6 +54,31 @@ def _noise(ids_seed: torch.Tensor, shape, device) -> torch.Tensor:
     return torch.stack(rows).to(device)
 
 
+def refinement_schedule(prior: Prior, bounds: str = "anatomical"):
+    """Return the prior's schedule with the range that x0-hat is clipped to during refinement.
+
+    "data": the training poses' range (as in sampling). "anatomical": that range widened to the built-in
+    hand's joint limits, so that a real hand outside the synthetic grasps' range (a fist, say) stays where
+    its keypoints put it instead of being clipped back into the training range."""
+    if bounds == "data" or prior.schedule.bounds is None or prior.config.representation != "axis_angle":
+        return prior.schedule
+    if bounds != "anatomical":
+        raise ValueError(f"unknown bounds {bounds!r}: data or anatomical")
+    axes = torch.as_tensor(skeleton.joint_axes(), dtype=torch.float32)  # (15, 3 anatomical, 3 xyz)
+    limits = torch.as_tensor(skeleton.joint_limits(), dtype=torch.float32)  # (15, 3, 2)
+    centre, half = limits.mean(-1), (limits[..., 1] - limits[..., 0]) / 2
+    # The axis-angle box around the limit box: pose = axes^T angles, so each coordinate's half-width is
+    # sum |axes| * half-widths (exact for the four fingers, whose axes are the model's).
+    mid = torch.einsum("jk,jkd->jd", centre, axes).reshape(45)
+    reach = torch.einsum("jk,jkd->jd", half, axes.abs()).reshape(45)
+    low = (mid - reach - prior.mean.cpu()) / prior.std.cpu()
+    high = (mid + reach - prior.mean.cpu()) / prior.std.cpu()
+    sched = copy.copy(prior.schedule)
+    data_low, data_high = prior.schedule.bounds
+    sched.bounds = (torch.minimum(low, data_low.cpu()), torch.maximum(high, data_high.cpu()))
+    return sched
+
+
 def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale, cond, has_cond,
                   config: GuidedConfig, seeds: torch.Tensor) -> dict:
     """Return {'pose_r': (B, 45), 'joint_std_mm': (B, 21) or None, 'loss2d': (B,)} for B hands.
@@ -59,7 +86,7 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
     orient_r, transl, scale come from the global fit; cond (B, C) / has_cond (B,) are the text embedding;
     seeds (B,) make each hand's noise reproducible."""
     B, K = batch.pose_r.shape[0], config.samples
-    sched = prior.schedule
+    sched = refinement_schedule(prior, config.bounds)
     rep = lambda v: v.repeat_interleave(K, 0) if v is not None else None
     kb = HandBatch(*[rep(getattr(batch, f)) for f in batch.__dataclass_fields__])
     orient_k, transl_k, scale_k = rep(orient_r), rep(transl), rep(scale)
@@ -84,7 +111,7 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
     fn = guided_output(prior, cond_k, has_k, config.cfg)
     if config.occluded_t_start and config.occluded_t_start > steps[0]:
         fresh = _noise(rep(seeds) * 1000 + 500 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
-        regenerated = _regenerate_hidden(prior, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0],
+        regenerated = _regenerate_hidden(sched, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0],
                                          config.steps)
         seen = kb.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
         x = torch.where(seen, x, regenerated)  # seen joints keep the chosen noising (SDEdit or inversion)
@@ -100,7 +127,10 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
         if config.guidance > 0:
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                x0_g = sched.from_eps(xg, tt, eps)[1]
+                # x0-hat is clipped to the data range; the gradient goes straight through the clip, or a
+                # coordinate outside the range would get no pull from the keypoints at all.
+                x0_raw = (xg - (1 - ab) ** 0.5 * eps) / ab ** 0.5
+                x0_g = x0_raw + (sched.from_eps(xg, tt, eps)[1] - x0_raw).detach()
                 res = reprojection(hand, prior.decode_pose(x0_g), orient_k, transl_k, scale_k, kb)
                 loss = (vis * geman_mcclure(res, config.sigma_px)).sum(-1) / norm
                 grad = torch.autograd.grad(loss.sum(), xg)[0]
@@ -132,10 +162,9 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
 
 
 @torch.no_grad()
-def _regenerate_hidden(prior, fn, x_init, noise, fresh, batch, t_high, t_low, steps):
+def _regenerate_hidden(sched, fn, x_init, noise, fresh, batch, t_high, t_low, steps):
     """Return x at t_low where the joints whose bone end is hidden were denoised by the prior from t_high,
     while the seen joints are held on the noised initial estimate at every level (RePaint-style)."""
-    sched = prior.schedule
     seen = batch.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
     levels = [t for t in sched.timesteps(steps) if t_low < t <= t_high]
     levels = ([t_high] if not levels or levels[0] != t_high else []) + levels + [t_low]

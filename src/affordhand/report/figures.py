@@ -49,11 +49,11 @@ def _equal_box(ax, points: np.ndarray) -> None:
 
 
 def skeleton_grid(joint_sets: list[np.ndarray], titles: list[str], path: str | Path, columns: int = 7,
-                  view=(-60, -90)) -> Path:
+                  view=(-60, -90), panel_inches: float = 2.6, dpi: int = 90) -> Path:
     """Save a grid of 3D skeletons (each (21, 3) metres, or a list of (joints, colour, label)) as PNG."""
     plt = _pyplot()
     rows = int(np.ceil(len(joint_sets) / columns))
-    fig = plt.figure(figsize=(2.6 * columns, 2.6 * rows))
+    fig = plt.figure(figsize=(panel_inches * columns, panel_inches * rows))
     for k, (item, title) in enumerate(zip(joint_sets, titles)):
         ax = fig.add_subplot(rows, columns, k + 1, projection="3d")
         layers = item if isinstance(item, list) else [(item, None, None)]
@@ -64,7 +64,7 @@ def skeleton_grid(joint_sets: list[np.ndarray], titles: list[str], path: str | P
         ax.set_title(title, fontsize=8)
         if any(layer[2] for layer in layers) and k == 0:
             ax.legend(fontsize=6, loc="upper left")
-    return _save(plt, fig, path, dpi=90)
+    return _save(plt, fig, path, dpi=dpi)
 
 
 def draw_keypoints_2d(ax, uv: np.ndarray, visible: np.ndarray | None, colour: str, label: str, marker="o") -> None:

@@ -114,7 +114,7 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
                 "id": rec["id"], "side": rec["side"], "text": e["text"], "note": e["note"], "mode": e["mode"],
                 "occluded": e["occluded"], "reprojection_px": e["reprojection_px"],
                 "overlay": "data:image/png;base64," + base64.b64encode(Path(e["files"]["overlay"]).read_bytes()).decode(),
-                "joints_before": e["joints_before"].tolist(), "joints_after": rec["joints3d"].tolist(),
+                "joints_before": e["joints_before"].tolist(), "joints_after": e["joints_after"].tolist(),
                 "record_url": f"/api/files/{job}/{record_path.name}",
                 "mesh_url": f"/api/files/{job}/{Path(e['files']['mesh']).name}",
             })
