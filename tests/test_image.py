@@ -76,7 +76,8 @@ def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path
     assert err.mean() < 15.0 and np.median(err) < 10.0  # px; before the fixes the refined hand was 105 px off
     for joint in (6, 8):  # the index finger; the thumb's base sits elsewhere on the built-in hand (45 px here)
         assert np.linalg.norm(uv[joint] - BY_EYE[joint]) < 35.0
-    assert "taken as left" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "taken as left" in report and "A left hand curls its index finger." in report
 
 
 @needs_photos

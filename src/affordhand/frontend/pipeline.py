@@ -120,7 +120,8 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         }
         seen = visible.astype(bool)
         err = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean()) if seen.any() else float("nan")
-        entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after, "text": text, "note": note, "mode": mode,
+        entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after,
+                        "text": rec.get("text"), "note": note, "mode": mode,
                         "reprojection_px": (err(uv_before), err(uv_after)), "occluded": int((~seen).sum()),
                         "spread_mm": float(np.mean(refined["joint_std_mm"])) if refined.get("joint_std_mm") is not None else None})
     return entries
