@@ -64,6 +64,21 @@ def test_the_side_comes_from_the_3d_fit_and_the_fit_stays_in_the_joint_limits():
     assert excess.max() < 0.15  # rad: an unconstrained fit bent fingers backwards by more than 1 rad here
 
 
+def test_a_wrong_side_label_is_overruled_only_by_a_clearly_better_fit():
+    from affordhand.frontend.fit import fit_either_side
+    from affordhand.hand import BuiltinHand
+    from affordhand.synth.grasps import sample_poses
+
+    hand = BuiltinHand()
+    pose = torch.as_tensor(sample_poses(3, np.array([4.0]), np.random.default_rng(0)), dtype=torch.float32)
+    orient = torch.tensor([[0.3, -1.2, 0.4]])
+    world = hand(orient, pose, is_left=torch.tensor([False])).joints.numpy()  # a right hand
+    is_left, _, _, error = fit_either_side(hand, world, np.array([True]))  # labelled left
+    assert not is_left[0] and error[0, 1] > 1.5 * error[0, 0]
+    is_left, _, _, _ = fit_either_side(hand, np.concatenate([world, world]), np.array([False, False]))
+    assert not is_left.any()
+
+
 def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["image", str(EXAMPLE), "--out", str(out), "--text", "A right hand curls its index finger.",
