@@ -69,6 +69,10 @@ def test_cfg_scale_zero_is_unconditional_and_one_is_conditional():
     assert torch.allclose(guided_output(prior, cond, has, 0.0)(x, t), uncond, atol=1e-6)
     cond_out = prior.output(x, t, cond, has)
     assert torch.allclose(guided_output(prior, cond, has, 1.0)(x, t), cond_out, atol=1e-5)
+    two_pass = torch.where(has[:, None], uncond + 1.0 * (cond_out - uncond), uncond)  # the general formula
+    assert torch.allclose(guided_output(prior, cond, has, 1.0)(x, t), two_pass, atol=1e-5)
+    assert torch.allclose(guided_output(prior, cond, has, 1.5)(x, t),
+                          torch.where(has[:, None], uncond + 1.5 * (cond_out - uncond), uncond), atol=1e-5)
     assert not torch.allclose(cond_out[has], uncond[has], atol=1e-3)
 
 

@@ -20,6 +20,8 @@ def guided_output(prior: Prior, cond: torch.Tensor | None, has_cond: torch.Tenso
     def fn(x, t):
         if cond is None or cond.shape[-1] == 0 or scale == 0:
             return prior.output(x, t, None, None)
+        if scale == 1:  # out_u + 1 * (out_c - out_u) is the conditional output: one pass, not two
+            return prior.output(x, t, cond, has_cond)
         B = x.shape[0]
         both = prior.output(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, cond]),
                             torch.cat([has_cond, torch.zeros_like(has_cond)]))
