@@ -46,6 +46,9 @@ def test_mediapipe_finds_the_hand_in_the_shipped_photo():
     assert len(hands) == 1
     for joint, xy in BY_EYE.items():
         assert np.linalg.norm(hands[0].keypoints2d[joint] - xy) < 30.0  # px, on a 480 x 640 photo
+    unsure = hands[0].disagreement  # between the photo and its mirror image, fraction of the hand's size
+    assert unsure.shape == (21,) and np.isfinite(unsure).all() and np.median(unsure) < 0.05
+    assert detect_hands(read_image(EXAMPLE), flip_check=False)[0].disagreement is None
 
 
 def test_the_side_comes_from_the_3d_fit_and_the_fit_stays_in_the_joint_limits():
@@ -86,6 +89,10 @@ def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path
     assert "3D landmarks fit a left hand" in capsys.readouterr().err
     rec = read_records(out / "records.jsonl").records[0]
     assert rec["side"] == "left" and rec["text"].startswith("A left hand") and rec["refine_mode"] == "affordance"
+    from affordhand.frontend.detect import detect_hands, read_image
+
+    unsure = detect_hands(read_image(EXAMPLE))[0].disagreement > 0.06  # the default --max-disagreement
+    assert np.array_equal(~rec["visible"], unsure) and 0 < unsure.sum() < 5
     uv = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(rec["K"])[None])[0].numpy()
     err = np.linalg.norm(uv - rec["keypoints2d"], axis=1)
     assert err.mean() < 15.0 and np.median(err) < 10.0  # px; before the fixes the refined hand was 105 px off

@@ -354,9 +354,11 @@ def _cmd_image(args) -> int:
     from affordhand.hand import load_hand_model
     from affordhand.prior.model import load_prior
 
+    if not args.max_disagreement > 0:
+        raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
     options = ImageOptions(text=args.text, object_box=parse_box(args.object_box), focal=args.focal,
                            occluded=parse_fingers(args.occluded), samples=args.samples, seed=args.seed,
-                           mirrored=args.mirrored)
+                           mirrored=args.mirrored, max_disagreement=args.max_disagreement)
     if args.text and not args.text.startswith(("A right hand", "A left hand")):
         raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
     describer = _openai_describer(args) if args.describe_backend and not args.text else None
@@ -534,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
+    p.add_argument("--max-disagreement", type=float, default=0.06,
+                   help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
+                        "its mirror image are taken as occluded; 1 turns the mirror pass off")
     p.add_argument("--seed", type=int, default=0)
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_image)

@@ -32,6 +32,9 @@ class ImageOptions:
     object_box: tuple | None = None
     focal: float | None = None  # px; default: a 60-degree horizontal field of view
     occluded: tuple[str, ...] = ()  # fingers the user says are hidden
+    # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
+    # image are taken as not visible; 1 or more turns the mirror pass off. The CLI's default is the same.
+    max_disagreement: float = 0.06
     samples: int = 4
     seed: int = 0
     mirrored: bool = False
@@ -65,7 +68,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
     """Detect, fit, refine and write the outputs of every hand in one image; return report entries."""
     image = read_image(path)
     h, w = image.shape[:2]
-    found = detect_hands(image, mirrored=options.mirrored)
+    found = detect_hands(image, mirrored=options.mirrored, flip_check=options.max_disagreement < 1)
     if not found:
         print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
         return []
@@ -79,6 +82,9 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
         for finger in options.occluded:
             visible[list(skeleton.OPENPOSE_FINGER_JOINTS[finger])] = False
+        unsure = found[k].disagreement
+        if unsure is not None:
+            visible &= ~(np.nan_to_num(unsure, nan=0.0) > options.max_disagreement)
         rec["visible"], rec["image"] = visible, str(path)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
