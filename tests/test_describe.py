@@ -193,3 +193,16 @@ def test_transformers_backend_with_a_tiny_random_vlm(images, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all(r["status"] == "failed" and "no JSON object" in r["error"] for r in rows)
     assert rows[0]["vlm_model"] == str(model) and rows[0]["backend"] == "transformers"
+
+
+def test_template_sentence_for_catalogue_and_other_objects():
+    from affordhand.data.descriptions import template_sentence
+    from affordhand.errors import AffordhandError
+
+    known = template_sentence("right", "Potted meat can", "adducted thumb")
+    assert known.startswith("A right hand") and "potted meat can" in known and "adducted thumb grasp" in known
+    assert "medium potted meat can" in known  # the catalogue's size word for it
+    other = template_sentence("left", "coffee thermos", "3", "drink")  # Feix 3: medium wrap
+    assert other == "A left hand holds a coffee thermos to drink, using a medium wrap grasp."
+    with pytest.raises(AffordhandError, match="unknown grasp"):
+        template_sentence("right", "mug", "banana")

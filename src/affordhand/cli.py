@@ -361,7 +361,13 @@ def _cmd_image(args) -> int:
                            mirrored=args.mirrored, max_disagreement=args.max_disagreement)
     if args.text and not args.text.startswith(("A right hand", "A left hand")):
         raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
-    describer = _openai_describer(args) if args.describe_backend and not args.text else None
+    if args.describe_backend == "template" and not args.text:
+        if not (args.object and args.grasp):
+            raise AffordhandError("--describe-backend template needs --object and --grasp")
+        from affordhand.data.descriptions import template_sentence
+
+        options.text = template_sentence("right", args.object, args.grasp, args.intention)  # side set per hand
+    describer = _openai_describer(args) if args.describe_backend == "openai" and not args.text else None
     hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton)
     entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
@@ -528,8 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--text", help='affordance sentence, "A right hand ..." (else --describe-backend, else none)')
-    p.add_argument("--describe-backend", choices=("openai",), help="describe each hand with a VLM server")
+    p.add_argument("--describe-backend", choices=("openai", "template"),
+                   help="describe each hand with a VLM server (openai), or from --object and --grasp (template)")
     _add_vlm_args(p, "http://127.0.0.1:8000/v1")
+    p.add_argument("--object", help="template: what the hand holds (a HOGraspNet object name adds its size and shape)")
+    p.add_argument("--grasp", help="template: the Feix grasp, by name (e.g. 'medium wrap') or number")
+    p.add_argument("--intention", help="template: what the hand does with the object (e.g. drink)")
     p.add_argument("--object-box", help="x0,y0,x1,y1 in pixels: joints inside it and behind the palm are occluded")
     p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
     p.add_argument("--prior", default="default")

@@ -12,8 +12,9 @@ import re
 
 import numpy as np
 
-from affordhand.data.objects import ObjectSpec
-from affordhand.data.taxonomy import Grasp
+from affordhand.data.objects import OBJECTS, ObjectSpec
+from affordhand.data.taxonomy import GRASPS, Grasp, grasp_by_name
+from affordhand.errors import AffordhandError
 
 _HOLD_VERBS = ("holds", "grips", "grasps", "is holding", "clasps")
 _INTENT_PHRASES = {
@@ -107,3 +108,21 @@ def sentence_from_fields(fields: dict, side: str) -> str:
     if grasp:
         sentence += f", using a {grasp.lower()} grasp"
     return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split())) + "."
+
+
+def template_sentence(side: str, object_name: str, grasp_name: str, intention: str | None = None) -> str:
+    """Return the template sentence for a hand holding object_name with a Feix grasp (name or number), no
+    model involved. Objects of the HOGraspNet catalogue get its size, shape and first intention; any other
+    object is named as given."""
+    grasp = GRASPS.get(int(grasp_name)) if grasp_name.strip().isdigit() else grasp_by_name(grasp_name)
+    if grasp is None:
+        names = ", ".join(g.name.lower() for g in GRASPS.values())
+        raise AffordhandError(f"unknown grasp {grasp_name!r}: give a Feix number or one of {names}")
+    name = object_name.strip()
+    if not name:
+        raise AffordhandError("the template description needs an object name")
+    obj = OBJECTS.get("_".join(name.lower().split()))
+    if obj is None:
+        return sentence_from_fields({"object_category": name, "intention": intention, "grasp_taxonomy": grasp.name},
+                                    side)
+    return describe(side, obj, grasp, intention or obj.intentions[0], np.random.default_rng(0))
