@@ -36,9 +36,8 @@ def limit_excess(pose: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
 
 def fit_to_world(hand, world: np.ndarray, is_left: np.ndarray, iters: int = 200):
     """Return (global_orient (N, 3), hand_pose (N, 45), error_mm (N,)) fitting the hand to root-relative
-    3D landmarks,
-    with the finger angles held inside the joint limits (MediaPipe's depth is uncertain, and an
-    unconstrained fit twists fingers into poses no hand makes and no prior knows)."""
+    3D landmarks, with the finger angles held inside the joint limits (MediaPipe's depth is uncertain, and
+    an unconstrained fit twists fingers into poses no hand makes and no prior knows)."""
     target = torch.as_tensor(world, dtype=torch.float32)
     target = target - target[:, :1]
     left = torch.as_tensor(is_left)
