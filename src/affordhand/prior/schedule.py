@@ -57,19 +57,28 @@ class Schedule:
             return self.from_eps(x_t, t, output)
         return self.from_x0(x_t, t, output)
 
+    def x0_from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Return the unclipped clean estimate x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab)."""
+        ab = self._ab(t, x_t)
+        return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+    def clip(self, x0: torch.Tensor) -> torch.Tensor:
+        """Return x0 clipped to the data range (or +-clip_x0)."""
+        if self.bounds is not None:
+            return torch.maximum(torch.minimum(x0, self.bounds[1].to(x0)), self.bounds[0].to(x0))
+        if self.clip_x0:
+            return x0.clamp(-self.clip_x0, self.clip_x0)
+        return x0
+
     def from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (eps, x0) for a noise estimate: x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab), clipped."""
-        ab = self._ab(t, x_t)
-        return self.from_x0(x_t, t, (x_t - (1 - ab).sqrt() * eps) / ab.sqrt())
+        return self.from_x0(x_t, t, self.x0_from_eps(x_t, t, eps))
 
     def from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (eps, x0) for a clean estimate, x0 clipped to the data range (or +-clip_x0) and eps
         consistent with it."""
         ab = self._ab(t, x_t)
-        if self.bounds is not None:
-            x0 = torch.maximum(torch.minimum(x0, self.bounds[1].to(x0)), self.bounds[0].to(x0))
-        elif self.clip_x0:
-            x0 = x0.clamp(-self.clip_x0, self.clip_x0)
+        x0 = self.clip(x0)
         eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt().clamp_min(1e-8)
         return eps, x0
 

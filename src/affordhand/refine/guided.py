@@ -129,8 +129,8 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
                 xg = x.detach().requires_grad_(True)
                 # x0-hat is clipped to the data range; the gradient goes straight through the clip, or a
                 # coordinate outside the range would get no pull from the keypoints at all.
-                x0_raw = (xg - (1 - ab) ** 0.5 * eps) / ab ** 0.5
-                x0_g = x0_raw + (sched.from_eps(xg, tt, eps)[1] - x0_raw).detach()
+                x0_raw = sched.x0_from_eps(xg, tt, eps)
+                x0_g = x0_raw + (sched.clip(x0_raw) - x0_raw).detach()
                 res = reprojection(hand, prior.decode_pose(x0_g), orient_k, transl_k, scale_k, kb)
                 loss = (vis * geman_mcclure(res, config.sigma_px)).sum(-1) / norm
                 grad = torch.autograd.grad(loss.sum(), xg)[0]
