@@ -391,6 +391,7 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
+    from affordhand.frontend.pipeline import ImageOptions
     from affordhand.refine.guided import GuidedConfig
 
     G = GuidedConfig()
@@ -546,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
-    p.add_argument("--max-disagreement", type=float, default=0.06,
+    p.add_argument("--max-disagreement", type=float, default=ImageOptions.max_disagreement,
                    help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
                         "its mirror image are taken as occluded; 1 turns the mirror pass off")
     p.add_argument("--seed", type=int, default=0)

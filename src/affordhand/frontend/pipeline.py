@@ -33,7 +33,7 @@ class ImageOptions:
     focal: float | None = None  # px; default: a 60-degree horizontal field of view
     occluded: tuple[str, ...] = ()  # fingers the user says are hidden
     # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
-    # image are taken as not visible; 1 or more turns the mirror pass off. The CLI's default is the same.
+    # image are taken as not visible; 1 or more turns the mirror pass off.
     max_disagreement: float = 0.06
     samples: int = 4
     seed: int = 0

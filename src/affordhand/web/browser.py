@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -36,23 +37,27 @@ def free_port() -> int:
 def running_server(timeout_s: float = 60.0):
     """Start `affordhand serve` on a free local port; yield its base URL; stop it afterwards."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "affordhand", "serve", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AffordhandError(f"`affordhand serve` did not come up: {server.stdout.read()[-2000:]}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    # The server's log goes to a file, not a pipe: nobody reads a pipe while it runs, and a full one would
+    # block the server.
+    with tempfile.TemporaryFile("w+") as log:
+        server = subprocess.Popen([sys.executable, "-m", "affordhand", "serve", "--port", str(port)],
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/api/status", timeout=1)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise AffordhandError(f"`affordhand serve` did not come up: {log.read()[-2000:]}") from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def refine_in_browser(url: str, image: str | Path, text: str, box: str = "", screenshot: str | Path | None = None,
