@@ -18,15 +18,29 @@ def _add_hand_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skeleton", help="calibrated skeleton of the built-in hand (from `affordhand calibrate`)")
 
 
+def _hand_model(args, prior_spec=None):
+    """Return the hand model the flags name; the built-in hand takes --skeleton, else the skeleton calibrated
+    with the prior (skeleton.json in its run folder), else its anatomical default."""
+    from affordhand.hand import load_hand_model
+
+    skeleton = args.skeleton
+    if skeleton is None and args.hand_model == "builtin" and prior_spec is not None:
+        from affordhand.prior.model import prior_skeleton
+
+        skeleton = prior_skeleton(prior_spec)
+        if skeleton is not None:
+            print(f"using the skeleton calibrated with the prior: {skeleton}", file=sys.stderr)
+    return load_hand_model(args.hand_model, args.mano_dir, skeleton)
+
+
 def _cmd_evaluate(args) -> int:
     from affordhand.data.records import read_records
     from affordhand.eval.evaluate import evaluate
-    from affordhand.hand import load_hand_model
     from affordhand.report.tables import evaluation_table, print_table
 
     gt = read_records(args.gt, skip_bad=args.skip_bad)
     pred = read_records(args.pred, skip_bad=args.skip_bad)
-    result = evaluate(gt.records, pred.records, load_hand_model(args.hand_model, args.mano_dir, args.skeleton), by=args.by,
+    result = evaluate(gt.records, pred.records, _hand_model(args, args.prior), by=args.by,
                       gt_source=args.gt, pred_source=args.pred)
     if args.json:
         out = dict(result.overall)
@@ -169,10 +183,12 @@ def _cmd_sample(args) -> int:
     if args.figure:
         import numpy as np
 
-        from affordhand.report.figures import skeleton_grid
-        from affordhand.synth.scene import forward
+        import torch
 
-        joints = forward(poses.double().numpy(), np.zeros((len(poses), 3)), np.zeros(len(poses), bool))
+        from affordhand.report.figures import skeleton_grid
+
+        with torch.no_grad():
+            joints = _hand_model(args, args.prior)(torch.zeros(len(poses), 3), poses).joints.double().numpy()
         skeleton_grid(list(joints), [f"sample {i}" for i in range(len(joints))], args.figure, columns=8,
                       view=(25, 60))
         print(f"wrote {args.figure}")
@@ -185,12 +201,17 @@ def _cmd_refine(args) -> int:
     from rich.progress import Progress
 
     from affordhand.data.records import read_records
-    from affordhand.hand import load_hand_model
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
     from affordhand.refine.io import PartialWriter, read_done
-    from affordhand.refine.run import RefineConfig, attach_texts, count_without_text, refine_batch
+    from affordhand.refine.run import (
+        RefineConfig,
+        attach_texts,
+        count_without_text,
+        match_hand_to_input,
+        refine_batch,
+    )
 
     rf = read_records(args.input, skip_bad=args.skip_bad, required=NEEDED)
     records = rf.records
@@ -216,7 +237,10 @@ def _cmd_refine(args) -> int:
                           guided=GuidedConfig(t_start=args.t_start, steps=args.steps, guidance=args.guidance,
                                               cfg=args.cfg, samples=args.samples, select=args.select,
                                               noising=args.noising, occluded_t_start=args.occluded_t_start))
-    hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton).to(args.device)
+    hand, message = match_hand_to_input(records, _hand_model(args, args.prior), not args.no_self_calibration)
+    if message:
+        print(message, file=sys.stderr)
+    hand = hand.to(args.device)
     out = Path(args.out)
     done = read_done(out)
     todo = [r for r in records if r["id"] not in done]
@@ -351,7 +375,6 @@ def _openai_describer(args):
 
 def _cmd_image(args) -> int:
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, run_images
-    from affordhand.hand import load_hand_model
     from affordhand.prior.model import load_prior
 
     if not args.max_disagreement > 0:
@@ -368,7 +391,7 @@ def _cmd_image(args) -> int:
 
         options.text = template_sentence("right", args.object, args.grasp, args.intention)  # side set per hand
     describer = _openai_describer(args) if args.describe_backend == "openai" and not args.text else None
-    hand = load_hand_model(args.hand_model, args.mano_dir, args.skeleton)
+    hand = _hand_model(args, args.prior)
     entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1
@@ -407,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("taxonomy", "object", "occluded_count", "camera", "subject"),
                    help="also break the metrics down by this key of the ground truth")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--prior", help="run folder whose calibrated skeleton turns poses into joints (if it has one)")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed lines (counted) instead of stopping")
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -456,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output records (JSONL)")
     p.add_argument("--figure", help="also save the samples as 3D hands (PNG)")
+    _add_hand_model_args(p)
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("refine", help="refine initial hand estimates with the affordance-guided prior")
@@ -479,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.add_argument("--no-self-calibration", action="store_true",
+                   help="keep the hand model even when the input's own 3D joints show another skeleton")
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_refine)
 

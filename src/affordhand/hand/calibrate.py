@@ -35,13 +35,45 @@ def _best_scale(rest, tips, orient, pose, target, is_left) -> torch.Tensor:
     return s.clamp_min(1e-3).log()
 
 
-def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4) -> dict:
+PAIRED = ("hand_pose", "global_orient", "joints3d")
+MIN_RECORDS = 10
+
+
+def paired_records(records: list[dict], limit: int | None = None) -> list[dict]:
+    """Return the records that hold a pose and its own 3D joints (at most `limit`, evenly spread)."""
+    usable = [r for r in records if all(r.get(k) is not None for k in PAIRED)]
+    if limit is not None and len(usable) > limit:
+        usable = [usable[i] for i in np.linspace(0, len(usable) - 1, limit).round().astype(int)]
+    return usable
+
+
+@torch.no_grad()
+def skeleton_mismatch_mm(records: list[dict], hand) -> float | None:
+    """Return the mean distance (mm) between the records' own 3D joints and the hand model's joints for the
+    same pose (root-relative, after the best scale per record), or None when no record holds both."""
+    usable = paired_records(records, limit=512)
+    if not usable:
+        return None
+    f32 = lambda key: torch.as_tensor(np.stack([r[key] for r in usable]), dtype=torch.float32)
+    is_left = torch.as_tensor([r["side"] == "left" for r in usable])
+    betas = None
+    if any(r.get("betas") is not None for r in usable):
+        betas = torch.as_tensor(np.stack([r.get("betas", np.zeros(10)) for r in usable]), dtype=torch.float32)
+    model = hand(f32("global_orient"), f32("hand_pose"), betas=betas, is_left=is_left).joints.double()
+    target = f32("joints3d").double()
+    model, target = model - model[:, :1], target - target[:, :1]
+    s = (model * target).sum((1, 2)) / (model * model).sum((1, 2)).clamp_min(1e-12)
+    return float(1000 * torch.linalg.norm(model * s[:, None, None] - target, dim=-1).mean())
+
+
+def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4, limit: int | None = 2048) -> dict:
     """Return {'rest_joints', 'tips', 'before_mm', 'after_mm', 'scale'} fitted to records.
 
-    Records need hand_pose, global_orient and joints3d (root-relative use: translation is ignored)."""
-    usable = [r for r in records if all(r.get(k) is not None for k in ("hand_pose", "global_orient", "joints3d"))]
-    if len(usable) < 10:
-        raise AffordhandError(f"calibration needs at least 10 records with hand_pose, global_orient and joints3d; "
+    Records need hand_pose, global_orient and joints3d (root-relative use: translation is ignored); at most
+    `limit` of them, evenly spread, are used (the skeleton has 63 numbers: a few thousand hands fix it)."""
+    usable = paired_records(records, limit)
+    if len(usable) < MIN_RECORDS:
+        raise AffordhandError(f"calibration needs at least {MIN_RECORDS} records with hand_pose, global_orient and joints3d; "
                               f"found {len(usable)}")
     f64 = lambda key: torch.as_tensor(np.stack([r[key] for r in usable]), dtype=torch.float64)
     pose, orient = f64("hand_pose").reshape(-1, 15, 3), f64("global_orient")

@@ -19,6 +19,7 @@ from affordhand.prior.schedule import Schedule
 
 STD_FLOOR = 0.15  # rad; dimensions that barely vary in training would otherwise blow up when normalised
 DEFAULT_PRIOR = Path(__file__).resolve().parent.parent / "assets" / "prior"
+SKELETON_FILE = "skeleton.json"  # the built-in hand's skeleton calibrated on the training data, when it had joints
 
 
 @dataclass
@@ -110,6 +111,13 @@ class Prior(torch.nn.Module):
 def resolve_prior_dir(spec: str | os.PathLike) -> Path:
     """Return the folder of a prior: 'default' (shipped inside the package) or a run folder."""
     return DEFAULT_PRIOR if str(spec) == "default" else Path(spec)
+
+
+def prior_skeleton(spec: str | os.PathLike) -> Path | None:
+    """Return the calibrated skeleton kept with a prior (skeleton.json, written by training on records that
+    hold 3D joints), or None."""
+    path = resolve_prior_dir(spec) / SKELETON_FILE
+    return path if path.is_file() else None
 
 
 def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prior:

@@ -26,9 +26,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
+from affordhand.hand.calibrate import MIN_RECORDS, calibrate, paired_records, save_skeleton
 from affordhand.hand.rotations import mirror_where
 from affordhand.data.atomic import atomic_write_text
-from affordhand.prior.model import Prior, PriorConfig, atomic_save
+from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
 
 WARMUP = 500
@@ -52,6 +53,18 @@ def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch
     left = torch.as_tensor([r["side"] == "left" for r in records])
     pose = mirror_where(pose, left).reshape(-1, 45)
     return pose, [r.get("text") or None for r in records]
+
+
+def calibrate_run_skeleton(data: str | Path, run_dir: Path, skip_bad: bool = False) -> dict | None:
+    """Fit the built-in hand's skeleton to the training records' own (pose, 3D joints) pairs and keep it in
+    the run folder as skeleton.json, so that refinement with this prior bends the same hand the data's joints
+    came from; return the calibration, or None when fewer than MIN_RECORDS records hold both."""
+    records = paired_records(read_records(data, skip_bad=skip_bad).records)
+    if len(records) < MIN_RECORDS:
+        return None
+    result = calibrate(records)
+    save_skeleton(run_dir / SKELETON_FILE, result, source=Path(data).name)
+    return result
 
 
 def _embed(encoder, texts):
@@ -190,6 +203,8 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
     quiet = quiet or rank > 0
     if rank == 0:
         atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+        if not (run_dir / SKELETON_FILE).is_file():
+            calibrate_run_skeleton(data, run_dir, skip_bad)
     metrics_path = run_dir / "metrics.jsonl"
     if rank == 0 and metrics_path.exists():  # drop log lines written after the checkpoint we resume from
         kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]

@@ -21,6 +21,7 @@ from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
 
 MODES = ("affordance", "uncond", "fit", "none")
+SKELETON_TOLERANCE_MM = 3.0  # input joints further than this from the hand model's mean another skeleton
 
 
 @dataclass
@@ -84,6 +85,31 @@ def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, de
         refit = HandBatch(pose, orient, transl, scale, batch.keypoints, batch.visible, batch.K, batch.is_left)
         orient, transl, scale = fit_global(hand, refit, pose, short)
     return _output_records(records, batch, pose, orient, transl, scale, hand, config.mode, extra)
+
+
+def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = True):
+    """Return (hand model, message or None): the given model, or, where the records carry a pose with the
+    regressor's own 3D joints (HaMeR and WiLoR give both) that the model misses by more than
+    SKELETON_TOLERANCE_MM, the built-in hand calibrated on those pairs. A mismatch never passes silently:
+    the message says what was measured and done."""
+    from affordhand.hand.calibrate import MIN_RECORDS, calibrate, paired_records, skeleton_mismatch_mm
+    from affordhand.hand.model import BuiltinHand
+
+    mismatch = skeleton_mismatch_mm(records, hand)
+    if mismatch is None or mismatch <= SKELETON_TOLERANCE_MM:
+        return hand, None
+    found = f"the input's own 3D joints are {mismatch:.1f} mm from the {hand.name} hand's for the same poses"
+    pairs = paired_records(records)
+    if not isinstance(hand, BuiltinHand) or not calibrate_from_input or len(pairs) < MIN_RECORDS:
+        why = ("--hand-model mano is kept" if not isinstance(hand, BuiltinHand) else
+               "self-calibration is off" if not calibrate_from_input else
+               f"fewer than {MIN_RECORDS} records hold both, too few to calibrate from")
+        return hand, f"warning: {found}; {why}: joint errors include this skeleton difference"
+    result = calibrate(pairs)
+    calibrated = BuiltinHand(result["rest_joints"], result["tips"]).to(hand.rest.device)
+    after = skeleton_mismatch_mm(records, calibrated)
+    return calibrated, (f"note: {found}; calibrated the built-in skeleton on {result['records']} of them: "
+                        f"{mismatch:.1f} -> {after:.1f} mm")
 
 
 def count_without_text(records: list[dict]) -> int:

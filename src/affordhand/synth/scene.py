@@ -134,22 +134,23 @@ def object_sphere(joints_local: np.ndarray, power: np.ndarray, size_cm: np.ndarr
     return np.where(power[:, None], centre_power, centre_pinch), radius
 
 
-def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rng):
+def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rng, noise: dict = REGRESSOR):
     """Return (hand_pose_r, global_orient_r, transl, scale) of a simulated single-image regressor.
 
-    Inputs are right-hand parameters (N, 45), (N, 3); visible (N, 21) bool; mean_pose_r (45,)."""
+    Inputs are right-hand parameters (N, 45), (N, 3); visible (N, 21) bool; mean_pose_r (45,): the pose that
+    hidden fingers drift to; noise: the REGRESSOR keys (another profile for other regressors)."""
     n = len(pose_r)
     noise_rot = _random_rotvecs(n, rng)
-    noise_rot *= (np.radians(REGRESSOR["rot_deg"]) * np.abs(rng.normal(size=(n, 1)))) / np.maximum(
+    noise_rot *= (np.radians(noise["rot_deg"]) * np.abs(rng.normal(size=(n, 1)))) / np.maximum(
         np.linalg.norm(noise_rot, axis=1, keepdims=True), 1e-9)
     orient = roma.rotvec_composition([torch.as_tensor(noise_rot), torch.as_tensor(orient_r)]).numpy()
-    transl = transl + rng.normal(size=(n, 3)) * np.asarray(REGRESSOR["transl_m"])
-    scale = scale * (1 + REGRESSOR["scale"] * rng.normal(size=n))
+    transl = transl + rng.normal(size=(n, 3)) * np.asarray(noise["transl_m"])
+    scale = scale * (1 + noise["scale"] * rng.normal(size=n))
     # A MANO joint's rotation shows in the position of its bone's end (the next joint along the chain).
     seen = np.repeat(visible[:, list(skeleton.MANO_BONE_END)], 3, axis=1)  # (n, 45)
     mean = np.broadcast_to(mean_pose_r, pose_r.shape)
-    guess = mean + REGRESSOR["evidence"] * (pose_r - mean) + rng.normal(0, REGRESSOR["unseen"], pose_r.shape)
-    near = pose_r + rng.normal(0, REGRESSOR["seen"], pose_r.shape)
+    guess = mean + noise["evidence"] * (pose_r - mean) + rng.normal(0, noise["unseen"], pose_r.shape)
+    near = pose_r + rng.normal(0, noise["seen"], pose_r.shape)
     return np.where(seen, near, guess), orient, transl, scale
 
 

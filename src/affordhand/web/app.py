@@ -33,8 +33,10 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
     from affordhand.data.records import dumps_record
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
     from affordhand.hand import load_hand_model
-    from affordhand.prior.model import load_prior
+    from affordhand.prior.model import load_prior, prior_skeleton
 
+    if skeleton is None and hand_model == "builtin":
+        skeleton = prior_skeleton(prior)  # the skeleton calibrated with the prior, if it has one
     hand = load_hand_model(hand_model, mano_dir, skeleton)
     prior_model = load_prior(prior)
     root = Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-"))
