@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from affordhand.prior.model import Prior, PriorConfig
-from affordhand.prior.train import _embed, _loss, load_training_poses, validation_loss
+from affordhand.prior.conditions import condition_vectors
+from affordhand.prior.train import _loss, load_training_poses, validation_loss
 from affordhand.synth.dataset import SynthConfig, build
 from affordhand.text.encoders import load_text_encoder
 
@@ -33,15 +34,15 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     build(SynthConfig(n=20000, seed=0), tmp.name)
     enc = load_text_encoder("minilm")
-    poses, texts = load_training_poses(Path(tmp.name) / "train.jsonl")
-    cond, has = _embed(enc, texts)
-    vposes, vtexts = load_training_poses(Path(tmp.name) / "test.jsonl")
-    vcond, vhas = _embed(enc, vtexts)
+    poses, texts, _ = load_training_poses(Path(tmp.name) / "train.jsonl")
+    cond, has = condition_vectors(["text"], enc, texts, [None] * len(texts))
+    vposes, vtexts, _ = load_training_poses(Path(tmp.name) / "test.jsonl")
+    vcond, vhas = condition_vectors(["text"], enc, vtexts, [None] * len(vtexts))
     print("| denoiser | parameters | ms / training step | steps in budget | val loss (EMA) | ms / call at batch 2048 |")
     print("|---|---|---|---|---|---|")
     for arch, width in (("mlp", 256), ("transformer", 128)):
         torch.manual_seed(args.seed)
-        config = PriorConfig(architecture=arch, width=width, cond_dim=enc.dim)
+        config = PriorConfig(architecture=arch, width=width, conditions=["text"], text_dim=enc.dim, cond_dim=enc.dim)
         stats = Prior(config).encode_pose(poses)
         config.mean, config.std = stats.mean(0).tolist(), stats.std(0).tolist()
         prior = Prior(config)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from affordhand.hand.skeleton import limit_violations
-from affordhand.prior.generate import encode_texts, sample_poses
+from affordhand.prior.generate import encode_conditions, sample_poses
 from affordhand.prior.model import load_prior
 from affordhand.prior.train import load_training_poses
 from affordhand.data.records import read_records
@@ -55,16 +55,16 @@ def main() -> None:
         args.data = tmp.name
     data = Path(args.data)
     prior = load_prior(args.prior)
-    train_pose, _ = load_training_poses(data / "train.jsonl")
+    train_pose, _, _ = load_training_poses(data / "train.jsonl")
     train_cls = np.array([r["taxonomy_id"] for r in read_records(data / "train.jsonl").records])
     test = read_records(data / "test.jsonl").records[: args.n]
-    test_pose, _ = load_training_poses(data / "test.jsonl")
+    test_pose, _, _ = load_training_poses(data / "test.jsonl")
     test_pose = test_pose[: args.n]
     classes = np.unique(train_cls)
     centroids = torch.stack([train_pose[torch.as_tensor(train_cls == c)].mean(0) for c in classes])
     truth = np.array([r["taxonomy_id"] for r in test])
     texts = [r["text"] for r in test]
-    cond, has = encode_texts(prior, texts)
+    cond, has = encode_conditions(prior, texts)
     rows = []
     for label, scale in (("no text", 0.0), ("text, guidance 1", 1.0), ("text, guidance 2", 2.0),
                          ("text, guidance 3", 3.0), ("text, guidance 5", 5.0)):

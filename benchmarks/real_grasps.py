@@ -172,12 +172,13 @@ def oracle(gt: list[dict], train_grasps: list[dict], ref_hand: BuiltinHand) -> l
     return out
 
 
-def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: int) -> None:
-    """Train a prior with `affordhand train`'s defaults (but steps) on a fold's training grasps."""
+def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: int, **settings) -> None:
+    """Train a prior with `affordhand train`'s defaults (but steps and any settings given) on a fold's
+    training grasps."""
     data = run_dir / "train.jsonl"
     run_dir.mkdir(parents=True, exist_ok=True)
     write_records(data, train_grasps)
-    config = PriorConfig(steps=steps, seed=seed, checkpoint_every=steps)
+    config = PriorConfig(steps=steps, seed=seed, checkpoint_every=steps, **settings)
     train(config, str(data), run_dir, quiet=True)
 
 
@@ -221,12 +222,15 @@ def run(args) -> dict[str, dict[str, dict]]:
     gt_all = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
     tmp = tempfile.TemporaryDirectory()
+    runs = Path(args.keep) if args.keep else Path(tmp.name)
     for k, test_objects in enumerate(folds):
         t0 = time.perf_counter()
         train_grasps = [r for r in records if r["object"] not in test_objects]
         test_grasps = [r for r in records if r["object"] in test_objects]
-        run_dir = Path(tmp.name) / f"fold{k}"
-        train_fold_prior(train_grasps, run_dir, args.steps, args.seed)
+        run_dir = runs / f"fold{k}"
+        settings = {"conditions": args.conditions.split(",")} if args.conditions else {}
+        if not (run_dir / "model.safetensors").is_file():
+            train_fold_prior(train_grasps, run_dir, args.steps, args.seed, **settings)
         prior = load_prior(run_dir)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
         for j, profile in enumerate(profiles):
@@ -264,6 +268,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", default="hamer,synth", help="regressor profiles: hamer, synth")
     parser.add_argument("--shared", default=str(SHARED), help="the shared folder holding realgrasps/")
+    parser.add_argument("--conditions", help="condition fields of the fold priors (default: train's), e.g. text")
+    parser.add_argument("--keep", help="keep the fold priors in this folder and reuse those already there")
     args = parser.parse_args()
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")

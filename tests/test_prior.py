@@ -141,7 +141,7 @@ def test_trained_prior_samples_near_the_data(data_dir, tmp_path):
     from affordhand.prior.train import load_training_poses
 
     prior = train(_small(steps=400, batch=64), str(data_dir / "train.jsonl"), tmp_path, quiet=True)
-    poses, _ = load_training_poses(data_dir / "train.jsonl")
+    poses, _, _ = load_training_poses(data_dir / "train.jsonl")
     samples = sample_poses(prior, [None] * 256, steps=25, seed=0)
     assert torch.isfinite(samples).all()
     # The sample mean lies much nearer the data mean than a draw from the untrained N(0, 1) would.

@@ -1,4 +1,5 @@
-"""The 28 grasp classes that HOGraspNet labels, with their attributes from the GRASP taxonomy.
+"""The 28 grasp classes that HOGraspNet labels, with their attributes from the GRASP taxonomy (and the five
+other Feix classes, which other data sets such as YCB-Affordance label).
 
 Source: T. Feix, J. Romero, H.-B. Schmiedmayer, A. M. Dollar, D. Kragic, "The GRASP Taxonomy of Human
 Grasp Types", IEEE Trans. Human-Machine Systems 46(1), 2016 (Fig. 3: type, opposition, thumb position and
@@ -7,6 +8,7 @@ virtual fingers of each grasp). HOGraspNet (Cho et al., ECCV 2024) uses 28 of it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -54,16 +56,56 @@ _TABLE = (
     (33, "Inferior Pincer", "precision", "pad", "abducted", "2", "thumb and index tips pick a small object"),
 )
 
+# The five Feix classes that HOGraspNet leaves out (same source, same columns).
+_OTHERS = (
+    (6, "Prismatic 4 Finger", "precision", "pad", "abducted", "2-5", "thumb opposes four finger pads on a prism"),
+    (8, "Prismatic 2 Finger", "precision", "pad", "abducted", "2-3", "thumb opposes index and middle pads"),
+    (15, "Fixed Hook", "power", "palm", "adducted", "2-5", "curled fingers hook under a handle, thumb idle"),
+    (21, "Tripod Variation", "intermediate", "side", "abducted", "3-4", "object between thumb, index and ring side"),
+    (32, "Ventral", "intermediate", "side", "adducted", "2", "object pressed along the index by the thumb"),
+)
+
 GRASPS: dict[int, Grasp] = {row[0]: Grasp(*row) for row in _TABLE}
+FEIX_GRASPS: dict[int, Grasp] = dict(sorted({**GRASPS, **{row[0]: Grasp(*row) for row in _OTHERS}}.items()))
+_NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5"}
 # The order in which HOGraspNet numbers its classes.
 HOGRASPNET_ORDER = (1, 2, 17, 18, 22, 30, 3, 4, 5, 19, 31, 10, 11, 26, 28, 16, 29, 23, 20, 25, 9, 24, 33, 7,
                     12, 13, 27, 14)
 
 
-def grasp_by_name(name: str) -> Grasp | None:
-    """Return the grasp whose name matches (case and spacing ignored), or None."""
-    key = "".join(name.lower().split())
-    for grasp in GRASPS.values():
-        if "".join(grasp.name.lower().split()) == key:
+def _words(text: str) -> str:
+    """Return text lower-cased, as single-spaced words, with number words as digits ("four" -> "4")."""
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    return " ".join(_NUMBER_WORDS.get(w, w) for w in words)
+
+
+def grasp_by_name(name: str, classes: dict[int, Grasp] = GRASPS) -> Grasp | None:
+    """Return the grasp whose name matches (case, spacing, hyphens and number words ignored), or None."""
+    key = _words(name).replace(" ", "")
+    for grasp in classes.values():
+        if _words(grasp.name).replace(" ", "") == key:
             return grasp
     return None
+
+
+def grasp_in_text(text: str) -> Grasp | None:
+    """Return the Feix grasp a sentence names ("... in a medium wrap grasp"): the longest name followed by
+    "grasp" or "grip" ("lateral tripod" before "tripod"; "ring finger" names no grasp), or None."""
+    words = f" {_words(text)} "
+    named = [g for g in FEIX_GRASPS.values() if any(f" {_words(g.name)} {w} " in words for w in ("grasp", "grip"))]
+    return max(named, key=lambda g: len(g.name)) if named else None
+
+
+def record_grasp(record: dict) -> Grasp | None:
+    """Return a record's Feix grasp: its `taxonomy_id` label, else `fields.grasp_taxonomy`, else the grasp its
+    `text` names, else None."""
+    tid = record.get("taxonomy_id")
+    if tid is not None and int(tid) in FEIX_GRASPS:
+        return FEIX_GRASPS[int(tid)]
+    fields = record.get("fields")
+    if isinstance(fields, dict) and isinstance(fields.get("grasp_taxonomy"), str):
+        grasp = grasp_by_name(fields["grasp_taxonomy"], FEIX_GRASPS)
+        if grasp is not None:
+            return grasp
+    text = record.get("text")
+    return grasp_in_text(text) if isinstance(text, str) else None

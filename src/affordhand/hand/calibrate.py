@@ -37,6 +37,7 @@ def _best_scale(rest, tips, orient, pose, target, is_left) -> torch.Tensor:
 
 PAIRED = ("hand_pose", "global_orient", "joints3d")
 MIN_RECORDS = 10
+TOLERANCE_MM = 3.0  # joints further than this (mean) from a hand model's come from another skeleton
 
 
 def paired_records(records: list[dict], limit: int | None = None) -> list[dict]:

@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import torch
 
+from affordhand.data.taxonomy import grasp_in_text
 from affordhand.errors import AffordhandError
+from affordhand.prior.conditions import condition_vectors
 from affordhand.prior.model import Prior
 from affordhand.prior.sampling import guided_output, sample_ddim, sample_ddpm
 from affordhand.text.encoders import load_text_encoder
 
 
-def encode_texts(prior: Prior, texts: list[str | None]) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Return (cond (B, C) or None, has_cond (B,)) for texts with the prior's own text encoder."""
-    has = torch.as_tensor([bool(t) for t in texts])
+class _NoText:
+    """Stands for the text encoder where no sentence needs encoding (it is not loaded then)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+
+def encode_conditions(prior: Prior, texts: list[str | None],
+                      grasps: list | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Return (cond (B, C) or None, has_cond (B,)) for each hand's sentence and Feix grasp, with the prior's
+    own text encoder (loaded only when there is a sentence to encode). grasps=None: the grasp each
+    sentence names."""
     if prior.config.cond_dim == 0:
         return None, torch.zeros(len(texts), dtype=torch.bool)
-    encoder = load_text_encoder(prior.config.text_encoder)
-    if encoder.dim != prior.config.cond_dim:
-        raise AffordhandError(f"text encoder {encoder.name} gives {encoder.dim}-D embeddings, the prior expects "
-                              f"{prior.config.cond_dim}")
-    cond = torch.zeros(len(texts), encoder.dim)
-    idx = [i for i, t in enumerate(texts) if t]
-    if idx:
-        cond[idx] = encoder.encode([texts[i] for i in idx])
-    return cond, has
+    if grasps is None:
+        grasps = [grasp_in_text(t) if t else None for t in texts]
+    encoder = _NoText(prior.config.text_dim)
+    if "text" in prior.config.layout and any(texts):
+        encoder = load_text_encoder(prior.config.text_encoder)
+        if encoder.dim != prior.config.text_dim:
+            raise AffordhandError(f"text encoder {encoder.name} gives {encoder.dim}-D embeddings, the prior expects "
+                                  f"{prior.config.text_dim}")
+    return condition_vectors(prior.config.conditions, encoder, texts, grasps)
 
 
 @torch.no_grad()
@@ -31,7 +42,7 @@ def sample_poses(prior: Prior, texts: list[str | None], guidance: float = 3.0, s
                  sampler: str = "ddim", seed: int = 0, cond=None, has_cond=None) -> torch.Tensor:
     """Return right-hand hand_pose (B, 45) sampled for each text (None = unconditional)."""
     if cond is None:
-        cond, has_cond = encode_texts(prior, texts)
+        cond, has_cond = encode_conditions(prior, texts)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(len(texts), prior.config.pose_dim, generator=g)
     fn = guided_output(prior, cond, has_cond, guidance)

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from affordhand.data.atomic import atomic_path, atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import rotvec_to_6d, sixd_to_rotvec
+from affordhand.prior.conditions import GRASP_FEATURES, condition_layout
 from affordhand.prior.denoiser import Denoiser, JointTransformer
 from affordhand.prior.schedule import Schedule
 
@@ -37,8 +38,11 @@ class PriorConfig:
     emb: int = 256
     dropout: float = 0.0
     text_encoder: str = "minilm"
-    cond_dim: int = 384
+    conditions: list = field(default_factory=lambda: ["text", "grasp"])  # see prior/conditions.py
+    text_dim: int = 384  # the text encoder's width (set by training)
+    cond_dim: int = 384 + 1 + GRASP_FEATURES + 1  # the condition vector's length (set by training)
     cond_drop: float = 0.15
+    field_drop: float = 0.3  # each condition field is also dropped alone, so any subset conditions the prior
     steps: int = 20000
     batch: int = 256
     lr: float = 1e-3
@@ -52,6 +56,11 @@ class PriorConfig:
     std: list = field(default_factory=list)
     x_min: list = field(default_factory=list)  # per-dimension range of the normalised training poses
     x_max: list = field(default_factory=list)
+
+    @property
+    def layout(self) -> dict[str, slice]:
+        """The slice of the condition vector that each condition field fills."""
+        return condition_layout(self.conditions, self.text_dim)
 
     @property
     def pose_dim(self) -> int:
@@ -129,9 +138,11 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
         raise AffordhandError(f"no prior in {run_dir}: expected config.json and model.safetensors{hint}")
     try:
         raw = json.loads(cfg_path.read_text())
+        if "conditions" not in raw:  # priors made before structured conditions: the sentence alone
+            raw.update(conditions=["text"], text_dim=raw.get("cond_dim", 0))
         known = {f.name for f in fields(PriorConfig)}
         config = PriorConfig(**{k: v for k, v in raw.items() if k in known})
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise AffordhandError(f"{cfg_path}: not a prior config ({exc})") from None
     prior = Prior(config)
     try:

@@ -26,9 +26,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
-from affordhand.hand.calibrate import MIN_RECORDS, calibrate, paired_records, save_skeleton
+from affordhand.hand import BuiltinHand
+from affordhand.hand.calibrate import (
+    MIN_RECORDS,
+    TOLERANCE_MM,
+    calibrate,
+    paired_records,
+    save_skeleton,
+    skeleton_mismatch_mm,
+)
+from affordhand.data.taxonomy import record_grasp
 from affordhand.hand.rotations import mirror_where
 from affordhand.data.atomic import atomic_write_text
+from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
 from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
 
@@ -44,38 +54,29 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None]]:
-    """Return right-hand poses (N, 45) (left hands mirrored) and the text of each record (or None)."""
+def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None], list]:
+    """Return right-hand poses (N, 45) (left hands mirrored), the text of each record (or None) and its Feix
+    grasp (or None)."""
     records = read_records(path, skip_bad=skip_bad, required=("hand_pose",)).records
     if not records:
         raise AffordhandError(f"{path}: no records to train on")
     pose = torch.as_tensor(np.stack([r["hand_pose"] for r in records]), dtype=torch.float32).reshape(-1, 15, 3)
     left = torch.as_tensor([r["side"] == "left" for r in records])
     pose = mirror_where(pose, left).reshape(-1, 45)
-    return pose, [r.get("text") or None for r in records]
+    return pose, [r.get("text") or None for r in records], [record_grasp(r) for r in records]
 
 
 def calibrate_run_skeleton(data: str | Path, run_dir: Path, skip_bad: bool = False) -> dict | None:
     """Fit the built-in hand's skeleton to the training records' own (pose, 3D joints) pairs and keep it in
     the run folder as skeleton.json, so that refinement with this prior bends the same hand the data's joints
-    came from; return the calibration, or None when fewer than MIN_RECORDS records hold both."""
+    came from; return the calibration, or None when fewer than MIN_RECORDS records hold both or the built-in
+    skeleton already fits them within TOLERANCE_MM."""
     records = paired_records(read_records(data, skip_bad=skip_bad).records)
-    if len(records) < MIN_RECORDS:
+    if len(records) < MIN_RECORDS or skeleton_mismatch_mm(records, BuiltinHand()) <= TOLERANCE_MM:
         return None
     result = calibrate(records)
     save_skeleton(run_dir / SKELETON_FILE, result, source=Path(data).name)
     return result
-
-
-def _embed(encoder, texts):
-    has = torch.as_tensor([t is not None for t in texts])
-    if encoder.dim == 0:
-        return torch.zeros(len(texts), 0), torch.zeros(len(texts), dtype=torch.bool)
-    emb = torch.zeros(len(texts), encoder.dim)
-    idx = [i for i, t in enumerate(texts) if t is not None]
-    if idx:
-        emb[idx] = encoder.encode([texts[i] for i in idx])
-    return emb, has
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict:
@@ -97,14 +98,15 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict) -> None:
     opt.load_state_dict(sd)
 
 
-def _loss(prior, x0, cond, has_cond, generator, cond_drop, net=None, rows=slice(None)):
+def _loss(prior, x0, cond, has_cond, generator, cond_drop, net=None, rows=slice(None), field_drop=0.0):
     """Return the denoising loss of a batch; random draws cover the whole batch and `rows` picks this
     process's share, so that data-parallel training sees exactly what one process would."""
     B = x0.shape[0]
     t = torch.randint(0, prior.schedule.T, (B,), generator=generator).to(x0.device)[rows]
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)[rows]
-    keep = (has_cond & (torch.rand(B, generator=generator).to(x0.device) >= cond_drop))[rows]
-    x0, cond = x0[rows], cond[rows]
+    keep = has_cond & (torch.rand(B, generator=generator).to(x0.device) >= cond_drop)
+    cond, keep = drop_fields(cond, keep, prior.config.layout, field_drop, generator)
+    x0, cond, keep = x0[rows], cond[rows], keep[rows]
     x_t = prior.schedule.q_sample(x0, t, noise)
     out = (net or prior.net)(x_t, t, cond if cond.shape[1] else None, keep)
     return torch.mean((out - prior.schedule.target(x0, noise)) ** 2)
@@ -164,9 +166,9 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
                                       f"{getattr(config, key)!r}; rerun with the same settings or a new --out")
     torch.manual_seed(config.seed)
     encoder = load_text_encoder(config.text_encoder, device="cpu")
-    config.cond_dim = encoder.dim
-    poses, texts = load_training_poses(data, skip_bad)
-    cond, has_cond = _embed(encoder, texts)
+    config.text_dim, config.cond_dim = encoder.dim, condition_dim(config.conditions, encoder.dim)
+    poses, texts, grasps = load_training_poses(data, skip_bad)
+    cond, has_cond = condition_vectors(config.conditions, encoder, texts, grasps)
     prior = Prior(config)
     x_all = prior.encode_pose(poses)  # with identity stats; real stats follow
     config.mean, config.std = x_all.mean(0).tolist(), x_all.std(0).tolist()
@@ -181,8 +183,8 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
     cond, has_cond = cond.to(device), has_cond.to(device)
     val_data = None
     if val:
-        vp, vt = load_training_poses(val, skip_bad)
-        vc, vh = _embed(encoder, vt)
+        vp, vt, vg = load_training_poses(val, skip_bad)
+        vc, vh = condition_vectors(config.conditions, encoder, vt, vg)
         val_data = (prior.encode_pose(vp.to(device)), vc.to(device), vh.to(device))
     ema = copy.deepcopy(prior).eval()
     opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -220,7 +222,8 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
             for group in opt.param_groups:
                 group["lr"] = config.lr * min(1.0, (step + 1) / WARMUP)
             prior.train()
-            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows)
+            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows,
+                         config.field_drop)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import torch
 
 from affordhand.errors import AffordhandError
-from affordhand.prior.generate import encode_texts
+from affordhand.data.taxonomy import record_grasp
+from affordhand.prior.generate import encode_conditions
 from affordhand.hand.rotations import mirror_where
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
 
 MODES = ("affordance", "uncond", "fit", "none")
-SKELETON_TOLERANCE_MM = 3.0  # input joints further than this from the hand model's mean another skeleton
 
 
 @dataclass
@@ -72,8 +72,10 @@ def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, de
     else:
         if prior is None:
             raise AffordhandError(f"mode {config.mode} needs a prior")
-        texts = [r.get("text") if config.mode == "affordance" else None for r in records]
-        cond, has = encode_texts(prior, texts)
+        affordance = config.mode == "affordance"
+        texts = [r.get("text") if affordance else None for r in records]
+        grasps = [record_grasp(r) if affordance else None for r in records]
+        cond, has = encode_conditions(prior, texts, grasps)
         cond = cond.to(device) if cond is not None else None
         seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
         result = refine_guided(prior, hand, batch, orient, transl, scale, cond, has.to(device), config.guided,
@@ -90,13 +92,13 @@ def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, de
 def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = True):
     """Return (hand model, message or None): the given model, or, where the records carry a pose with the
     regressor's own 3D joints (HaMeR and WiLoR give both) that the model misses by more than
-    SKELETON_TOLERANCE_MM, the built-in hand calibrated on those pairs. A mismatch never passes silently:
+    TOLERANCE_MM, the built-in hand calibrated on those pairs. A mismatch never passes silently:
     the message says what was measured and done."""
-    from affordhand.hand.calibrate import MIN_RECORDS, calibrate, paired_records, skeleton_mismatch_mm
+    from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
     from affordhand.hand.model import BuiltinHand
 
     mismatch = skeleton_mismatch_mm(records, hand)
-    if mismatch is None or mismatch <= SKELETON_TOLERANCE_MM:
+    if mismatch is None or mismatch <= TOLERANCE_MM:
         return hand, None
     found = f"the input's own 3D joints are {mismatch:.1f} mm from the {hand.name} hand's for the same poses"
     pairs = paired_records(records)

@@ -1,0 +1,106 @@
+"""The prior's condition vector: what a record says about the affordance, as numbers.
+
+A prior is conditioned on the fields named by `PriorConfig.conditions`, each a block of the vector:
+- `text`: the sentence's embedding by the prior's text encoder (D values), then 1 if there is a sentence;
+- `grasp`: the Feix grasp (the record's `taxonomy_id`, else `fields.grasp_taxonomy`, else the grasp its
+  sentence names): a one-hot over the 33 Feix classes and the class's attributes from Feix et al. (power /
+  intermediate / precision, palm / pad / side opposition, thumb abducted / adducted, the fingers that act
+  as virtual fingers 2-5), 45 values, then 1 if the grasp is known.
+A missing field is a block of zeros. Training drops each block at random (`field_drop`) so that any subset
+of fields conditions the prior; a record with no field at all gets the learned null condition
+(classifier-free guidance's unconditional branch).
+
+Priors made before structured conditions have `conditions = ["text"]`: the embedding alone, no presence bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from affordhand.data.taxonomy import FEIX_GRASPS, Grasp
+from affordhand.errors import AffordhandError
+
+CONDITION_FIELDS = ("text", "grasp")
+_FEIX_IDS = tuple(FEIX_GRASPS)
+_KINDS = ("power", "intermediate", "precision")
+_OPPOSITIONS = ("palm", "pad", "side")
+GRASP_FEATURES = len(_FEIX_IDS) + len(_KINDS) + len(_OPPOSITIONS) + 2 + 4
+
+
+def grasp_features(grasp: Grasp) -> np.ndarray:
+    """Return the grasp's feature vector (GRASP_FEATURES,): class one-hot, then its Feix attributes."""
+    low, _, high = grasp.virtual_fingers.partition("-")
+    fingers = range(int(low), int(high or low) + 1)
+    parts = ([g == grasp.feix_id for g in _FEIX_IDS], [k == grasp.kind for k in _KINDS],
+             [o == grasp.opposition for o in _OPPOSITIONS], [grasp.thumb == "abducted", grasp.thumb == "adducted"],
+             [f in fingers for f in (2, 3, 4, 5)])
+    return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+
+
+def condition_layout(conditions: list[str] | tuple[str, ...], text_dim: int) -> dict[str, slice]:
+    """Return the slice of the condition vector that each field fills (an encoder of 0 dims drops text)."""
+    unknown = [c for c in conditions if c not in CONDITION_FIELDS]
+    if unknown:
+        raise AffordhandError(f"unknown condition fields {unknown}: {', '.join(CONDITION_FIELDS)}")
+    if list(conditions) == ["text"]:
+        return {"text": slice(0, text_dim)} if text_dim else {}
+    layout, at = {}, 0
+    for name in conditions:
+        width = text_dim if name == "text" else GRASP_FEATURES
+        if width:
+            layout[name] = slice(at, at + width + 1)
+            at += width + 1
+    return layout
+
+
+def condition_dim(conditions, text_dim: int) -> int:
+    """Return the length of the condition vector."""
+    return max((s.stop for s in condition_layout(conditions, text_dim).values()), default=0)
+
+
+def condition_vectors(conditions, encoder, texts: list[str | None],
+                      grasps: list[Grasp | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (cond (B, C), has_cond (B,)) for each hand's sentence and grasp (None where unknown).
+
+    The text encoder runs only when a sentence is there and the layout has a text block."""
+    layout = condition_layout(conditions, encoder.dim)
+    B = len(texts)
+    cond = torch.zeros(B, condition_dim(conditions, encoder.dim))
+    has = torch.zeros(B, dtype=torch.bool)
+    legacy = list(conditions) == ["text"]
+    if "text" in layout:
+        idx = [i for i, t in enumerate(texts) if t]
+        if idx:
+            emb = encoder.encode([texts[i] for i in idx])
+            block = layout["text"]
+            if legacy:
+                cond[idx, block] = emb
+            else:
+                cond[idx, block.start:block.stop - 1] = emb
+                cond[idx, block.stop - 1] = 1.0
+            has[idx] = True
+    if "grasp" in layout:
+        idx = [i for i, g in enumerate(grasps) if g is not None]
+        if idx:
+            block = layout["grasp"]
+            cond[idx, block.start:block.stop - 1] = torch.as_tensor(np.stack([grasp_features(grasps[i]) for i in idx]))
+            cond[idx, block.stop - 1] = 1.0
+            has[idx] = True
+    return cond, has
+
+
+def drop_fields(cond: torch.Tensor, has_cond: torch.Tensor, layout: dict[str, slice], p: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (cond, has_cond) with each field's block zeroed at random (probability p per field and row);
+    a row left with no field gets the null condition, as at inference. Draws are made for every row and
+    field, whatever is dropped, so the random stream does not depend on the data."""
+    if len(layout) < 2 or p <= 0:
+        return cond, has_cond
+    drop = torch.rand(cond.shape[0], len(layout), generator=generator).to(cond.device) < p
+    mask = torch.ones_like(cond)
+    for k, block in enumerate(layout.values()):
+        mask[:, block] = (~drop[:, k:k + 1]).to(cond.dtype)
+    cond = cond * mask
+    present = torch.stack([cond[:, block.stop - 1] > 0 for block in layout.values()], 1).any(1)
+    return cond, has_cond & present
