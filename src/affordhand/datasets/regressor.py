@@ -10,7 +10,8 @@ bookkeeping name them (examples/save_hamer_outputs.py saves exactly this from a 
     box_center (N, 2), box_size (N,)   the crop in image pixels
     is_right (N,)                      1 right, 0 left: HaMeR sees left hands mirrored, as right hands
     pred_cam_t_full (N, 3)             translation in the full image's camera, metres (optional)
-    pred_keypoints_3d (N, 21, 3)       model joints before translation, metres (optional)
+    pred_keypoints_3d (N, 21, 3)       model joints before translation, metres (optional; kept, with the
+                                       translation, as the record's joints3d: the regressor's own joints)
     focal_length (N,) or scalar        pixels, in the full image (HaMeR's scaled_focal_length)
     img_size (N, 2)                    image width, height in pixels
     ids (N,) or image (N,)             optional names; ids default to "<file stem>/<index>"
@@ -100,9 +101,11 @@ def convert(arrays: dict[str, np.ndarray], stem: str) -> list[dict]:
         if "pred_cam_t_full" in arrays:
             t = np.asarray(arrays["pred_cam_t_full"], dtype=np.float64).reshape(n, 3)[i]
             if "pred_keypoints_3d" in arrays:
-                wrist = np.asarray(arrays["pred_keypoints_3d"], dtype=np.float64).reshape(n, 21, 3)[i, 0].copy()
-                wrist[0] *= sign[i]
-                t = t + wrist
+                own = np.asarray(arrays["pred_keypoints_3d"], dtype=np.float64).reshape(n, 21, 3)[i].copy()
+                own[:, 0] *= sign[i]  # HaMeR's left hands are mirrored right hands
+                # The regressor's own 3D joints, kept: refine checks its hand model against them.
+                rec["joints3d"] = own + t
+                t = t + own[0]
             rec["transl"] = t
         if "image" in arrays:
             rec["image"] = str(arrays["image"][i])
