@@ -138,11 +138,10 @@ def _with_texts(data: str, text_from: str, run_dir: str) -> str:
     from affordhand.refine.run import attach_texts
 
     records = read_records(data).records
-    texts = {r["id"]: r["text"] for r in read_records(text_from, skip_bad=True).records if r.get("text")}
-    attach_texts(records, texts)
+    got = attach_texts(records, read_records(text_from, skip_bad=True).records)
     out = Path(run_dir) / "train_with_texts.jsonl"
     write_records(out, records)
-    print(f"{sum(r['id'] in texts for r in records)} of {len(records)} records got a text from {text_from}")
+    print(f"{got} of {len(records)} records got a text from {text_from}")
     return str(out)
 
 
@@ -219,8 +218,7 @@ def _cmd_refine(args) -> int:
         print(f"skipped {len(rf.skipped)} bad records (first: line {rf.skipped[0][0]}: {rf.skipped[0][1]})",
               file=sys.stderr)
     if args.text_from:
-        texts = {r["id"]: r["text"] for r in read_records(args.text_from, skip_bad=True).records if r.get("text")}
-        attach_texts(records, texts)
+        attach_texts(records, read_records(args.text_from, skip_bad=True).records)
     if args.batch < 1 or args.samples < 1 or args.steps < 1:
         raise AffordhandError("--batch, --samples and --steps must be positive")
     prior = None

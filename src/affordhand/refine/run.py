@@ -119,10 +119,13 @@ def count_without_text(records: list[dict]) -> int:
     return sum(1 for r in records if not r.get("text"))
 
 
-def attach_texts(records: list[dict], texts_by_id: dict[str, str]) -> None:
-    """Set each record's text from a {id: text} map (e.g. from `affordhand describe` output), in place."""
+def attach_texts(records: list[dict], described: list[dict]) -> int:
+    """Set each record's text, and its structured `fields` (which carry the grasp) where given, from
+    described records (e.g. `affordhand describe` output), matched by id, in place; return how many got one."""
+    by_id = {r["id"]: r for r in described if r.get("text")}
     for r in records:
-        if r["id"] in texts_by_id:
-            r["text"] = texts_by_id[r["id"]]
-
-
+        if r["id"] in by_id:
+            r["text"] = by_id[r["id"]]["text"]
+            if isinstance(by_id[r["id"]].get("fields"), dict):
+                r["fields"] = by_id[r["id"]]["fields"]
+    return sum(r["id"] in by_id for r in records)
