@@ -1,6 +1,6 @@
 """Benchmark on real grasps: does refinement help real hands, with and without the affordance text?
 
-    python benchmarks/real_grasps.py [--folds 5] [--views 4] [--steps 3000] [--seed 0] [--shared DIR]
+    python benchmarks/real_grasps.py [--folds 5] [--views 4] [--steps 8000] [--seed 0] [--keep DIR] [--shared DIR]
 
 Data: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
 measured here, never shipped, never fitted into the code). Skipped with a reason when the folder is absent.
@@ -32,6 +32,7 @@ Protocol (everything below is this script's own simulation, the same for every m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -231,6 +232,11 @@ def run(args) -> dict[str, dict[str, dict]]:
         settings = {"conditions": args.conditions.split(",")} if args.conditions else {}
         if not (run_dir / "model.safetensors").is_file():
             train_fold_prior(train_grasps, run_dir, args.steps, args.seed, **settings)
+        kept = json.loads((run_dir / "config.json").read_text())
+        wanted = {"steps": args.steps, "seed": args.seed, **settings}
+        if any(kept.get(key) != value for key, value in wanted.items()):
+            raise AffordhandError(f"{run_dir} holds a prior trained with other settings than {wanted}; "
+                                  "give another --keep folder")
         prior = load_prior(run_dir)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
         for j, profile in enumerate(profiles):
@@ -257,14 +263,27 @@ def print_table(results: dict[str, dict]) -> None:
     for label, m in results.items():
         cells = " | ".join("-" if m[k] is None or m[k] != m[k] else f"{m[k]:.2f}" for k in KEYS)
         print(f"| {label} | {cells} | {m['mpjpe_occluded'] / base['mpjpe_occluded']:.2f} |")
-    print(f"\n{base['count']} hands; MPJPE and PA-MPJPE in mm, root-relative, against the data set's joints")
+    print(f"\n{base['count']} hands; MPJPE and PA-MPJPE in mm, root-relative, against the data set's joints\n")
+    occ = lambda label: results[label]["mpjpe_occluded"]
+    vis = lambda label: results[label]["mpjpe_visible"]
+    aff, unc, shipped = "affordance, fold prior", "uncond, fold prior", "affordance, shipped prior"
+    checks = [
+        ("affordance occluded <= 0.75 x regressor", occ(aff) / occ("regressor alone (none)"), 0.75),
+        ("affordance occluded <= 0.9 x uncond", occ(aff) / occ(unc), 0.9),
+        ("affordance visible <= regressor", vis(aff) / vis("regressor alone (none)"), 1.0),
+        ("affordance occluded <= 1.2 x oracle (moonshot)", occ(aff) / occ(ORACLE), 1.2),
+        ("shipped prior occluded <= regressor", occ(shipped) / occ("regressor alone (none)"), 1.0),
+        ("shipped prior visible <= regressor", vis(shipped) / vis("regressor alone (none)"), 1.0),
+    ]
+    for name, ratio, limit in checks:
+        print(f"- {name}: {ratio:.3f} -> {'met' if ratio <= limit else 'NOT met'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--views", type=int, default=4, help="camera views per grasp")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of each fold's prior")
+    parser.add_argument("--steps", type=int, default=8000, help="training steps of each fold's prior")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", default="hamer,synth", help="regressor profiles: hamer, synth")
     parser.add_argument("--shared", default=str(SHARED), help="the shared folder holding realgrasps/")

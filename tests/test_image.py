@@ -137,7 +137,8 @@ def test_image_errors_are_clear(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "blank.png: no hand found" in proc.stderr and "broken.jpg: cannot read this image" in proc.stderr
     assert "No hand was found" in (tmp_path / "o" / "report.html").read_text()
-    for bad in (["--object-box", "1,2,3"], ["--occluded", "toe"], ["--text", "The hand holds a cup."],
+    for bad in (["--object-box", "1,2,3"], ["--object-box", "nan,nan,nan,nan"], ["--object-box", "0,0,inf,9"],
+                ["--occluded", "toe"], ["--text", "The hand holds a cup."],
                 ["--describe-backend", "template", "--object", "mug"],
                 ["--describe-backend", "template", "--object", "mug", "--grasp", "banana"]):
         proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],

@@ -91,3 +91,22 @@ def test_write_is_atomic_when_the_writer_crashes(tmp_path):
         write_records(path, crashing())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temp file left behind
+
+
+_GOOD = json.dumps(_rec(0)).encode()
+_BAD_BYTES = {
+    "not UTF-8 text": b'{"id": "h1", "text": "caf\xe9"}',
+    "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
+    "must be numbers": b'{"id": "h1", "global_orient": [1' + b"0" * 400 + b', 0, 0]}',
+    "lone surrogate": b'{"id": "h1", "text": "A right hand \\ud800 holds it."}',
+}
+
+
+@pytest.mark.parametrize("message", list(_BAD_BYTES))
+def test_hostile_lines_are_one_line_errors_or_skipped(tmp_path, message):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_GOOD + b"\n" + _BAD_BYTES[message] + b"\n" + json.dumps(_rec(2)).encode() + b"\n")
+    with pytest.raises(RecordError, match=f"r.jsonl:2: .*{message}"):
+        read_records(path)
+    rf = read_records(path, skip_bad=True)
+    assert [r["id"] for r in rf.records] == ["h0", "h2"] and rf.skipped[0][0] == 2

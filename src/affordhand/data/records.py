@@ -49,7 +49,7 @@ class RecordFile:
 def _array(value, shape, name):
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
         raise ValueError(f"field '{name}' must be numbers with shape {shape}") from None
     if name == "hand_pose" and arr.shape == (15, 3):
         arr = arr.reshape(45)
@@ -95,9 +95,14 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
         if not isinstance(vis, list) or len(vis) != 21 or not all(isinstance(v, (bool, int)) for v in vis):
             raise ValueError("field 'visible' must be a list of 21 booleans")
         rec["visible"] = np.asarray(vis, dtype=bool)
-    for name in STRING_FIELDS:
+    for name in ("id",) + tuple(STRING_FIELDS):
         if rec.get(name) is not None and not isinstance(rec[name], str):
             raise ValueError(f"field '{name}' must be a string")
+        if isinstance(rec.get(name), str):
+            try:
+                rec[name].encode("utf-8")
+            except UnicodeEncodeError:  # JSON can spell a lone surrogate (\ud800) that no text can hold
+                raise ValueError(f"field '{name}' holds a lone surrogate, not text") from None
     if rec.get("fields") is not None and not isinstance(rec["fields"], dict):
         raise ValueError("field 'fields' must be an object")
     if rec.get("taxonomy_id") is not None:
@@ -117,15 +122,17 @@ def iter_records(path: str | os.PathLike, skip_bad: bool = False, required: Iter
     required = tuple(required)
     if not path.is_file():
         raise AffordhandError(f"{path}: no such file")
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+    with path.open("rb") as f:
+        for lineno, data in enumerate(f, start=1):
+            if not data.strip():
                 continue
             try:
-                raw = json.loads(line)
+                raw = json.loads(data.decode("utf-8"))
                 yield validate_record(raw, required)
-            except (ValueError, json.JSONDecodeError) as exc:
-                msg = f"bad JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                msg = (f"bad JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else
+                       f"not UTF-8 text (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else
+                       "bad JSON: nested too deeply" if isinstance(exc, RecursionError) else str(exc))
                 if not skip_bad:
                     raise RecordError(f"{path}:{lineno}: {msg} (use --skip-bad to skip such lines)") from None
                 if skipped is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,8 @@ def parse_box(text: str | None):
         box = tuple(float(v) for v in text.split(","))
     except ValueError:
         box = ()
-    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
-        raise AffordhandError(f"--object-box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {text!r}")
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
+        raise AffordhandError(f"--object-box must be finite x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {text!r}")
     return box
 
 

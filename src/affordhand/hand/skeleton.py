@@ -38,6 +38,9 @@ OPENPOSE_JOINT_NAMES = (
 )
 # For each OpenPose joint: index into [wrist, 15 MANO joints, 5 tips in MANO finger order].
 OPENPOSE_FROM_MANO = (0, 13, 14, 15, 20, 1, 2, 3, 16, 4, 5, 6, 17, 10, 11, 12, 19, 7, 8, 9, 18)
+# Bones as (parent, child) in OpenPose order, finger by finger (thumb first).
+BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
+         (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20))
 # Which OpenPose joints belong to which finger (tips included), used for occlusion by finger.
 OPENPOSE_FINGER_JOINTS = {
     "thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12),
@@ -47,6 +50,15 @@ OPENPOSE_FINGER_JOINTS = {
 # shows in the image only where that joint is seen.
 MANO_BONE_END = tuple(OPENPOSE_FROM_MANO.index(k + 2) if k % 3 != 2 else OPENPOSE_FROM_MANO.index(16 + k // 3)
                       for k in range(15))
+
+
+def seen_rotations(visible):
+    """Return (B, 45) bool from visible (B, 21) joints (torch or numpy): each finger rotation's 3 values are
+    seen where the joint at the end of the bone it rotates is seen (MANO_BONE_END)."""
+    ends = visible[:, list(MANO_BONE_END)]
+    return ends.repeat_interleave(3, 1) if hasattr(ends, "repeat_interleave") else ends.repeat(3, axis=1)
+
+
 # Parent of each of the 16 MANO joints (wrist = -1).
 MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 

@@ -57,6 +57,13 @@ class PriorConfig:
     x_min: list = field(default_factory=list)  # per-dimension range of the normalised training poses
     x_max: list = field(default_factory=list)
 
+    def __post_init__(self):
+        for name, allowed in (("representation", ("axis_angle", "6d")), ("architecture", ("mlp", "transformer")),
+                              ("schedule", ("cosine", "linear")), ("prediction", ("eps", "x0"))):
+            if getattr(self, name) not in allowed:
+                raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {' or '.join(allowed)}")
+        condition_layout(self.conditions, self.text_dim)  # checks the field names
+
     @property
     def layout(self) -> dict[str, slice]:
         """The slice of the condition vector that each condition field fills."""
@@ -79,8 +86,6 @@ class Prior(torch.nn.Module):
     def __init__(self, config: PriorConfig):
         super().__init__()
         self.config = config
-        if config.architecture not in ("mlp", "transformer"):
-            raise AffordhandError(f"unknown architecture {config.architecture!r}: mlp or transformer")
         net_class = Denoiser if config.architecture == "mlp" else JointTransformer
         self.net = net_class(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
                              config.dropout)

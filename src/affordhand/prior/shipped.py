@@ -27,7 +27,9 @@ def build_shipped_prior(seed: int = 0, out: str | Path = DEFAULT_PRIOR, steps: i
         data = SynthConfig(**{**SHIPPED_DATA.__dict__, "seed": seed})
         build(data, tmp)
         run = Path(tmp) / "run"
-        config = PriorConfig(steps=steps, seed=seed, checkpoint_every=1000)
+        # Sentence-only, as shipped: a grasp-conditioned prior built the same way did no better on real grasps
+        # (benchmarks/real_grasps.py, README), and keeping it spares the synthetic figures a rebuild.
+        config = PriorConfig(steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"])
         train(config, str(Path(tmp) / "train.jsonl"), run, val=str(Path(tmp) / "test.jsonl"), quiet=quiet)
         weights = load_file(str(run / "model.safetensors"))
         atomic_save({k: v.half() if v.is_floating_point() else v for k, v in weights.items()},

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
 from affordhand.prior.model import Prior
 from affordhand.prior.sampling import ddim_invert, guided_output
@@ -43,6 +44,12 @@ class GuidedConfig:
     occluded_trust: float = 1.0  # scales the normalised initial rotation of joints whose bone end is hidden
     occluded_t_start: int = 600  # hidden joints start from this higher noise level (0: off; RePaint-style)
     bounds: str = "anatomical"  # clip x0-hat to the joint limits' range and the data's ("anatomical") or the data's
+
+    def __post_init__(self):
+        for name, allowed in (("select", ("mean", "fit", "median")), ("noising", ("sdedit", "invert")),
+                              ("bounds", ("anatomical", "data"))):
+            if getattr(self, name) not in allowed:
+                raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {', '.join(allowed)}")
 
 
 def _noise(ids_seed: torch.Tensor, shape, device) -> torch.Tensor:
@@ -94,7 +101,7 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
     x_init = prior.encode_pose(kb.pose_r)
     if config.occluded_trust != 1.0 and prior.config.representation == "axis_angle":
         # A regressor's hidden fingers regress to its mean: trust them less than the visible ones.
-        seen = kb.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
+        seen = skeleton.seen_rotations(kb.visible)
         x_init = torch.where(seen, x_init, config.occluded_trust * x_init)
     full = sched.timesteps(config.steps)
     steps = [t for t in full if t <= config.t_start] or [0]
@@ -113,7 +120,7 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
         fresh = _noise(rep(seeds) * 1000 + 500 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
         regenerated = _regenerate_hidden(sched, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0],
                                          config.steps)
-        seen = kb.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
+        seen = skeleton.seen_rotations(kb.visible)
         x = torch.where(seen, x, regenerated)  # seen joints keep the chosen noising (SDEdit or inversion)
     vis = kb.visible.float()
     norm = vis.sum(-1).clamp_min(1.0)
@@ -165,7 +172,7 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
 def _regenerate_hidden(sched, fn, x_init, noise, fresh, batch, t_high, t_low, steps):
     """Return x at t_low where the joints whose bone end is hidden were denoised by the prior from t_high,
     while the seen joints are held on the noised initial estimate at every level (RePaint-style)."""
-    seen = batch.visible[:, list(skeleton.MANO_BONE_END)].repeat_interleave(3, 1)
+    seen = skeleton.seen_rotations(batch.visible)
     levels = [t for t in sched.timesteps(steps) if t_low < t <= t_high]
     levels = ([t_high] if not levels or levels[0] != t_high else []) + levels + [t_low]
     full = lambda t: torch.full((x_init.shape[0],), t, dtype=torch.long, device=x_init.device)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Bones as (parent, child) in OpenPose order, coloured by finger.
-BONES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
-         (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20)]
+from affordhand.hand.skeleton import BONES
+
 FINGER_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # thumb, index, middle, ring, pinky
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affordhand.errors import AffordhandError
-from affordhand.report.figures import BONES
+from affordhand.hand.skeleton import BONES
 
 
 def skeleton_mesh(joints: np.ndarray, radius: float = 0.006):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affordhand.report.figures import BONES
+from affordhand.hand.skeleton import BONES
 
 BEFORE, AFTER, HIDDEN, BOX = (230, 60, 40), (40, 120, 240), (255, 200, 0), (220, 0, 0)
 

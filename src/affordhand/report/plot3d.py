@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affordhand.report.figures import BONES
+from affordhand.hand.skeleton import BONES
 
 
 def hands_html(layers: list[tuple[np.ndarray, str, str]], path: str | Path, title: str = "") -> Path:

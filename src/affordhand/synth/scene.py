@@ -107,15 +107,13 @@ def object_occlusion(joints: np.ndarray, centre: np.ndarray, radius: np.ndarray)
 
 def self_occlusion(joints: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Return (n, 21) bool: another part of the hand covers the joint in the image, nearer the camera."""
-    from affordhand.report.figures import BONES
-
-    parts = np.concatenate([joints, np.stack([(joints[:, a] + joints[:, b]) / 2 for a, b in BONES], 1)], 1)
-    part_of = list(range(21)) + [b for _, b in BONES]  # which joint each occluder belongs to (for bones: child)
+    parts = np.concatenate([joints, np.stack([(joints[:, a] + joints[:, b]) / 2 for a, b in skeleton.BONES], 1)], 1)
+    part_of = list(range(21)) + [b for _, b in skeleton.BONES]  # which joint each occluder belongs to (for bones: child)
     uv_j, uv_p = project_np(joints, K), project_np(parts, K)
     radius_px = K[:, 0, 0, None] * FINGER_RADIUS / parts[..., 2]  # (n, P)
     d2 = np.linalg.norm(uv_j[:, :, None] - uv_p[:, None], axis=-1)  # (n, 21, P)
     nearer = parts[:, None, :, 2] < joints[:, :, None, 2] - SELF_OCCLUSION_DEPTH
-    parent = {b: a for a, b in BONES}
+    parent = {b: a for a, b in skeleton.BONES}
     own = np.zeros((21, len(part_of)), dtype=bool)
     for j in range(21):
         for p, owner in enumerate(part_of):
@@ -147,7 +145,7 @@ def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rn
     transl = transl + rng.normal(size=(n, 3)) * np.asarray(noise["transl_m"])
     scale = scale * (1 + noise["scale"] * rng.normal(size=n))
     # A MANO joint's rotation shows in the position of its bone's end (the next joint along the chain).
-    seen = np.repeat(visible[:, list(skeleton.MANO_BONE_END)], 3, axis=1)  # (n, 45)
+    seen = skeleton.seen_rotations(visible)  # (n, 45)
     mean = np.broadcast_to(mean_pose_r, pose_r.shape)
     guess = mean + noise["evidence"] * (pose_r - mean) + rng.normal(0, noise["unseen"], pose_r.shape)
     near = pose_r + rng.normal(0, noise["seen"], pose_r.shape)
