@@ -264,3 +264,15 @@ def test_train_reads_hograspnet_directly(hog_root, tmp_path):
     converted = read_records(run / "hograspnet_s3_train.jsonl").records
     assert converted and {r["object"] for r in converted} == {"mug"}
     assert (run / "model.safetensors").is_file()
+
+
+def test_ho3d_skips_an_empty_or_truncated_pickle_and_converts_the_rest(tmp_path, capsys):
+    meta = tmp_path / "train" / "SM1" / "meta"
+    meta.mkdir(parents=True)
+    (meta / "0000.pkl").write_bytes(b"")
+    (meta / "0001.pkl").write_bytes(pickle.dumps({"handPose": np.zeros(48)})[:20])
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "ho3d", str(tmp_path), "--part", "train", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "skipped 2 broken files" in captured.out
+    assert read_records(out).records == []

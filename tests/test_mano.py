@@ -102,3 +102,11 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, capsys):
     with pytest.raises(AffordhandError, match="refusing to load builtins.print"):
         load_mano_data(path)
     assert "pwned" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("data", [b"cscipy.sparse_evil\ncsc_matrix\n.", b"", b"\x80\x02}q\x00"])
+def test_a_look_alike_module_or_a_broken_file_is_a_clear_error(tmp_path, data):
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(data)
+    with pytest.raises(AffordhandError):
+        load_mano_data(path)

@@ -32,5 +32,13 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_loads(data: bytes, allowed=NUMPY_ONLY, extra=None):
-    """Return the object in pickle bytes, admitting only `allowed` classes (latin1 for Python 2 pickles)."""
-    return RestrictedUnpickler(io.BytesIO(data), allowed, extra, encoding="latin1").load()
+    """Return the object in pickle bytes, admitting only `allowed` classes (latin1 for Python 2 pickles).
+
+    Raises pickle.UnpicklingError for anything it cannot or will not load: a refused class, and also an
+    empty, truncated or malformed file (which the unpickler reports as EOFError, ValueError, ...)."""
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), allowed, extra, encoding="latin1").load()
+    except pickle.UnpicklingError:
+        raise
+    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, ImportError) as exc:
+        raise pickle.UnpicklingError(f"broken pickle ({type(exc).__name__}: {exc})") from None
