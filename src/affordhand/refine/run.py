@@ -16,6 +16,8 @@ import torch
 from affordhand.errors import AffordhandError
 from affordhand.data.taxonomy import record_grasp
 from affordhand.prior.generate import encode_conditions
+from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
+from affordhand.hand.model import BuiltinHand
 from affordhand.hand.rotations import mirror_where
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
@@ -94,9 +96,6 @@ def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = 
     regressor's own 3D joints (HaMeR and WiLoR give both) that the model misses by more than
     TOLERANCE_MM, the built-in hand calibrated on those pairs. A mismatch never passes silently:
     the message says what was measured and done."""
-    from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
-    from affordhand.hand.model import BuiltinHand
-
     mismatch = skeleton_mismatch_mm(records, hand)
     if mismatch is None or mismatch <= TOLERANCE_MM:
         return hand, None
