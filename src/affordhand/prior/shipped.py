@@ -27,8 +27,8 @@ def build_shipped_prior(seed: int = 0, out: str | Path = DEFAULT_PRIOR, steps: i
         data = SynthConfig(**{**SHIPPED_DATA.__dict__, "seed": seed})
         build(data, tmp)
         run = Path(tmp) / "run"
-        # Sentence-only, as shipped: a grasp-conditioned prior built the same way did no better on real grasps
-        # (benchmarks/real_grasps.py, README), and keeping it spares the synthetic figures a rebuild.
+        # Sentence-only, as shipped: a grasp-conditioned prior built the same way did no better on the real
+        # grasps (README, "Real grasps"), and keeping it keeps the synthetic figures as measured.
         config = PriorConfig(steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"])
         train(config, str(Path(tmp) / "train.jsonl"), run, val=str(Path(tmp) / "test.jsonl"), quiet=quiet)
         weights = load_file(str(run / "model.safetensors"))
