@@ -28,11 +28,15 @@ def _residuals_mm(rest, tips, orient, pose, target, is_left, log_scale) -> torch
     return 1000 * torch.linalg.norm(joints - target, dim=-1)
 
 
+def _scale_fit(joints: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Return the per-record scale s (B,) minimising |s * joints - target|^2 (least squares, closed form)."""
+    return (joints * target).sum((1, 2)) / (joints * joints).sum((1, 2)).clamp_min(1e-12)
+
+
 def _best_scale(rest, tips, orient, pose, target, is_left) -> torch.Tensor:
-    """Return the per-record log scale that best fits target (least squares, closed form)."""
+    """Return the per-record log scale that best fits target."""
     joints = _mirror_points(forward_kinematics(rest, tips, *_mirror_inputs(orient, pose, is_left)), is_left)
-    s = (joints * target).sum((1, 2)) / (joints * joints).sum((1, 2)).clamp_min(1e-12)
-    return s.clamp_min(1e-3).log()
+    return _scale_fit(joints, target).clamp_min(1e-3).log()
 
 
 PAIRED = ("hand_pose", "global_orient", "joints3d")
@@ -63,7 +67,7 @@ def skeleton_mismatch_mm(records: list[dict], hand) -> float | None:
     model = hand(f32("global_orient"), f32("hand_pose"), betas=betas, is_left=is_left).joints.double()
     target = f32("joints3d").double()
     model, target = model - model[:, :1], target - target[:, :1]
-    s = (model * target).sum((1, 2)) / (model * model).sum((1, 2)).clamp_min(1e-12)
+    s = _scale_fit(model, target)
     return float(1000 * torch.linalg.norm(model * s[:, None, None] - target, dim=-1).mean())
 
 
