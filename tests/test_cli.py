@@ -41,6 +41,18 @@ def test_evaluate_json_has_the_documented_keys(tmp_path, capsys):
     assert "1 ground-truth ids have no prediction" in captured.err
 
 
+def test_one_prediction_that_overflows_is_left_out_by_name_not_spoiling_every_metric(tmp_path, capsys):
+    gt, pred = _pair(tmp_path)
+    rows = [json.loads(line) for line in pred.read_text().splitlines()]
+    rows[1]["scale"] = 1e300  # finite in the file, infinite joints in float32
+    pred.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["count"] == 4 and out["not_finite"] == ["h1"] and 0 < out["mpjpe"] < 30
+    assert "1 hands have joints that are not finite numbers" in captured.err
+
+
 def test_evaluate_table_and_grouping_by_occluded_count(tmp_path, capsys):
     gt, pred = _pair(tmp_path)
     assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--by", "occluded_count"]) == 0

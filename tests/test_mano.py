@@ -110,3 +110,13 @@ def test_a_look_alike_module_or_a_broken_file_is_a_clear_error(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(AffordhandError):
         load_mano_data(path)
+
+
+def test_a_sparse_matrix_declaring_a_huge_shape_is_refused_before_it_is_densified(tmp_path):
+    data = {k: np.zeros(1) for k in ("v_template", "shapedirs", "posedirs", "weights", "kintree_table", "f",
+                                     "hands_components", "hands_mean")}
+    data["J_regressor"] = scipy.sparse.csc_matrix(([1.0], ([0], [0])), shape=(10**6, 10**6))  # 4 MB; 7 TiB dense
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    with pytest.raises(AffordhandError, match="not a MANO array"):
+        load_mano_data(path)

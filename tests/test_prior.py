@@ -115,6 +115,17 @@ def test_resume_continues_exactly_where_it_stopped(data_dir, tmp_path):
     assert steps == [20, 40]
 
 
+def test_a_resume_under_other_settings_is_refused_and_restart_starts_over(data_dir, tmp_path):
+    train(_small(steps=20), str(data_dir / "train.jsonl"), tmp_path / "run", quiet=True)
+    for changed in ({"lr": 5e-4}, {"field_drop": 0.1}, {"conditions": ["text"]}):
+        with pytest.raises(AffordhandError, match=f"{next(iter(changed))}=.*--restart"):
+            train(_small(**changed), str(data_dir / "train.jsonl"), tmp_path / "run", quiet=True)
+    train(_small(steps=20, lr=5e-4), str(data_dir / "train.jsonl"), tmp_path / "run", quiet=True, restart=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 5e-4
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [20]
+
+
 def test_resume_after_kill_9(data_dir, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "affordhand", "train", "--data", str(data_dir / "train.jsonl"), "--out", str(run),

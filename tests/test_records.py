@@ -99,6 +99,7 @@ _BAD_BYTES = {
     "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
     "must be numbers": b'{"id": "h1", "global_orient": [1' + b"0" * 400 + b', 0, 0]}',
     "lone surrogate": b'{"id": "h1", "text": "A right hand \\ud800 holds it."}',
+    "positive, finite number": b'{"id": "h1", "scale": 1' + b"0" * 400 + b'}',
 }
 
 
@@ -110,3 +111,13 @@ def test_hostile_lines_are_one_line_errors_or_skipped(tmp_path, message):
         read_records(path)
     rf = read_records(path, skip_bad=True)
     assert [r["id"] for r in rf.records] == ["h0", "h2"] and rf.skipped[0][0] == 2
+
+
+def test_a_corrupted_journal_line_ends_the_journal_instead_of_raising(tmp_path):
+    from affordhand.data.atomic import read_journal
+
+    path = tmp_path / "out.jsonl.partial"
+    path.write_bytes(b'{"id": "a"}\n{"id": "caf\xe9"}\n{"id": "c"}\n')
+    assert read_journal(path) == [{"id": "a"}]
+    path.write_bytes(b'{"id": "a"}\n' + b"[" * 100_000 + b"\n")
+    assert read_journal(path) == [{"id": "a"}]

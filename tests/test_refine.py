@@ -136,14 +136,39 @@ def test_rerun_resumes_after_a_crash(synth, tmp_path):
     proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--batch", "4")
     assert proc.returncode == 0
     reference = out.read_text().splitlines()
-    # A crashed run leaves the finished records and a torn line in OUT.partial, and no OUT.
+    settings = json.loads((tmp_path / "out.jsonl.config.json").read_text())
+    assert settings["settings"]["mode"] == "fit" and settings["records"] == 10 and len(settings["inputs"]["input"]) == 64
+    # A crashed run leaves its settings, the finished records and a torn line in OUT.partial, and no OUT.
     out.unlink()
-    (tmp_path / "out.jsonl.partial").write_text("\n".join(reference[:4]) + "\n" + reference[4][:50])
+    header = json.dumps({"affordhand_settings": settings})
+    (tmp_path / "out.jsonl.partial").write_text("\n".join([header] + reference[:4]) + "\n" + reference[4][:50])
     proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--batch", "4")
     assert proc.returncode == 0 and "resuming: 4 records" in proc.stderr
     assert out.read_text().splitlines() == reference
     assert not (tmp_path / "out.jsonl.partial").exists()
     assert [json.loads(line)["id"] for line in reference] == [r["id"] for r in init]
+
+
+def test_a_resume_with_other_settings_or_input_is_refused_and_restart_starts_over(synth, tmp_path):
+    init = read_records(synth / "test_init.jsonl").records[:6]
+    write_records(tmp_path / "in.jsonl", init)
+    out = tmp_path / "out.jsonl"
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "none")
+    settings = json.loads((tmp_path / "out.jsonl.config.json").read_text())
+    lines = out.read_text().splitlines()
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text("\n".join([json.dumps({"affordhand_settings": settings})] + lines[:3]) + "\n")
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit")
+    assert proc.returncode == 2 and "mode: \"none\" -> \"fit\"" in proc.stderr and "--restart" in proc.stderr
+    write_records(tmp_path / "other.jsonl", init[:5])
+    proc = _cli("--input", str(tmp_path / "other.jsonl"), "--out", str(out), "--mode", "none")
+    assert proc.returncode == 2 and "inputs.input" in proc.stderr
+    partial.write_text("\n".join(lines[:3]) + "\n")  # a partial output that records no settings
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit")
+    assert proc.returncode == 2 and "records no settings" in proc.stderr
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--restart")
+    assert proc.returncode == 0 and "resuming" not in proc.stderr
+    assert {r["refine_mode"] for r in read_records(out).records} == {"fit"}
 
 
 def test_a_fist_outside_the_training_range_stays_a_fist(synth, prior):
@@ -185,3 +210,36 @@ def test_a_fist_outside_the_training_range_stays_a_fist(synth, prior):
         errors[bounds] = (np.linalg.norm(uv_out - uv, axis=-1).mean(), evaluate(gt, out, HAND).overall["mpjpe"])
     assert errors["anatomical"][0] < 2.5 < errors["data"][0]  # px (measured: 1.6 against 4.0)
     assert errors["anatomical"][1] < 3.0 < errors["data"][1]  # mm (measured: 1.8 against 4.4)
+
+
+def _strict_json_lines(path):
+    """Parse a JSONL file refusing NaN and infinity, as strict JSON readers do."""
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["fit", "none"])
+def test_implausible_inputs_are_warned_about_and_never_lose_the_batch(synth, tmp_path, mode):
+    init = read_records(synth / "test_init.jsonl").records[:7]
+    init[0]["K"] = np.array([[1e300, 0, 320], [0, 1e300, 240], [0, 0, 1.0]])
+    init[1]["transl"] = np.zeros(3)
+    init[2]["scale"] = 1e4
+    init[3]["keypoints2d"] = np.full((21, 2), 1e20)
+    init[4]["scale"] = 1e300
+    init[5]["K"] = np.array([[1e-3, 0, 320], [0, 1e-3, 240], [0, 0, 1.0]])  # near-singular (6 decimals kept)
+    write_records(tmp_path / "in.jsonl", init)
+    out = tmp_path / "out.jsonl"
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", mode)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "warning: 6 records hold implausible values" in proc.stderr
+    assert "focal length" in proc.stderr and "depth 0 m" in proc.stderr and "scale 1e+04" in proc.stderr
+    rows = _strict_json_lines(out)  # whatever was written is strict JSON
+    assert init[6]["id"] in {r["id"] for r in rows}
+    settings = json.loads((tmp_path / "out.jsonl.config.json").read_text())
+    assert len(rows) == settings["records"] and len(rows) + len(settings["failed"]) == 7
+    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "strict.jsonl"), "--mode", mode,
+                "--strict")
+    assert proc.returncode == 2 and "6 records hold implausible values" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -49,6 +49,7 @@ def _cmd_evaluate(args) -> int:
             out["groups"] = result.groups
         out["missing_in_pred"] = result.missing_in_pred
         out["extra_in_pred"] = result.extra_in_pred
+        out["not_finite"] = result.not_finite
         out["skipped_lines"] = {"gt": len(gt.skipped), "pred": len(pred.skipped)}
         print(json.dumps(_json_safe(out), indent=2))
     else:
@@ -58,6 +59,9 @@ def _cmd_evaluate(args) -> int:
     if result.missing_in_pred:
         print(f"warning: {len(result.missing_in_pred)} ground-truth ids have no prediction "
               f"(first: {result.missing_in_pred[0]!r})", file=sys.stderr)
+    if result.not_finite:
+        print(f"warning: {len(result.not_finite)} hands have joints that are not finite numbers and are left out "
+              f"of every metric (first: {result.not_finite[0]!r})", file=sys.stderr)
     if result.extra_in_pred:
         print(f"warning: {len(result.extra_in_pred)} predicted ids are not in the ground truth "
               f"(first: {result.extra_in_pred[0]!r})", file=sys.stderr)
@@ -159,7 +163,7 @@ def _cmd_train(args) -> int:
     if args.text_from:
         data = _with_texts(data, args.text_from, args.out)
     val = _dataset_file(args.val, args.split, "test", args.out) if args.val else None
-    train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad)
+    train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad, restart=args.restart)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
             print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
     return 0
@@ -167,8 +171,9 @@ def _cmd_train(args) -> int:
 
 def _cmd_sample(args) -> int:
     from affordhand.data.records import write_records
+    from affordhand.data.provenance import provenance, write_settings
     from affordhand.prior.generate import sample_poses
-    from affordhand.prior.model import load_prior
+    from affordhand.prior.model import load_prior, prior_digest
 
     if args.n < 1:
         raise AffordhandError("--n must be positive")
@@ -178,6 +183,8 @@ def _cmd_sample(args) -> int:
     records = [{"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0, 0.0, 0.0],
                 "text": args.text} for i, p in enumerate(poses)]
     write_records(args.out, records)
+    settings = {k: getattr(args, k) for k in ("text", "n", "guidance", "steps", "sampler", "seed")}
+    write_settings(args.out, provenance("sample", settings, {"prior": prior_digest(args.prior)}))
     print(f"wrote {len(records)} samples to {args.out}")
     if args.figure:
         import numpy as np
@@ -203,7 +210,9 @@ def _cmd_refine(args) -> int:
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
-    from affordhand.refine.io import PartialWriter, read_done
+    from affordhand.data.provenance import check_same_run, settings_path
+    from affordhand.refine.io import PartialWriter, partial_path, read_partial
+    from affordhand.refine.plausible import implausible, not_finite
     from affordhand.refine.run import (
         RefineConfig,
         attach_texts,
@@ -238,24 +247,67 @@ def _cmd_refine(args) -> int:
     hand, message = match_hand_to_input(records, _hand_model(args, args.prior), not args.no_self_calibration)
     if message:
         print(message, file=sys.stderr)
+    _check_plausible(args.input, records, implausible(records, hand), args.strict)
     hand = hand.to(args.device)
     out = Path(args.out)
-    done = read_done(out)
+    settings = _refine_settings(args, config, prior)
+    saved, done = read_partial(out)
+    if partial_path(out).is_file() and args.restart:
+        saved, done = settings, {}
+    elif partial_path(out).is_file():
+        check_same_run(str(partial_path(out)), saved, settings)
     todo = [r for r in records if r["id"] not in done]
     if done:
         print(f"resuming: {len(done)} records already refined", file=sys.stderr)
-    writer = PartialWriter(out, done)
+    writer = PartialWriter(out, done, settings)
+    failed: list[tuple[str, list[str]]] = []
     with Progress(disable=not sys.stderr.isatty() and not args.progress) as bar:
         task = bar.add_task(f"refine ({args.mode})", total=len(records), completed=len(done))
         for i in range(0, len(todo), args.batch):
             chunk = todo[i:i + args.batch]
-            refined = refine_batch(chunk, config, hand, prior, args.device)
+            refined = []
+            for rec in refine_batch(chunk, config, hand, prior, args.device):
+                bad = not_finite(rec)
+                if bad:
+                    failed.append((rec["id"], bad))
+                else:
+                    refined.append(rec)
             writer.add(refined)
             done.update({r["id"]: r for r in refined})
             bar.update(task, advance=len(chunk))
-    writer.finish(out, [r["id"] for r in records], done)
-    print(f"wrote {len(records)} refined records to {out} (mode {args.mode})")
+    writer.finish(out, [r["id"] for r in records], done, records=len(done), failed=[i for i, _ in failed])
+    if failed:
+        print(f"warning: {len(failed)} records gave no finite result and were left out (first: "
+              f"{failed[0][0]!r}: {', '.join(failed[0][1])}); check them for implausible values", file=sys.stderr)
+    print(f"wrote {len(done)} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
+          f"{settings_path(out)})")
     return 0
+
+
+def _refine_settings(args, config, prior) -> dict:
+    """Return what makes a refine output: its settings, the hand model and the input's and prior's hashes."""
+    from dataclasses import asdict
+
+    from affordhand.data.provenance import provenance
+    from affordhand.prior.model import prior_digest
+
+    hand = {"hand_model": args.hand_model, "skeleton": args.skeleton,
+            "self_calibration": not args.no_self_calibration}
+    return provenance("refine", {**asdict(config), **hand},
+                      {"input": args.input, "text_from": args.text_from, "skeleton": args.skeleton,
+                       "prior": prior_digest(args.prior) if prior is not None else None})
+
+
+def _check_plausible(source, records: list[dict], reasons: list[list[str]], strict: bool) -> None:
+    """Warn about (or, strict, refuse) records whose values no camera or hand produces."""
+    flagged = [(r["id"], why) for r, why in zip(records, reasons) if why]
+    if not flagged:
+        return
+    first = "; ".join(f"{rid!r}: {', '.join(why)}" for rid, why in flagged[:3])
+    if strict:
+        raise AffordhandError(f"{source}: {len(flagged)} records hold implausible values ({first})")
+    print(f"warning: {len(flagged)} records hold implausible values and may refine badly ({first})",
+          file=sys.stderr)
 
 
 def _cmd_build_prior(args) -> int:
@@ -334,7 +386,9 @@ def _cmd_import_regressor(args) -> int:
 
 def _cmd_describe(args) -> int:
     from affordhand.data.records import read_records
+    from affordhand.data.provenance import provenance, write_settings
     from affordhand.text.describe import Describer, items_from_images, items_from_records, run_describe
+    from affordhand.text.prompt import PROMPT_VERSION
 
     if bool(args.input) == bool(args.images):
         raise AffordhandError("give either --input RECORDS.jsonl or --images DIR --boxes BOXES.jsonl")
@@ -357,7 +411,13 @@ def _cmd_describe(args) -> int:
     if args.taxonomy_from:
         taxonomy = {r["id"]: r["taxonomy_id"] for r in read_records(args.taxonomy_from, skip_bad=True).records
                     if r.get("taxonomy_id") is not None}
-    counts = run_describe(items, Describer(backend, taxonomy), args.out, args.concurrency)
+    describer = Describer(backend, taxonomy)
+    counts = run_describe(items, describer, args.out, args.concurrency)
+    settings = {**describer.models, "prompt_version": PROMPT_VERSION,
+                "base_url": args.base_url if args.backend == "openai" else None}
+    write_settings(args.out, provenance("describe", settings, {"input": args.input, "images": args.images,
+                                                              "boxes": args.boxes, "taxonomy_from": args.taxonomy_from}),
+                   **counts)
     print(f"described {len(items)} hands: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed; "
           f"wrote {args.out}")
     return 0 if not counts["failed"] else 1
@@ -452,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HOGraspNet split for hograspnet:ROOT data")
     p.add_argument("--text-from", help="take each record's text from this JSONL (e.g. describe output), by id")
     p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
+    p.add_argument("--restart", action="store_true", help="start over in --out instead of resuming its run")
     p.add_argument("--text-encoder", default="minilm", help="minilm (default), hf:NAME_OR_PATH[#cls] or none")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=256)
@@ -483,7 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refine", help="refine initial hand estimates with the affordance-guided prior")
     p.add_argument("--input", required=True, help="initial estimates (JSONL: hand_pose, global_orient, keypoints2d, K)")
-    p.add_argument("--out", required=True, help="refined records (JSONL); a rerun resumes")
+    p.add_argument("--out", required=True,
+                   help="refined records (JSONL); a rerun with the same settings resumes (settings: OUT.config.json)")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming a partial output")
+    p.add_argument("--strict", action="store_true", help="refuse implausible inputs instead of warning about them")
     p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
     p.add_argument("--mode", choices=("affordance", "uncond", "fit", "none"), default="affordance")
     p.add_argument("--text-from", help="take each record's text from this JSONL file, by id")

@@ -48,13 +48,13 @@ def read_journal(path: str | os.PathLike) -> list[dict]:
     entries: list[dict] = []
     if not path.is_file():
         return entries
-    with path.open("r", encoding="utf-8") as f:
+    with path.open("rb") as f:
         for line in f:
-            if not line.endswith("\n"):
+            if not line.endswith(b"\n"):
                 break  # the process died while writing this line
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+                entry = json.loads(line.decode("utf-8"))
+            except (ValueError, RecursionError):  # torn or corrupted: JSON, UTF-8, nesting
                 break
             if not isinstance(entry, dict):
                 break

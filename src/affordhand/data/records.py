@@ -85,8 +85,12 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
             raise ValueError("field 'K' must be intrinsics [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
     if rec.get("scale") is not None:
         s = rec["scale"]
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
-            raise ValueError("field 'scale' must be a positive number")
+        try:  # an integer too large for a float (400 digits) overflows here
+            finite = not isinstance(s, bool) and isinstance(s, (int, float)) and math.isfinite(s)
+        except OverflowError:
+            finite = False
+        if not finite or s <= 0:
+            raise ValueError("field 'scale' must be a positive, finite number")
         rec["scale"] = float(s)
     if rec.get("visible") is not None:
         vis = rec["visible"]

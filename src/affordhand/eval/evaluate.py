@@ -66,6 +66,7 @@ class Evaluation:
     groups: dict = field(default_factory=dict)
     missing_in_pred: list = field(default_factory=list)
     extra_in_pred: list = field(default_factory=list)
+    not_finite: list = field(default_factory=list)  # ids left out: their joints are not finite numbers
 
 
 def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None,
@@ -80,10 +81,17 @@ def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None
         raise AffordhandError(f"no record of {pred_source} matches an id in {gt_source}")
     gt_joints = record_joints(matched, hand_model, gt_source)
     pred_joints = record_joints([pred_by_id[r["id"]] for r in matched], hand_model, pred_source)
+    # One prediction with a scale of 1e300 would turn every mean into nan: leave such hands out, by name.
+    finite = torch.isfinite(gt_joints).flatten(1).all(1) & torch.isfinite(pred_joints).flatten(1).all(1)
+    not_finite = [r["id"] for r, ok in zip(matched, finite.tolist()) if not ok]
+    if not finite.any():
+        raise AffordhandError(f"no matched record of {pred_source} has finite joints")
+    matched = [r for r, ok in zip(matched, finite.tolist()) if ok]
+    gt_joints, pred_joints = gt_joints[finite], pred_joints[finite]
     visible = torch.as_tensor(np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool)
                                         for r in matched]))
     result = Evaluation(metrics.summarize(pred_joints, gt_joints, visible), missing_in_pred=missing,
-                        extra_in_pred=extra)
+                        extra_in_pred=extra, not_finite=not_finite)
     if by:
         keys = [group_key(r, by) for r in matched]
         for key in sorted(set(keys), key=lambda k: (isinstance(k, str), k)):

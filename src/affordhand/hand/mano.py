@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -32,6 +33,7 @@ _GET_MANO = (
 _TIP_VERTICES = (320, 443, 671, 554, 744)
 _REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f",
                   "hands_components", "hands_mean")
+MAX_DENSE = 10_000_000  # elements a sparse array of the file may expand to (MANO's largest: 778 x 16)
 
 
 class _ChumpyArray:
@@ -64,6 +66,11 @@ def _plain(value):
     if isinstance(value, _ChumpyArray):
         return value.value()
     if hasattr(value, "toarray"):
+        shape = getattr(value, "shape", None)
+        if not isinstance(shape, tuple) or len(shape) != 2 or math.prod(shape) > MAX_DENSE:
+            # A real MANO J_regressor is 16 x 778; a file declaring a huge sparse matrix would make
+            # toarray() allocate terabytes.
+            raise ValueError(f"a sparse matrix of shape {shape} is not a MANO array")
         return np.asarray(value.toarray())
     return value
 
@@ -80,7 +87,10 @@ def load_mano_data(path: Path) -> dict:
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED_KEYS):
         missing = [k for k in _REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
         raise AffordhandError(f"{path} is not a MANO model file (missing {', '.join(missing)}). {_GET_MANO}")
-    return {k: _plain(v) for k, v in data.items()}
+    try:
+        return {k: _plain(v) for k, v in data.items()}
+    except (ValueError, TypeError, MemoryError) as exc:
+        raise AffordhandError(f"{path} is not a readable MANO model file ({exc}). {_GET_MANO}") from None
 
 
 def resolve_mano_dir(mano_dir: str | os.PathLike | None) -> Path:

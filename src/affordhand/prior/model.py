@@ -3,6 +3,7 @@ model.safetensors (EMA weights used for sampling). Loading never unpickles."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -132,6 +133,17 @@ def prior_skeleton(spec: str | os.PathLike) -> Path | None:
     hold 3D joints), or None."""
     path = resolve_prior_dir(spec) / SKELETON_FILE
     return path if path.is_file() else None
+
+
+def prior_digest(spec: str | os.PathLike) -> str:
+    """Return a sha256 over the prior's files (config, weights, skeleton): it names the prior a result
+    was made with."""
+    from affordhand.data.provenance import file_sha256
+
+    run_dir = resolve_prior_dir(spec)
+    parts = [f"{name}:{file_sha256(run_dir / name)}" for name in ("config.json", "model.safetensors", SKELETON_FILE)
+             if (run_dir / name).is_file()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prior:

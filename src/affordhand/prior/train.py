@@ -13,7 +13,6 @@ Each file is replaced atomically, so a run killed at any point resumes from its 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -38,20 +37,12 @@ from affordhand.hand.calibrate import (
 from affordhand.data.taxonomy import record_grasp
 from affordhand.hand.rotations import mirror_where
 from affordhand.data.atomic import atomic_write_text
+from affordhand.data.provenance import file_sha256
 from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
 from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
 
 WARMUP = 500
-
-
-def file_hash(path: str | Path) -> str:
-    """Return the sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None], list]:
@@ -141,9 +132,25 @@ def validation_loss(prior, x0, cond, has_cond, seed: int = 1234, batch: int = 10
     return float(np.mean(losses))
 
 
+# Settings a resumed run may change: how long it runs and how often it saves; the rest are set by training.
+RESUMABLE = ("steps", "checkpoint_every", "data_file", "text_dim", "cond_dim", "mean", "std", "x_min", "x_max")
+
+
+def check_resume(saved: dict, config: PriorConfig, run_dir: Path) -> None:
+    """Raise AffordhandError unless the run in run_dir was made by the same settings and data as config."""
+    if saved.get("data_hash") != config.data_hash:
+        raise AffordhandError(f"{run_dir} was trained on other data ({saved.get('data_file')}); use a new --out "
+                              "folder, or --restart to start over")
+    for key, value in asdict(config).items():
+        if key not in RESUMABLE and key in saved and saved[key] != value:
+            raise AffordhandError(f"{run_dir} holds a run with {key}={saved[key]!r}, not {value!r}; rerun with the "
+                                  "same settings, a new --out, or --restart to start over")
+
+
 def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None = None, device: str = "cpu",
-          quiet: bool = False, skip_bad: bool = False) -> Prior:
-    """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior."""
+          quiet: bool = False, skip_bad: bool = False, restart: bool = False) -> Prior:
+    """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior.
+    A run folder holding a checkpoint resumes only under the same settings and data; restart starts over."""
     run_dir = Path(run_dir)
     for path in (data, val):
         if path is not None and not Path(path).is_file():
@@ -151,19 +158,14 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
     rank, world, device = _distributed(device)
     if config.batch % world:
         raise AffordhandError(f"--batch {config.batch} must be divisible by the {world} processes")
-    config.data_file, config.data_hash = str(data), file_hash(data)
+    config.data_file, config.data_hash = str(data), file_sha256(data)
     ckpt_path = run_dir / "checkpoint.safetensors"
+    if restart:
+        for name in ("checkpoint.safetensors", "metrics.jsonl", "model.safetensors", SKELETON_FILE):
+            (run_dir / name).unlink(missing_ok=True)
     resume = load_file(str(ckpt_path)) if ckpt_path.is_file() else None
     if resume is not None:
-        saved = json.loads((run_dir / "config.json").read_text())
-        if saved.get("data_hash") != config.data_hash:
-            raise AffordhandError(f"{run_dir} was trained on other data ({saved.get('data_file')}); "
-                                  "use a new --out folder")
-        for key in ("representation", "architecture", "T", "schedule", "prediction", "width", "depth", "emb", "text_encoder",
-                    "seed", "batch", "lr"):
-            if saved.get(key) != getattr(config, key):
-                raise AffordhandError(f"{run_dir} holds a run with {key}={saved.get(key)!r}, not "
-                                      f"{getattr(config, key)!r}; rerun with the same settings or a new --out")
+        check_resume(json.loads((run_dir / "config.json").read_text()), config, run_dir)
     torch.manual_seed(config.seed)
     encoder = load_text_encoder(config.text_encoder, device="cpu")
     config.text_dim, config.cond_dim = encoder.dim, condition_dim(config.conditions, encoder.dim)

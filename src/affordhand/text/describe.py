@@ -83,13 +83,15 @@ def items_from_images(folder: str | Path, boxes: str | Path) -> list[Item]:
     if not boxes.is_file():
         raise AffordhandError(f"{boxes}: no such boxes file")
     items = []
-    for lineno, line in enumerate(boxes.read_text().splitlines(), 1):
+    for lineno, line in enumerate(boxes.read_bytes().splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.decode("utf-8"))
             name = row["image"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            if not isinstance(name, str) or "\x00" in name:
+                raise TypeError
+        except (ValueError, RecursionError, KeyError, TypeError):  # bad JSON or UTF-8, deep nesting, no name
             raise AffordhandError(f"{boxes}:{lineno}: expected a JSON object with at least 'image'") from None
         side = row.get("side", "right")
         if side not in ("right", "left"):
