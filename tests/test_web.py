@@ -40,7 +40,15 @@ def test_api_refuses_non_images_oversized_uploads_and_bad_fields(client, tmp_pat
     r = client.post("/api/refine", files={"image": ("x.png", png, "image/png")})
     assert r.status_code == 200 and r.json()["hands"] == [] and "no hand" in r.json()["message"]
     r = client.post("/api/refine", files={"image": ("x.png", b"\x89PNG broken", "image/png")})
-    assert r.status_code == 400 and "cannot read" in r.json()["error"]
+    assert r.status_code == 415 and "not a JPEG, PNG or WebP" in r.json()["detail"]
+    gif = tmp_path / "x.gif"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(gif)
+    r = client.post("/api/refine", files={"image": ("x.png", gif.read_bytes(), "image/png")})  # a GIF sent as PNG
+    assert r.status_code == 415 and "found GIF" in r.json()["detail"]
+    r = client.post("/api/refine", files={"image": ("x.png", png, "image/png")}, data={"object_box": "nan,0,1,1"})
+    assert r.status_code == 400 and "finite" in r.json()["error"]
+    assert client.get("/api/files/0123456789ab/x%00.json").status_code == 404
+    assert not any(client.app.state.work_dir.iterdir())  # rejected requests keep no folder
     assert client.get("/api/status").json()["describe"] is False  # the server is still up
     schema = client.get("/openapi.json").json()
     assert {"/api/refine", "/api/describe", "/api/status"} <= set(schema["paths"])
@@ -72,3 +80,112 @@ def test_page_end_to_end_in_headless_chromium():
     assert "3D landmarks fit a left hand" in page  # MediaPipe's label corrected, and the page says so
     with Image.open(shot) as im:
         assert im.size[0] >= 1000 and len(np.unique(np.asarray(im.convert("L")))) > 50  # a rendered page, not a blank
+
+
+def test_job_store_keeps_a_bounded_number_of_jobs_and_removes_all_on_close(tmp_path):
+    from affordhand.web.app import JobStore
+
+    store = JobStore(tmp_path / "jobs", max_jobs=2)
+    jobs = [store.new()[0] for _ in range(4)]
+    assert len(store) == 2 and sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted(jobs[2:])
+    store.discard(jobs[3])
+    assert [p.name for p in (tmp_path / "jobs").iterdir()] == [jobs[2]]
+    store.max_age_s = 0.0
+    store.new()
+    assert len(store) == 1  # jobs past their age go at the next upload
+    store.close()
+    assert not (tmp_path / "jobs").exists()
+
+
+def _bomb(path):
+    """A PNG of a few tens of KB that declares 20000 x 20000 pixels (1.2 GB decoded as RGB)."""
+    Image.new("1", (20000, 20000)).save(path)
+    return path
+
+
+def test_server_survives_concurrent_refines_a_bomb_and_a_nan_box_then_cleans_up_on_sigterm(tmp_path):
+    """8 refines at once, a decompression bomb and a NaN box: no 5xx, the server's stderr is still its own,
+    and SIGTERM leaves nothing on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from affordhand.web.browser import free_port
+
+    urllib3 = pytest.importorskip("urllib3")
+    http = urllib3.PoolManager(maxsize=8, retries=False)
+
+    def post(fields, timeout=300):
+        return http.request("POST", f"{url}/api/refine", fields=fields, timeout=timeout)
+
+    port, tmp = free_port(), tmp_path / "tmp"
+    tmp.mkdir()
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "affordhand", "serve", "--port", str(port)], stdout=log,
+                                  stderr=log, env={**os.environ, "TMPDIR": str(tmp)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                http.request("GET", f"{url}/api/status", timeout=1)
+                break
+            except urllib3.exceptions.HTTPError:
+                assert server.poll() is None, log_path.read_text()
+                time.sleep(0.5)
+        stderr_target = os.readlink(f"/proc/{server.pid}/fd/2")
+        photo = PHOTO.read_bytes()
+
+        def refine(i):
+            return post({"image": ("p.jpg", photo, "image/jpeg"), "samples": "1"}).status
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(refine, range(8)))
+        assert codes == [200] * 8
+        bomb = _bomb(tmp_path / "bomb.png").read_bytes()
+        r = post({"image": ("b.png", bomb, "image/png")})
+        assert r.status == 413 and str(tmp) not in r.data.decode()
+        r = post({"image": ("p.jpg", photo, "image/jpeg"), "object_box": "nan,nan,nan,nan"})
+        assert r.status == 400
+        assert http.request("GET", f"{url}/api/status", timeout=5).status == 200  # alive throughout
+        assert os.readlink(f"/proc/{server.pid}/fd/2") == stderr_target  # never left on /dev/null
+        assert len(list(next(tmp.glob("affordhand-web-*")).iterdir())) == 8  # the 8 results, nothing rejected
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert not list(tmp.iterdir()), "the job folders outlived the server"
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding_and_the_batch_goes_on(tmp_path):
+    import subprocess
+    import sys
+
+    from affordhand.data.images import ImageTooLarge, read_image
+
+    bomb = _bomb(tmp_path / "bomb.png")
+    with pytest.raises(ImageTooLarge, match="over the 50 Mpx limit"):
+        read_image(bomb)
+    proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(bomb), str(PHOTO), "--out",
+                           str(tmp_path / "out"), "--samples", "1"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Mpx limit" in proc.stderr
+    assert len((tmp_path / "out" / "records.jsonl").read_text().splitlines()) == 1  # the photo after the bomb
+
+
+def test_detection_from_threads_never_swaps_the_process_stderr():
+    import os
+    import threading
+
+    from affordhand.frontend.detect import detect_hands, read_image
+
+    image = read_image(PHOTO)
+    before = os.readlink("/proc/self/fd/2")
+    threads = [threading.Thread(target=detect_hands, args=(image,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert os.readlink("/proc/self/fd/2") == before

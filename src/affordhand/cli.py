@@ -460,7 +460,8 @@ def _cmd_serve(args) -> int:
 
     describer = _openai_describer(args) if args.describe_backend else None
     serve(args.host, args.port, prior=args.prior, hand_model=args.hand_model, mano_dir=args.mano_dir,
-          skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb)
+          skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb, max_jobs=args.max_jobs,
+          max_age_s=args.max_age_s)
     return 0
 
 
@@ -648,6 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--prior", default="default")
     p.add_argument("--max-upload-mb", type=float, default=8.0)
+    p.add_argument("--max-jobs", type=int, default=32, help="results kept for download (the oldest go first)")
+    p.add_argument("--max-age-s", type=float, default=3600.0, help="seconds a result is kept for download")
     p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
     _add_vlm_args(p, "http://127.0.0.1:8001/v1")
     _add_hand_model_args(p)

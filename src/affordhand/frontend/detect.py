@@ -10,13 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from affordhand.data.images import read_image  # noqa: F401  (the front end's reader)
 from affordhand.errors import AffordhandError
+
+_LOCK = threading.Lock()
+_GRAPHS: dict[tuple, object] = {}
 
 
 @dataclass
@@ -33,20 +38,6 @@ class DetectedHand:
     disagreement: np.ndarray | None = None
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Return an RGB image (H, W, 3) uint8, or raise a clear error when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise AffordhandError(f"{path}: no such image")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise AffordhandError(f"{path}: cannot read this image ({exc})") from None
-
-
 def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 0.3,
                  mirrored: bool = False, flip_check: bool = True) -> list[DetectedHand]:
     """Return the hands MediaPipe finds in an RGB image (possibly none).
@@ -55,19 +46,37 @@ def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 
     the image is also run mirrored and each joint's disagreement between the two passes is kept: a joint
     MediaPipe is unsure of moves between them (on the annotated test photos, the 2 of 69 joints that moved
     by more than 5 % of the hand's size were 18 % of it off the annotation on average, the others 4 %)."""
-    try:
-        import mediapipe as mp
-    except ImportError:
-        raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
-    with _quiet_native_logs(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-        with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
-                                      min_detection_confidence=min_confidence) as hands:
-            found = _hands(hands.process(np.ascontiguousarray(image)), image.shape, mirrored)
-            if flip_check and found:
-                flipped = _hands(hands.process(np.ascontiguousarray(image[:, ::-1])), image.shape, mirrored)
-                _add_disagreement(found, flipped, image.shape[1])
+    with _LOCK:  # one MediaPipe graph per setting, kept for the process; a graph is not thread-safe
+        hands = _landmarker(max_hands, min_confidence)
+        found = _hands(hands.process(np.ascontiguousarray(image)), image.shape, mirrored)
+        if flip_check and found:
+            flipped = _hands(hands.process(np.ascontiguousarray(image[:, ::-1])), image.shape, mirrored)
+            _add_disagreement(found, flipped, image.shape[1])
     return found
+
+
+def warm_up(max_hands: int = 4, min_confidence: float = 0.3) -> None:
+    """Start MediaPipe's graph now (from the main thread, where its start-up lines can be silenced), so
+    that a server's request threads never print them."""
+    with _LOCK:
+        _landmarker(max_hands, min_confidence)
+
+
+def _landmarker(max_hands: int, min_confidence: float):
+    """Return the MediaPipe Hands graph for these settings, made and started once (call under _LOCK)."""
+    key = (max_hands, min_confidence)
+    if key not in _GRAPHS:
+        try:
+            import mediapipe as mp
+        except ImportError:
+            raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
+        with _quiet_native_logs(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+            graph = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
+                                             min_detection_confidence=min_confidence)
+            graph.process(np.zeros((64, 64, 3), np.uint8))  # MediaPipe's native start-up lines come here
+        _GRAPHS[key] = graph
+    return _GRAPHS[key]
 
 
 def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], width: int) -> None:
@@ -98,9 +107,13 @@ def _hands(result, shape, mirrored: bool) -> list[DetectedHand]:
 @contextlib.contextmanager
 def _quiet_native_logs():
     """Silence what MediaPipe's C++ side writes to file descriptor 2 (TFLite and absl start-up lines that
-    say nothing to a user); Python's own errors still reach sys.stderr. AFFORDHAND_DEBUG=1 keeps them."""
+    say nothing to a user); Python's own errors still reach sys.stderr. AFFORDHAND_DEBUG=1 keeps them.
+    Only the main thread swaps the descriptor; elsewhere the lines are let through."""
     if os.environ.get("AFFORDHAND_DEBUG"):
         yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield  # fd 2 belongs to the whole process: a thread must never swap it (a server's log would go)
         return
     try:
         fd = sys.stderr.fileno()

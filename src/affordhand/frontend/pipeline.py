@@ -39,6 +39,7 @@ class ImageOptions:
     samples: int = 4
     seed: int = 0
     mirrored: bool = False
+    views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own
 
 
 def parse_box(text: str | None):
@@ -118,13 +119,13 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
         files = {
             "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box),
-            "figure": skeleton_grid([[(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]],
-                                    [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1, view=(-70, -90),
-                                    panel_inches=4.0, dpi=120),
-            "viewer": hands_html([(before, "#d62728", "initial"), (after, "#1f77b4", "refined")],
-                                 out / f"{stem}_3d.html", title=stem),
             "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
         }
+        if options.views:
+            layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
+            files["figure"] = skeleton_grid([layers], [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1,
+                                            view=(-70, -90), panel_inches=4.0, dpi=120)
+            files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem)
         seen = visible.astype(bool)
         err = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean()) if seen.any() else float("nan")
         entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after,

@@ -32,6 +32,7 @@ from affordhand.data.taxonomy import GRASPS
 from affordhand.errors import AffordhandError
 from affordhand.text.backends import ModelError
 from affordhand.text.parse import clean_sentence, parse_fields
+from affordhand.data.images import open_image
 from affordhand.text.prompt import PROMPT_VERSION, summary_prompt, vlm_prompt
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -103,9 +104,9 @@ def items_from_images(folder: str | Path, boxes: str | Path) -> list[Item]:
 
 def annotated_jpeg(path: Path, hand_box, object_box, max_side: int = 1024) -> bytes:
     """Return the image as JPEG with the hand box (green) and object box (red) drawn, at most max_side px."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
-    image = Image.open(path).convert("RGB")
+    image = open_image(path)
     draw = ImageDraw.Draw(image)
     width = max(2, round(max(image.size) / 300))
     for box, colour in ((hand_box, (0, 200, 0)), (object_box, (220, 0, 0))):
@@ -161,7 +162,7 @@ class Describer:
             raise ModelError(f"image not found: {item.image}")
         try:
             jpeg = annotated_jpeg(item.image, item.hand_box, item.object_box)
-        except OSError as exc:
+        except (AffordhandError, OSError) as exc:
             raise ModelError(f"cannot read image {item.image}: {exc}") from None
         fields, warnings = parse_fields(self.backend.ask_vlm(jpeg, vlm_prompt(item.side, item.hand_box, item.object_box)))
         if fields is None:

@@ -1,16 +1,25 @@
 """`affordhand serve`: one page to upload a photo, mark the object, give or generate a description and see
 the refined hand; a JSON API under it (OpenAPI schema at /openapi.json) that the page uses.
 
-The app binds to 127.0.0.1 by default, refuses uploads that are too large or not images with a clear
-message, and turns every failure of a request into a JSON error without stopping the server.
+The app binds to 127.0.0.1 by default, refuses uploads that are too large or not images (by their
+content, not their declared type) with a clear message, and turns every failure of a request into a JSON
+error without stopping the server or naming its files. Job folders are bounded in number and age, a
+rejected request keeps none, and all are removed when the server stops (SIGINT or SIGTERM).
 """
 
 import base64
+import contextlib
+import re
 import shutil
+import sys
 import tempfile
+import threading
+import time
+import traceback
 import uuid
 from pathlib import Path
 
+from affordhand.data.images import ImageTooLarge
 from affordhand.errors import AffordhandError
 
 try:  # FastAPI resolves the endpoints' annotations at module level: import it here, not in the factory
@@ -20,17 +29,59 @@ except ImportError:  # the [web] extra is not installed; create_app says so
     FastAPI = None
 
 ALLOWED_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+SNIFFED = ("JPEG", "MPO", "PNG", "WEBP")  # what Pillow must find inside an upload
+
+
+class JobStore:
+    """One folder per job under root: at most max_jobs, none older than max_age_s (the oldest go first);
+    close() removes them all."""
+
+    def __init__(self, root: Path, max_jobs: int = 32, max_age_s: float = 3600.0):
+        self.root, self.max_jobs, self.max_age_s = root, max_jobs, max_age_s
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._jobs: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def new(self) -> tuple[str, Path]:
+        """Return (job id, its new folder), after dropping jobs past the bounds."""
+        with self._lock:
+            now = time.monotonic()
+            old = [j for j, t in self._jobs.items() if now - t > self.max_age_s]
+            old += sorted(self._jobs, key=self._jobs.get)[:max(0, len(self._jobs) - len(old) - self.max_jobs + 1)]
+            for job in old:
+                self._remove(job)
+            job = uuid.uuid4().hex[:12]
+            self._jobs[job] = now
+        folder = self.root / job
+        folder.mkdir(parents=True)
+        return job, folder
+
+    def discard(self, job: str) -> None:
+        with self._lock:
+            self._remove(job)
+
+    def _remove(self, job: str) -> None:
+        self._jobs.pop(job, None)
+        shutil.rmtree(self.root / job, ignore_errors=True)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def close(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            shutil.rmtree(self.root, ignore_errors=True)
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
 
 
 def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=None, skeleton=None,
-               describer=None, max_upload_mb: float = 8.0, work_dir: str | None = None):
+               describer=None, max_upload_mb: float = 8.0, work_dir: str | None = None, max_jobs: int = 32,
+               max_age_s: float = 3600.0):
     """Return the FastAPI app (prior and hand model loaded once)."""
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
     import plotly
 
-    from affordhand.data.records import dumps_record
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
     from affordhand.hand import load_hand_model
     from affordhand.prior.model import load_prior, prior_skeleton
@@ -39,17 +90,37 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         skeleton = prior_skeleton(prior)  # the skeleton calibrated with the prior, if it has one
     hand = load_hand_model(hand_model, mano_dir, skeleton)
     prior_model = load_prior(prior)
-    root = Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-"))
+    store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
+    root = store.root
     limit = int(max_upload_mb * 1024 * 1024)
-    app = FastAPI(title="affordhand", version="1", description="Refine 3D hands in photos with an affordance prior.")
+    _start_detector()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        store.close()  # uvicorn's graceful shutdown, on SIGINT and SIGTERM alike
+
+    app = FastAPI(title="affordhand", version="1", lifespan=lifespan,
+                  description="Refine 3D hands in photos with an affordance prior.")
+    hidden = re.compile(re.escape(str(root)) + r"/(?:[0-9a-f]{12}/)?")
+
+    def public(message: str) -> str:
+        """The message without the server's own paths (job folders show as bare file names)."""
+        return hidden.sub("", message)
+
+    @app.exception_handler(ImageTooLarge)
+    async def _too_large(request: Request, exc: ImageTooLarge):
+        return JSONResponse({"error": public(str(exc))}, status_code=413)
 
     @app.exception_handler(AffordhandError)
     async def _user_error(request: Request, exc: AffordhandError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": public(str(exc))}, status_code=400)
 
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception):
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+        traceback.print_exception(exc, file=sys.stderr)  # the server's log has the details; the client, no paths
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"},
+                            status_code=500)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
@@ -66,17 +137,28 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         return {"describe": describer is not None, "max_upload_mb": max_upload_mb, "prior": prior}
 
     def _save_upload(image: UploadFile) -> tuple[str, Path]:
+        """Return (job, path) of the upload kept in a new job folder, or refuse it (and keep nothing)."""
         if image.content_type not in ALLOWED_TYPES:
             raise HTTPException(415, f"not an image: {image.content_type!r}; send JPEG, PNG or WebP")
         data = image.file.read(limit + 1)
         if len(data) > limit:
             raise HTTPException(413, f"image too large: the limit is {max_upload_mb:g} MB")
-        job = uuid.uuid4().hex[:12]
-        folder = root / job
-        folder.mkdir(parents=True)
+        found = _sniff(data)
+        if found not in SNIFFED:
+            raise HTTPException(415, f"not a JPEG, PNG or WebP image (found {found or 'no image'})")
+        job, folder = store.new()
         path = folder / f"upload{ALLOWED_TYPES[image.content_type]}"
         path.write_bytes(data)
         return job, path
+
+    @contextlib.contextmanager
+    def kept_unless_failed(job: str):
+        """Remove the job's folder when its request fails: a rejected upload leaves nothing behind."""
+        try:
+            yield
+        except BaseException:
+            store.discard(job)
+            raise
 
     @app.post("/api/describe")
     def describe(image: UploadFile = File(...), hand_box: str = Form(""), object_box: str = Form(""),
@@ -87,11 +169,14 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
 
         if describer is None:
             raise HTTPException(400, "no describe backend configured: start with --describe-backend openai")
-        _, path = _save_upload(image)
+        boxes = parse_box(hand_box), parse_box(object_box)
+        job, path = _save_upload(image)
         try:
-            result = describer.run(Item("web", side, path, parse_box(hand_box), parse_box(object_box)))
+            result = describer.run(Item("web", side, path, *boxes))
         except ModelError as exc:
-            raise HTTPException(502, f"the description model failed: {exc}") from None
+            raise HTTPException(502, public(f"the description model failed: {exc}")) from None
+        finally:
+            store.discard(job)  # nothing of a description is served later
         return {"text": result["text"], "fields": result["fields"], "warnings": result["warnings"]}
 
     @app.post("/api/refine")
@@ -103,36 +188,74 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
             raise HTTPException(400, 'the description must start with "A right hand" or "A left hand"')
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
-        job, path = _save_upload(image)
         options = ImageOptions(text=text or None, object_box=parse_box(object_box), occluded=parse_fingers(occluded),
-                               samples=samples)
-        entries = process_image(path, path.parent, options, hand, prior_model)
-        hands = []
-        for e in entries:
-            rec = e["record"]
-            record_path = path.parent / f"{Path(e['files']['mesh']).stem}.json"
-            record_path.write_text(dumps_record(rec) + "\n")
-            hands.append({
-                "id": rec["id"], "side": rec["side"], "text": e["text"], "note": e["note"], "mode": e["mode"],
-                "occluded": e["occluded"], "reprojection_px": e["reprojection_px"],
-                "overlay": "data:image/png;base64," + base64.b64encode(Path(e["files"]["overlay"]).read_bytes()).decode(),
-                "joints_before": e["joints_before"].tolist(), "joints_after": e["joints_after"].tolist(),
-                "record_url": f"/api/files/{job}/{record_path.name}",
-                "mesh_url": f"/api/files/{job}/{Path(e['files']['mesh']).name}",
-            })
-        message = "" if hands else "no hand found in this image"
-        return {"job": job, "hands": hands, "message": message}
+                               samples=samples, views=False)
+        job, path = _save_upload(image)
+        with kept_unless_failed(job):
+            hands = [_hand_entry(e, job, path.parent) for e in process_image(path, path.parent, options, hand,
+                                                                            prior_model)]
+        if not hands:
+            store.discard(job)  # nothing to download
+        return {"job": job, "hands": hands, "message": "" if hands else "no hand found in this image"}
 
     @app.get("/api/files/{job}/{name}")
     def files(job: str, name: str):
         """Download a file of a job (the record as JSON, the mesh as GLB)."""
+        if not re.fullmatch(r"[0-9a-f]{12}", job) or not re.fullmatch(r"[\w.-]+", name):
+            raise HTTPException(404, "no such file")
         path = (root / job / name).resolve()
         if root.resolve() not in path.parents or not path.is_file() or path.suffix not in (".json", ".glb"):
             raise HTTPException(404, "no such file")
         return FileResponse(path, filename=name)
 
     app.state.work_dir = root
+    app.state.jobs = store
     return app
+
+
+def _hand_entry(entry: dict, job: str, folder: Path) -> dict:
+    """Return one hand of a refine response; its record is written beside its mesh for download."""
+    from affordhand.data.records import dumps_record
+
+    rec, files = entry["record"], entry["files"]
+    record_path = folder / f"{Path(files['mesh']).stem}.json"
+    record_path.write_text(dumps_record(rec) + "\n")
+    return {
+        "id": rec["id"], "side": rec["side"], "text": entry["text"], "note": entry["note"], "mode": entry["mode"],
+        "occluded": entry["occluded"], "reprojection_px": entry["reprojection_px"],
+        "overlay": "data:image/png;base64," + base64.b64encode(Path(files["overlay"]).read_bytes()).decode(),
+        "joints_before": entry["joints_before"].tolist(), "joints_after": entry["joints_after"].tolist(),
+        "record_url": f"/api/files/{job}/{record_path.name}",
+        "mesh_url": f"/api/files/{job}/{Path(files['mesh']).name}",
+    }
+
+
+def _sniff(data: bytes) -> str | None:
+    """Return the image format Pillow finds in the bytes (from the header only), or None."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from affordhand.data.images import check_size
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            check_size(im.size, "the upload")  # refused before it is stored or decoded
+            return im.format
+    except Image.DecompressionBombError:
+        raise ImageTooLarge("the upload is over the image size limit") from None
+    except (UnidentifiedImageError, OSError):
+        return None
+
+
+def _start_detector() -> None:
+    """Start MediaPipe now, from the main thread: request threads then never print its start-up lines."""
+    try:
+        from affordhand.frontend.detect import warm_up
+
+        warm_up()
+    except AffordhandError:  # MediaPipe is missing: /api/refine says so when asked
+        pass
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:

@@ -1,0 +1,48 @@
+"""Reading photos safely: a size limit checked from the header before any decoding (a 76 KB PNG can
+declare 400 Mpx and take gigabytes to decode), the formats photos come in, and one error type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from affordhand.errors import AffordhandError
+
+MAX_PIXELS = 50_000_000  # a 50 Mpx photo is 8660 x 5773; larger images are refused before decoding
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO")  # what a photo comes as (MPO: phone JPEGs)
+
+
+class ImageTooLarge(AffordhandError):
+    """An image with more pixels than MAX_PIXELS."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Return an RGB image (H, W, 3) uint8, or raise a clear error when it cannot be read."""
+    return np.asarray(open_image(path))
+
+
+def open_image(path: str | Path):
+    """Return the image as a decoded RGB PIL image; AffordhandError (ImageTooLarge for an image over
+    MAX_PIXELS) when it is missing, too large, not a photo format or unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise AffordhandError(f"{path}: no such image")
+    try:
+        with Image.open(path) as im:
+            check_size(im.size, str(path))
+            if im.format not in FORMATS:
+                raise AffordhandError(f"{path}: a {im.format} image; photos come as {', '.join(FORMATS)}")
+            return im.convert("RGB")
+    except Image.DecompressionBombError:  # over twice Pillow's own limit: refused inside Image.open
+        raise ImageTooLarge(f"{path}: over the {MAX_PIXELS // 1_000_000} Mpx limit") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise AffordhandError(f"{path}: cannot read this image ({exc})") from None
+
+
+def check_size(size: tuple[int, int], name: str) -> None:
+    """Raise ImageTooLarge for an image over MAX_PIXELS (checked from its header, before decoding)."""
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ImageTooLarge(f"{name}: {size[0]}x{size[1]} px is over the {MAX_PIXELS // 1_000_000} Mpx limit")
