@@ -1,0 +1,119 @@
+"""Fuzz every command that reads records with hostile lines: each must exit 0 or 2 (a one-line message
+naming the file), never raise, and whatever it writes must be strict JSON."""
+
+import json
+import re
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from affordhand.cli import main
+from affordhand.data.records import dumps_record
+
+
+def _good(i: int) -> dict:
+    rng = np.random.default_rng(i)
+    K = [[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]]
+    return {"id": f"h{i}", "side": "right", "hand_pose": rng.normal(0, 0.2, 45).tolist(),
+            "global_orient": [0.1, 0.2, 0.3], "transl": [0.0, 0.0, 0.5], "K": K,
+            "keypoints2d": (320 + rng.normal(0, 40, (21, 2))).tolist(), "joints3d": rng.normal(0, 0.05, (21, 3)).tolist(),
+            "text": "A right hand holds a mug.", "object": "mug", "taxonomy_id": 3}
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e300, -1e300, 1e-300, 0.0, -0.0]),
+    st.text(max_size=20), st.sampled_from(["\ud800", "NaN", "Infinity", "left", "right", "\x00"]),
+)
+_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                       st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+                     max_leaves=20)
+_FIELDS = ["id", "side", "hand_pose", "global_orient", "transl", "K", "keypoints2d", "joints3d", "visible", "scale",
+           "betas", "text", "fields", "taxonomy_id", "object", "image"]
+
+
+def _encode(value) -> bytes:
+    return json.dumps(value, ensure_ascii=True).encode()
+
+
+@st.composite
+def hostile_line(draw) -> bytes:
+    """A line of bytes: a record with one field replaced or deleted, arbitrary JSON, or arbitrary bytes."""
+    kind = draw(st.sampled_from(["field", "field", "json", "bytes", "deep"]))
+    if kind == "field":
+        rec = _good(draw(st.integers(100, 200)))
+        name = draw(st.sampled_from(_FIELDS))
+        if draw(st.booleans()):
+            rec.pop(name, None)
+        else:
+            rec[name] = draw(_JSON)
+        return _encode(rec)
+    if kind == "json":
+        return _encode(draw(_JSON))
+    if kind == "deep":
+        return b"[" * draw(st.integers(1000, 200_000))
+    return draw(st.binary(max_size=60)).replace(b"\n", b" ")
+
+
+def _strict(path) -> None:
+    def refuse(name):
+        raise AssertionError(f"{path} holds {name}: not strict JSON")
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        json.loads(line, parse_constant=refuse)
+
+
+def _run(argv, capsys, source, allowed=(0, 2)) -> None:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code in allowed, err
+    if code == 2:
+        lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1, err
+        if re.search(r":\d+: ", lines[0]):  # an error about one line names the file with it
+            assert re.search(rf"{re.escape(source.name)}:\d+: ", lines[0]), err
+
+
+def _write(path, line: bytes) -> None:
+    good = [dumps_record(_good(i)).encode() for i in range(11)]  # calibrate needs 10
+    path.write_bytes(b"\n".join(good[:2] + [line] + good[2:]) + b"\n")
+
+
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@FUZZ
+@given(line=hostile_line(), skip_bad=st.booleans(), mode=st.sampled_from(["none", "fit"]))
+def test_refine_never_raises_on_a_hostile_line(tmp_path_factory, capsys, line, skip_bad, mode):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    src, out = tmp / "in.jsonl", tmp / "out.jsonl"
+    _write(src, line)
+    _run(["refine", "--input", str(src), "--out", str(out), "--mode", mode] + ["--skip-bad"] * skip_bad,
+         capsys, src)
+    if out.exists():
+        _strict(out)
+
+
+@FUZZ
+@given(line=hostile_line(), as_pred=st.booleans())
+def test_evaluate_never_raises_on_a_hostile_line(tmp_path_factory, capsys, line, as_pred):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    bad, good = tmp / "bad.jsonl", tmp / "good.jsonl"
+    _write(bad, line)
+    good.write_text("".join(dumps_record(_good(i)) + "\n" for i in range(3)))
+    gt, pred = (good, bad) if as_pred else (bad, good)
+    _run(["evaluate", "--gt", str(gt), "--pred", str(pred), "--json"], capsys, bad)
+
+
+@FUZZ
+@given(line=hostile_line())
+def test_calibrate_and_describe_never_raise_on_a_hostile_line(tmp_path_factory, capsys, line):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    src = tmp / "in.jsonl"
+    _write(src, line)
+    _run(["calibrate", "--data", str(src), "--out", str(tmp / "skeleton.json"), "--iters", "2"], capsys, src)
+    # describe exits 1 when a hand could not be described (the template knows no such object): by design
+    _run(["describe", "--input", str(src), "--out", str(tmp / "described.jsonl")], capsys, src, (0, 1, 2))
+    if (tmp / "described.jsonl").exists():
+        _strict(tmp / "described.jsonl")
