@@ -360,7 +360,10 @@ def _cmd_calibrate(args) -> int:
     from affordhand.hand.skeleton import OPENPOSE_JOINT_NAMES
 
     records = read_records(args.data, skip_bad=args.skip_bad).records
-    result = calibrate(records, iters=args.iters)
+    try:
+        result = calibrate(records, iters=args.iters)
+    except AffordhandError as exc:
+        raise AffordhandError(f"{args.data}: {exc}") from None
     save_skeleton(args.out, result, source=str(args.data))
     print(f"calibrated on {result['records']} records; mean joint residual (mm), before -> after:")
     for name, b, a in zip(OPENPOSE_JOINT_NAMES, result["before_mm"], result["after_mm"]):
