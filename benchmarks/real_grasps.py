@@ -27,6 +27,10 @@ Protocol (everything below is this script's own simulation, the same for every m
 - Scored against the data set's joints (not the built-in skeleton's): root-relative MPJPE and PA-MPJPE,
   mm, over occluded and visible joints. Oracle: the training fold's mean pose of the true grasp class,
   under the true global orientation, through the data's own skeleton.
+- Per-joint uncertainty (`joint_uncertainty_mm`, 90 % radii, joints 1-20): coverage, mean radius, mean
+  error and Spearman(radius, error) per visible / occluded group. Fold priors: each fold's hands get radii
+  from a recipe fitted on the other folds' hands (other objects); the shipped prior: its shipped recipe
+  (synthetic hands), and the same cross-fold recalibration.
 """
 
 from __future__ import annotations
@@ -46,12 +50,13 @@ import torch
 
 from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
-from affordhand.eval.evaluate import evaluate
+from affordhand.eval.evaluate import evaluate, matched_errors
 from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import calibrate, load_skeleton
 from affordhand.prior.model import PriorConfig, load_prior, prior_skeleton
 from affordhand.prior.train import train
 from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_batch
+from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
 from affordhand.synth.scene import (
     PIXEL_NOISE,
     REGRESSOR,
@@ -191,11 +196,12 @@ def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
     return match_hand_to_input(init, hand)[0]
 
 
-def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512) -> list[dict]:
+def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512,
+               uncertainty=None) -> list[dict]:
     """Return refined records, in batches as `affordhand refine` makes them."""
     out = []
     for i in range(0, len(init), batch):
-        out += refine_batch(init[i:i + batch], config, hand, prior)
+        out += refine_batch(init[i:i + batch], config, hand, prior, uncertainty=uncertainty)
     return out
 
 
@@ -219,8 +225,10 @@ def run(args) -> dict[str, dict[str, dict]]:
     ref_hand = reference_hand(records)
     folds = object_folds(records, args.folds, args.seed)
     shipped = load_prior("default")
+    shipped_recipe = uncertainty_for("default")[0]
     profiles = args.profiles.split(",")
     gt_all = {p: [] for p in profiles}
+    fold_of = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
     tmp = tempfile.TemporaryDirectory()
     runs = Path(args.keep) if args.keep else Path(tmp.name)
@@ -248,11 +256,71 @@ def run(args) -> dict[str, dict[str, dict]]:
             for label, which, settings in RUNS:
                 config = replace(RefineConfig(seed=args.seed), **settings)
                 prior_used = shipped if which == "default" else prior
-                outs[profile][label] += refine_all(init, config, prior_used, hands[which])
+                recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
+                outs[profile][label] += refine_all(init, config, prior_used, hands[which], uncertainty=recipe)
+            fold_of[profile] += [k] * len(gt)
         print(f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len(test_objects)} objects, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     hand = BuiltinHand()
-    return {p: {label: evaluate(gt_all[p], out, hand).overall for label, out in outs[p].items()} for p in profiles}
+    tables = {p: {label: evaluate(gt_all[p], out, hand).overall for label, out in outs[p].items()} for p in profiles}
+    spreads = {p: uncertainty_rows(gt_all[p], outs[p], np.array(fold_of[p])) for p in profiles}
+    return tables, spreads
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Return Spearman's rank correlation of two samples (ranks by sorting; ties are rare in floats)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+UNCERTAINTY_RUNS = (  # label, run, how the recipe is calibrated
+    ("affordance, fold prior", "affordance, fold prior", "the other folds (objects held out)"),
+    ("uncond, fold prior", "uncond, fold prior", "the other folds (objects held out)"),
+    ("affordance, shipped prior", "affordance, shipped prior", "shipped: synthetic hands"),
+    ("affordance, shipped prior", "affordance, shipped prior", "the other folds (objects held out)"),
+)
+
+
+def uncertainty_rows(gt: list[dict], outs: dict[str, list[dict]], fold_of: np.ndarray) -> list[dict]:
+    """Return coverage, mean radius, mean error and Spearman(radius, error) of joint_uncertainty_mm per
+    visible / occluded group: with the shipped recipe, or calibrated on the other folds' hands (each fold's
+    hands get radii from a recipe fitted on the other folds' objects, with their own fold priors)."""
+    rows = []
+    for label, run, how in UNCERTAINTY_RUNS:
+        preds, errors = matched_errors(gt, outs[run], BuiltinHand())
+        features, visible = record_features(preds)
+        if how.startswith("shipped"):
+            radius = np.stack([r["joint_uncertainty_mm"] for r in preds])
+        else:
+            radius = np.zeros_like(errors)
+            for k in np.unique(fold_of):
+                cal = fold_of != k
+                model = fit_uncertainty(features[cal], errors[cal], visible[cal])
+                radius[~cal] = model.radius_mm(features[~cal], visible[~cal])
+        row = {"run": label, "calibration": how}
+        for name, mask in (("visible", visible), ("occluded", ~visible)):
+            mask = mask & (PLACE > 0)[None]
+            row[name] = (*coverage(errors, radius, mask), float(errors[mask].mean()),
+                         spearman(radius[mask], errors[mask]))
+        rows.append(row)
+    return rows
+
+
+def print_uncertainty(rows: list[dict]) -> None:
+    """Print the joint_uncertainty_mm table (markdown) and the issue's targets."""
+    print("| run | recipe calibrated on | group | coverage (90 %) | mean radius | mean error | Spearman |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        for name in ("visible", "occluded"):
+            cov, radius, err, rho = row[name]
+            print(f"| {row['run']} | {row['calibration']} | {name} | {cov:.3f} | {radius:.1f} | {err:.1f} | {rho:.2f} |")
+    fold = rows[0]
+    print()
+    for name in ("visible", "occluded"):
+        cov = fold[name][0]
+        print(f"- fold prior, {name} coverage in 0.85-0.95: {cov:.3f} -> {'met' if 0.85 <= cov <= 0.95 else 'NOT met'}")
+    rho = fold["occluded"][3]
+    print(f"- fold prior, occluded Spearman >= 0.5: {rho:.2f} -> {'met' if rho >= 0.5 else 'NOT met'}")
 
 
 def print_table(results: dict[str, dict]) -> None:
@@ -296,13 +364,15 @@ def main() -> None:
           f"--steps {args.steps} --seed {args.seed} --profiles {args.profiles}")
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
     try:
-        results = run(args)
+        results, spreads = run(args)
     except AffordhandError as exc:
         print(f"skipped: {exc}")
         return
     for profile, table in results.items():
         print(f"\n## Regressor profile `{profile}` (objects held out; mm)\n")
         print_table(table)
+        print(f"\n### joint_uncertainty_mm, profile `{profile}` (90 % radius; joints 1-20; mm)\n")
+        print_uncertainty(spreads[profile])
 
 if __name__ == "__main__":
     main()

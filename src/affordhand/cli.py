@@ -230,11 +230,15 @@ def _cmd_refine(args) -> int:
         attach_texts(records, read_records(args.text_from, skip_bad=True).records)
     if args.batch < 1 or args.samples < 1 or args.steps < 1:
         raise AffordhandError("--batch, --samples and --steps must be positive")
-    prior = None
+    prior = uncertainty = None
     if args.mode in ("affordance", "uncond"):
         from affordhand.prior.model import load_prior
+        from affordhand.refine.uncertainty import uncertainty_for
 
         prior = load_prior(args.prior, device=args.device)
+        uncertainty, note = uncertainty_for(args.prior)
+        if note:
+            print(note, file=sys.stderr)
         if not 0 < args.t_start < prior.config.T:
             raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
     if args.mode == "affordance" and count_without_text(records):
@@ -266,7 +270,7 @@ def _cmd_refine(args) -> int:
         for i in range(0, len(todo), args.batch):
             chunk = todo[i:i + args.batch]
             refined = []
-            for rec in refine_batch(chunk, config, hand, prior, args.device):
+            for rec in refine_batch(chunk, config, hand, prior, args.device, uncertainty):
                 bad = not_finite(rec)
                 if bad:
                     failed.append((rec["id"], bad))
@@ -314,8 +318,12 @@ def _cmd_build_prior(args) -> int:
     from affordhand.prior.model import DEFAULT_PRIOR
     from affordhand.prior.shipped import build_shipped_prior
 
-    seconds = build_shipped_prior(seed=args.seed, out=args.out or DEFAULT_PRIOR, steps=args.steps)
-    print(f"built the prior in {seconds:.0f} s: {args.out or DEFAULT_PRIOR}")
+    from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
+
+    out = args.out or DEFAULT_PRIOR
+    seconds = build_shipped_prior(seed=args.seed, out=out, steps=args.steps)
+    _, path = calibrate_on_synthetic(out)
+    print(f"built the prior in {seconds:.0f} s: {out} (joint uncertainty calibrated on synthetic hands: {path})")
     return 0
 
 
@@ -370,6 +378,40 @@ def _cmd_calibrate(args) -> int:
         print(f"  {name:<11} {b:7.2f} -> {a:6.2f}")
     print(f"  {'all':<11} {result['before_mm'].mean():7.2f} -> {result['after_mm'].mean():6.2f}")
     print(f"wrote {args.out}; use it with --skeleton {args.out}")
+    return 0
+
+
+def _cmd_calibrate_uncertainty(args) -> int:
+    from pathlib import Path
+
+    from affordhand.data.records import read_records
+    from affordhand.eval.evaluate import matched_errors
+    from affordhand.prior.model import resolve_prior_dir
+    from affordhand.refine.uncertainty import UNCERTAINTY_FILE, coverage, fit_uncertainty, record_features
+
+    if args.synthetic:
+        from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
+
+        model, out = calibrate_on_synthetic(args.prior, args.out)
+        print(f"calibrated on {model.source['hands']} synthetic hands (seed {model.source['synthetic']['seed']}); "
+              f"wrote {out}")
+        return 0
+    if not (args.gt and args.pred):
+        raise AffordhandError("give --gt GT.jsonl and --pred REFINED.jsonl, or --synthetic")
+    gt = read_records(args.gt, skip_bad=args.skip_bad).records
+    pred = read_records(args.pred, skip_bad=args.skip_bad).records
+    matched, errors = matched_errors(gt, pred, _hand_model(args, args.prior), args.gt, args.pred)
+    features, visible = record_features(matched)
+    modes = sorted({str(r.get("refine_mode")) for r in matched})
+    model = fit_uncertainty(features, errors, visible, args.level, ",".join(modes),
+                            {"gt": str(args.gt), "pred": str(args.pred)})
+    out = Path(args.out) if args.out else resolve_prior_dir(args.prior) / UNCERTAINTY_FILE
+    model.save(out)
+    radius = model.radius_mm(features, visible)
+    print(f"calibrated on {len(matched)} hands ({', '.join(modes)}); wrote {out}")
+    for name, mask in (("visible", visible), ("occluded", ~visible)):
+        cov, mean = coverage(errors, radius, mask)
+        print(f"  {name:<8} q {model.groups[name]['q']:.2f}, coverage on these hands {cov:.3f}, mean radius {mean:.1f} mm")
     return 0
 
 
@@ -436,6 +478,7 @@ def _openai_describer(args):
 
 def _cmd_image(args) -> int:
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, run_images
+    from affordhand.refine.uncertainty import uncertainty_for
     from affordhand.prior.model import load_prior
 
     if not args.max_disagreement > 0:
@@ -453,7 +496,10 @@ def _cmd_image(args) -> int:
         options.text = template_sentence("right", args.object, args.grasp, args.intention)  # side set per hand
     describer = _openai_describer(args) if args.describe_backend == "openai" and not args.text else None
     hand = _hand_model(args, args.prior)
-    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer)
+    uncertainty, note = uncertainty_for(args.prior)
+    if note:
+        print(note, file=sys.stderr)
+    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer, uncertainty)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1
 
@@ -602,6 +648,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=400)
     p.add_argument("--skip-bad", action="store_true")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("calibrate-uncertainty",
+                       help="fit the 90 %% joint_uncertainty_mm radii of a prior on refined records with ground truth")
+    p.add_argument("--gt", help="ground truth records (JSONL)")
+    p.add_argument("--pred", help="`affordhand refine` output on them (affordance or uncond mode)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="instead: refine synthetic hands the prior never saw and calibrate on them")
+    p.add_argument("--prior", default="default", help="the prior that refined them; the recipe is kept beside it")
+    p.add_argument("--out", help="write the recipe here instead of PRIOR/uncertainty.json")
+    p.add_argument("--level", type=float, default=0.9, help="coverage the radius aims at (default 0.9)")
+    p.add_argument("--skip-bad", action="store_true")
+    _add_hand_model_args(p)
+    p.set_defaults(func=_cmd_calibrate_uncertainty)
 
     p = sub.add_parser("import-regressor", help="turn HaMeR-style regressor outputs into initial estimates")
     p.add_argument("file", help="the regressor's outputs (.npz for --format hamer, .json for --format json)")

@@ -20,6 +20,7 @@ from affordhand.hand import BuiltinHand
 from affordhand.hand.camera import project
 from affordhand.prior.model import load_prior
 from affordhand.refine.run import MODES, RefineConfig, refine_batch
+from affordhand.refine.uncertainty import uncertainty_for
 from affordhand.report.figures import refinement_figure
 from affordhand.report.html import metrics_html, write_summary
 from affordhand.report.tables import evaluation_table, print_table
@@ -45,11 +46,12 @@ def run_demo(out_dir: str = "out/demo", seed: int = 0) -> int:
     print(f"synthesized {len(gt)} test hands of objects the shipped prior never saw "
           f"({', '.join(sorted({r['object'] for r in gt}))})")
     hand, prior = BuiltinHand(), load_prior("default")
+    recipe = uncertainty_for("default")[0]
     results, rows = {}, {}
     for mode in MODES:
         t = time.perf_counter()
         config = RefineConfig(mode=mode, seed=seed)
-        results[mode] = refine_batch(init, config, hand, prior)
+        results[mode] = refine_batch(init, config, hand, prior, uncertainty=recipe)
         write_records(out / f"refined_{mode}.jsonl", results[mode])
         label = {"none": "init (regressor)", "fit": "fit (2D fitting)", "uncond": "uncond (prior, no text)",
                  "affordance": "affordance (prior + text)"}[mode]
@@ -59,6 +61,10 @@ def run_demo(out_dir: str = "out/demo", seed: int = 0) -> int:
     aff, unc, ini = (rows[k]["mpjpe_occluded"] for k in
                      ("affordance (prior + text)", "uncond (prior, no text)", "init (regressor)"))
     print(f"occluded-joint MPJPE: affordance / uncond = {aff / unc:.2f}, affordance / init = {aff / ini:.2f}")
+    m = rows["affordance (prior + text)"]
+    print(f"joint_uncertainty_mm (90 % radius), affordance: coverage {m['coverage_visible']:.3f} visible, "
+          f"{m['coverage_occluded']:.3f} occluded; mean radius {m['radius_visible_mm']:.1f} / "
+          f"{m['radius_occluded_mm']:.1f} mm")
     # For the figure: on four different objects, the hand with the most occluded joints short of all.
     order, seen = [], set()
     for i in np.argsort([-(~r["visible"]).sum() for r in gt], kind="stable"):

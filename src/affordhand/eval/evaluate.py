@@ -69,9 +69,9 @@ class Evaluation:
     not_finite: list = field(default_factory=list)  # ids left out: their joints are not finite numbers
 
 
-def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None,
-             gt_source: str = "gt", pred_source: str = "pred") -> Evaluation:
-    """Return metrics of pred against gt, matched by id (unmatched ids are listed, not dropped silently)."""
+def _match(gt: list[dict], pred: list[dict], hand_model, gt_source: str, pred_source: str):
+    """Return (gt records, their predictions, gt joints, pred joints, missing, extra, not finite) for the ids
+    both hold, leaving out by name the hands whose joints are not finite."""
     pred_by_id = {r["id"]: r for r in pred}
     gt_ids = {r["id"] for r in gt}
     matched = [r for r in gt if r["id"] in pred_by_id]
@@ -87,14 +87,47 @@ def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None
     if not finite.any():
         raise AffordhandError(f"no matched record of {pred_source} has finite joints")
     matched = [r for r, ok in zip(matched, finite.tolist()) if ok]
-    gt_joints, pred_joints = gt_joints[finite], pred_joints[finite]
+    preds = [pred_by_id[r["id"]] for r in matched]
+    return matched, preds, gt_joints[finite], pred_joints[finite], missing, extra, not_finite
+
+
+def matched_errors(gt: list[dict], pred: list[dict], hand_model, gt_source: str = "gt",
+                   pred_source: str = "pred") -> tuple[list[dict], np.ndarray]:
+    """Return (the predictions matched to ground truth, their root-relative joint errors (N, 21), mm)."""
+    _, preds, gt_joints, pred_joints, *_ = _match(gt, pred, hand_model, gt_source, pred_source)
+    return preds, metrics.joint_errors_mm(pred_joints.double(), gt_joints.double()).numpy()
+
+
+def _summary(pred_joints, gt_joints, visible, radius) -> dict:
+    """Return the metrics of a set of hands; with radii (joint_uncertainty_mm), their coverage too."""
+    out = metrics.summarize(pred_joints, gt_joints, visible)
+    if radius is not None:
+        from affordhand.refine.uncertainty import coverage
+
+        errors = metrics.joint_errors_mm(pred_joints.double(), gt_joints.double()).numpy()
+        for name, mask in (("visible", visible.numpy()), ("occluded", ~visible.numpy())):
+            out[f"coverage_{name}"], out[f"radius_{name}_mm"] = coverage(errors, radius, mask)
+    return out
+
+
+def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None,
+             gt_source: str = "gt", pred_source: str = "pred") -> Evaluation:
+    """Return metrics of pred against gt, matched by id (unmatched ids are listed, not dropped silently).
+    Where every prediction has joint_uncertainty_mm, the metrics include each group's coverage (the share of
+    joints whose error is within the radius) and mean radius."""
+    matched, preds, gt_joints, pred_joints, missing, extra, not_finite = _match(gt, pred, hand_model, gt_source,
+                                                                                pred_source)
     visible = torch.as_tensor(np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool)
                                         for r in matched]))
-    result = Evaluation(metrics.summarize(pred_joints, gt_joints, visible), missing_in_pred=missing,
+    radius = None
+    if all(r.get("joint_uncertainty_mm") is not None for r in preds):
+        radius = np.stack([np.asarray(r["joint_uncertainty_mm"], dtype=np.float64) for r in preds])
+    result = Evaluation(_summary(pred_joints, gt_joints, visible, radius), missing_in_pred=missing,
                         extra_in_pred=extra, not_finite=not_finite)
     if by:
         keys = [group_key(r, by) for r in matched]
         for key in sorted(set(keys), key=lambda k: (isinstance(k, str), k)):
             idx = torch.as_tensor([i for i, k in enumerate(keys) if k == key])
-            result.groups[str(key)] = metrics.summarize(pred_joints[idx], gt_joints[idx], visible[idx])
+            result.groups[str(key)] = _summary(pred_joints[idx], gt_joints[idx], visible[idx],
+                                               None if radius is None else radius[idx.numpy()])
     return result

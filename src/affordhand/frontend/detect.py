@@ -46,7 +46,8 @@ def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 
     the image is also run mirrored and each joint's disagreement between the two passes is kept: a joint
     MediaPipe is unsure of moves between them (on the annotated test photos, the 2 of 69 joints that moved
     by more than 5 % of the hand's size were 18 % of it off the annotation on average, the others 4 %)."""
-    with _LOCK:  # one MediaPipe graph per setting, kept for the process; a graph is not thread-safe
+    with _LOCK, warnings.catch_warnings():  # one graph per setting, kept for the process; not thread-safe
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         hands = _landmarker(max_hands, min_confidence)
         found = _hands(hands.process(np.ascontiguousarray(image)), image.shape, mirrored)
         if flip_check and found:

@@ -66,8 +66,10 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, describer=None) -> list[dict]:
-    """Detect, fit, refine and write the outputs of every hand in one image; return report entries."""
+def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, describer=None,
+                  uncertainty=None) -> list[dict]:
+    """Detect, fit, refine and write the outputs of every hand in one image; return report entries. With an
+    uncertainty recipe, each refined joint gets its 90 % radius (drawn as a circle in the overlay)."""
     image = read_image(path)
     h, w = image.shape[:2]
     found = detect_hands(image, mirrored=options.mirrored, flip_check=options.max_disagreement < 1)
@@ -109,7 +111,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         mode = "affordance" if text else "uncond"
         config = RefineConfig(mode=mode, seed=options.seed)
         config.guided.samples = options.samples
-        refined = refine_batch([rec], config, hand, prior)[0]
+        refined = refine_batch([rec], config, hand, prior, uncertainty=uncertainty)[0]
         stem = f"{path.stem}_hand{k}"
         uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
         uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
@@ -118,7 +120,8 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
         after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
         files = {
-            "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box),
+            "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box,
+                                    _radius_px(refined, K)),
             "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
         }
         if options.views:
@@ -135,6 +138,14 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
     return entries
 
 
+def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
+    """Return each refined joint's uncertainty radius in pixels at its depth, or None without one."""
+    if record.get("joint_uncertainty_mm") is None:
+        return None
+    depth = np.clip(np.asarray(record["joints3d"])[:, 2], 1e-3, None)
+    return np.asarray(record["joint_uncertainty_mm"]) / 1000 * K[0, 0] / depth
+
+
 def _mesh(hand, record: dict, path: Path) -> Path:
     vertices = faces = None
     if getattr(hand, "name", "") == "mano":
@@ -145,7 +156,8 @@ def _mesh(hand, record: dict, path: Path) -> Path:
     return export_mesh(path, np.asarray(record["joints3d"]), vertices, faces)
 
 
-def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None) -> list[dict]:
+def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None,
+               uncertainty=None) -> list[dict]:
     """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
     from affordhand.report.html import batch_report
 
@@ -154,7 +166,7 @@ def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, han
     entries = []
     for p in paths:
         try:
-            entries += process_image(Path(p), out, options, hand, prior, describer)
+            entries += process_image(Path(p), out, options, hand, prior, describer, uncertainty)
         except AffordhandError as exc:  # one unreadable image does not stop the batch
             print(f"error: {exc}", file=sys.stderr)
     write_records(out / "records.jsonl", [e["record"] for e in entries])

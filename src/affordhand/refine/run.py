@@ -22,6 +22,7 @@ from affordhand.hand.rotations import mirror_where
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
+from affordhand.refine.uncertainty import UncertaintyModel, record_features
 
 MODES = ("affordance", "uncond", "fit", "none")
 
@@ -59,8 +60,11 @@ def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, 
     return out
 
 
-def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, device: str = "cpu") -> list[dict]:
-    """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K)."""
+def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, device: str = "cpu",
+                 uncertainty: UncertaintyModel | None = None) -> list[dict]:
+    """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
+    prior (affordance, uncond), each also gets joint_move_mm and, given an uncertainty recipe,
+    joint_uncertainty_mm (see refine/uncertainty.py)."""
     if config.mode not in MODES:
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
     batch = batch_from_records(records).to(device)
@@ -84,11 +88,20 @@ def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, de
                                seeds)
         pose = result["pose_r"]
         extra["joint_std_mm"] = result["joint_std_mm"]
+        with torch.no_grad():
+            before = joints_camera(hand, batch.pose_r, batch.orient_r, None, batch.scale, batch.is_left)
+            after = joints_camera(hand, pose, orient, None, scale, batch.is_left)
+        extra["joint_move_mm"] = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
     if config.refit_global:
         short = FitConfig(**{**config.fit.__dict__, "iters": max(1, config.fit.iters // 2)})
         refit = HandBatch(pose, orient, transl, scale, batch.keypoints, batch.visible, batch.K, batch.is_left)
         orient, transl, scale = fit_global(hand, refit, pose, short)
-    return _output_records(records, batch, pose, orient, transl, scale, hand, config.mode, extra)
+    out = _output_records(records, batch, pose, orient, transl, scale, hand, config.mode, extra)
+    if uncertainty is not None and "joint_move_mm" in extra:
+        features, visible = record_features(out)
+        for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):
+            rec["joint_uncertainty_mm"] = radius
+    return out
 
 
 def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = True):

@@ -8,6 +8,8 @@ from rich.table import Table
 EVAL_COLUMNS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("mpjpe_visible", "MPJPE vis"),
                 ("mpjpe_occluded", "MPJPE occ"), ("pa_mpjpe_visible", "PA vis"),
                 ("pa_mpjpe_occluded", "PA occ"), ("auc", "AUC"), ("count", "n"))
+UNCERTAINTY_COLUMNS = (("coverage_visible", "cover vis"), ("radius_visible_mm", "radius vis"),
+                       ("coverage_occluded", "cover occ"), ("radius_occluded_mm", "radius occ"))
 
 
 def _fmt(key, value):
@@ -15,17 +17,19 @@ def _fmt(key, value):
         return str(value)
     if value != value:  # NaN: no joints in this subset
         return "-"
-    return f"{value:.3f}" if key == "auc" else f"{value:.2f}"
+    return f"{value:.3f}" if key == "auc" or key.startswith("coverage") else f"{value:.2f}"
 
 
 def evaluation_table(rows: dict[str, dict], title: str = "", first: str = "") -> Table:
     """Return a rich Table with one row per named metric dict (mm, 2 decimals; AUC 3 decimals)."""
     table = Table(title=title or None)
     table.add_column(first or "")
-    for _, label in EVAL_COLUMNS:
+    # Coverage columns appear when the predictions carry joint_uncertainty_mm.
+    columns = EVAL_COLUMNS + tuple(c for c in UNCERTAINTY_COLUMNS if all(c[0] in m for m in rows.values()))
+    for _, label in columns:
         table.add_column(label, justify="right")
     for name, m in rows.items():
-        table.add_row(name, *[_fmt(k, m[k]) for k, _ in EVAL_COLUMNS])
+        table.add_row(name, *[_fmt(k, m[k]) for k, _ in columns])
     return table
 
 

@@ -85,11 +85,13 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
     from affordhand.hand import load_hand_model
     from affordhand.prior.model import load_prior, prior_skeleton
+    from affordhand.refine.uncertainty import uncertainty_for
 
     if skeleton is None and hand_model == "builtin":
         skeleton = prior_skeleton(prior)  # the skeleton calibrated with the prior, if it has one
     hand = load_hand_model(hand_model, mano_dir, skeleton)
     prior_model = load_prior(prior)
+    uncertainty = uncertainty_for(prior)[0]
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
     root = store.root
     limit = int(max_upload_mb * 1024 * 1024)
@@ -193,7 +195,7 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         job, path = _save_upload(image)
         with kept_unless_failed(job):
             hands = [_hand_entry(e, job, path.parent) for e in process_image(path, path.parent, options, hand,
-                                                                            prior_model)]
+                                                                            prior_model, uncertainty=uncertainty)]
         if not hands:
             store.discard(job)  # nothing to download
         return {"job": job, "hands": hands, "message": "" if hands else "no hand found in this image"}
@@ -225,6 +227,8 @@ def _hand_entry(entry: dict, job: str, folder: Path) -> dict:
         "occluded": entry["occluded"], "reprojection_px": entry["reprojection_px"],
         "overlay": "data:image/png;base64," + base64.b64encode(Path(files["overlay"]).read_bytes()).decode(),
         "joints_before": entry["joints_before"].tolist(), "joints_after": entry["joints_after"].tolist(),
+        "joint_uncertainty_mm": None if rec.get("joint_uncertainty_mm") is None
+        else [round(float(v), 2) for v in rec["joint_uncertainty_mm"]],
         "record_url": f"/api/files/{job}/{record_path.name}",
         "mesh_url": f"/api/files/{job}/{Path(files['mesh']).name}",
     }

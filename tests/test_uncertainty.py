@@ -1,0 +1,114 @@
+"""Calibrated per-joint uncertainty (joint_uncertainty_mm): the recipe, its coverage on synthetic hands it
+was not fitted on, and the commands that make and report it."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from affordhand.data.records import read_records, write_records
+from affordhand.errors import AffordhandError
+from affordhand.eval.evaluate import evaluate, matched_errors
+from affordhand.hand import BuiltinHand
+from affordhand.prior.model import DEFAULT_PRIOR, load_prior
+from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.uncertainty import (
+    PLACE,
+    UNCERTAINTY_FILE,
+    conformal_quantile,
+    coverage,
+    fit_uncertainty,
+    load_uncertainty,
+    record_features,
+    uncertainty_for,
+)
+from affordhand.synth.dataset import SynthConfig, build
+
+
+@pytest.fixture(scope="module")
+def refined(tmp_path_factory):
+    """Synthetic hands (a seed neither the shipped prior nor its recipe saw), refined with the shipped prior
+    and its recipe; returns (gt, refined)."""
+    out = tmp_path_factory.mktemp("uncertainty")
+    build(SynthConfig(n=900, seed=7), out)
+    gt = read_records(out / "test.jsonl").records
+    init = read_records(out / "test_init.jsonl").records
+    recipe, note = uncertainty_for("default")
+    assert note is None  # the shipped prior carries its own recipe
+    return gt, refine_batch(init, RefineConfig(mode="affordance"), BuiltinHand(), load_prior("default"),
+                            uncertainty=recipe)
+
+
+def test_the_shipped_recipe_covers_about_90_percent_of_new_synthetic_hands(refined):
+    gt, out = refined
+    assert all(r["joint_uncertainty_mm"].shape == (21,) and r["joint_uncertainty_mm"][0] == 0 for r in out)
+    m = evaluate(gt, out, BuiltinHand()).overall
+    assert 0.8 <= m["coverage_visible"] <= 0.97 and 0.8 <= m["coverage_occluded"] <= 0.97, m
+    assert m["radius_occluded_mm"] > m["radius_visible_mm"] > 0  # hidden joints are less certain
+
+
+def test_a_recipe_fitted_on_some_objects_covers_the_others(refined):
+    gt, out = refined
+    preds, errors = matched_errors(gt, out, BuiltinHand())
+    features, visible = record_features(preds)
+    objects = np.array([r["object"] for r in preds])
+    half = np.isin(objects, sorted(set(objects))[::2])
+    model = fit_uncertainty(features[half], errors[half], visible[half])
+    radius = model.radius_mm(features[~half], visible[~half])
+    for mask in (visible[~half], ~visible[~half]):
+        cov, mean = coverage(errors[~half], radius, mask)
+        assert 0.8 <= cov <= 0.97 and mean > 0
+    # The radius ranks errors: the larger half of the radii holds the larger errors.
+    occ = ~visible[~half] & (PLACE > 0)[None]
+    big = radius[occ] > np.median(radius[occ])
+    assert errors[~half][occ][big].mean() > 1.3 * errors[~half][occ][~big].mean()
+
+
+def test_conformal_quantile_and_recipe_round_trip(tmp_path):
+    scores = np.arange(1, 101, dtype=float)
+    assert conformal_quantile(scores, 0.9) == 91.0  # ceil(101 * 0.9) = 91st smallest
+    assert conformal_quantile(scores[:5], 0.9) == float("inf")  # too few to promise 90 %
+    rng = np.random.default_rng(0)
+    features = np.concatenate([np.ones((50, 21, 1)), rng.random((50, 21, 7))], -1)
+    visible = rng.random((50, 21)) > 0.3
+    model = fit_uncertainty(features, rng.gamma(2.0, 5.0, (50, 21)), visible)
+    again = load_uncertainty(model.save(tmp_path / UNCERTAINTY_FILE))
+    assert np.allclose(again.radius_mm(features, visible), model.radius_mm(features, visible))
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(AffordhandError, match="not a readable uncertainty recipe"):
+        load_uncertainty(tmp_path / "bad.json")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "affordhand", *args], capture_output=True, text=True)
+
+
+def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_it(refined, tmp_path):
+    gt, out = refined
+    write_records(tmp_path / "gt.jsonl", gt)
+    write_records(tmp_path / "refined.jsonl", out)
+    run = tmp_path / "run"
+    shutil.copytree(DEFAULT_PRIOR, run)
+    (run / UNCERTAINTY_FILE).unlink()
+    _, note = uncertainty_for(run)
+    assert "has no uncertainty.json" in note  # a prior without its own recipe borrows the shipped one, and says so
+    proc = _cli("calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "refined.jsonl"),
+                "--prior", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert "occluded" in proc.stdout and (run / UNCERTAINTY_FILE).is_file()
+    assert uncertainty_for(run)[1] is None
+    init = [{k: v for k, v in r.items() if not k.startswith("joint_")} for r in out[:6]]
+    write_records(tmp_path / "in.jsonl", init)
+    proc = _cli("refine", "--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "again.jsonl"),
+                "--prior", str(run), "--samples", "2")
+    assert proc.returncode == 0, proc.stderr
+    again = read_records(tmp_path / "again.jsonl").records
+    assert all(len(r["joint_uncertainty_mm"]) == 21 for r in again)
+    proc = _cli("evaluate", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "again.jsonl"), "--json")
+    report = json.loads(proc.stdout)
+    assert 0 <= report["coverage_occluded"] <= 1 and report["radius_occluded_mm"] > 0
+    proc = _cli("calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "in.jsonl"))
+    assert proc.returncode == 2 and "joint_move_mm" in proc.stderr  # not refinement output: a clear error
