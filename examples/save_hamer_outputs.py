@@ -1,55 +1,75 @@
-"""Save HaMeR's predictions in the layout `affordhand import-regressor --format hamer` reads.
+"""Save HaMeR's predictions for the hands of a record file, in the layout `affordhand import-regressor
+--format hamer` reads, keeping each record's id and image so that `affordhand evaluate` matches them.
 
-This runs inside a HaMeR checkout (https://github.com/geopavlakos/hamer), next to its demo.py: it reuses
-the demo's detector, dataset and model. It is not run by affordhand's tests (HaMeR and its weights are not
-installed here); `affordhand import-regressor` itself is tested on files the tests write in this layout.
+Run it inside a HaMeR checkout (https://github.com/geopavlakos/hamer) with HaMeR's environment. It is not
+run by affordhand's tests (HaMeR and its weights are not installed there); `import-regressor` itself is
+tested on files in this layout.
 
-    python save_hamer_outputs.py --img_folder images --out hamer_outputs.npz
+    affordhand convert hograspnet ROOT --split s1 --part test --out test.jsonl
+    python save_hamer_outputs.py --records test.jsonl --out hamer_outputs.npz
     affordhand import-regressor hamer_outputs.npz --format hamer --out init.jsonl
+    affordhand evaluate --gt test.jsonl --pred init.jsonl          # matched by id (or --match image)
+
+Each record needs `image` and either `box` (x0, y0, x1, y1, pixels) or `keypoints2d` (the box around its
+visible keypoints, as data sets' ground-truth boxes are made); `side` says which hand. HaMeR's own demo.py
+finds boxes with ViTDet and ViTPose inline; to use its detections instead, write them as such records.
 """
 
 import argparse
+import json
+from collections import defaultdict
 
 import numpy as np
 import torch
 
-from hamer.configs import CACHE_DIR_HAMER  # noqa: F401  (HaMeR's own package)
-from hamer.datasets.vitdet_dataset import ViTDetDataset
+from hamer.datasets.vitdet_dataset import ViTDetDataset  # HaMeR's own package
 from hamer.models import DEFAULT_CHECKPOINT, load_hamer
 from hamer.utils import recursive_to
 from hamer.utils.renderer import cam_crop_to_full
 
-# `detect_hands(img)` stands for the detection part of HaMeR's demo.py (ViTDet + ViTPose), which returns
-# boxes (M, 4) and is_right (M,) for one image; copy it from demo.py of your HaMeR version.
-from demo import detect_hands  # noqa: E402
+
+def hand_box(record: dict) -> list[float]:
+    """Return the record's box, or the box around its visible keypoints."""
+    if record.get("box") is not None:
+        return [float(v) for v in record["box"]]
+    kp = np.asarray(record["keypoints2d"], dtype=np.float64)
+    visible = np.asarray(record.get("visible", [True] * 21), dtype=bool)
+    kp = kp[visible] if visible.any() else kp
+    return [*kp.min(0).tolist(), *kp.max(0).tolist()]
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--img_folder", required=True)
-    parser.add_argument("--out", required=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", required=True, help="JSONL records with image, side and box or keypoints2d")
+    parser.add_argument("--out", required=True, help="the .npz to write")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    import glob
-    import os
-
     import cv2
 
+    by_image = defaultdict(list)
+    with open(args.records, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                record = json.loads(line)
+                by_image[record["image"]].append(record)
     model, model_cfg = load_hamer(DEFAULT_CHECKPOINT)
-    model = model.to("cuda").eval()
+    model = model.to(args.device).eval()
     keys = ("global_orient", "hand_pose", "betas")
     out = {f"pred_mano_params.{k}": [] for k in keys}
     for k in ("pred_keypoints_2d", "pred_keypoints_3d", "pred_cam_t_full", "box_center", "box_size", "is_right",
-              "focal_length", "img_size", "ids"):
+              "focal_length", "img_size", "ids", "image"):
         out[k] = []
-    for path in sorted(glob.glob(os.path.join(args.img_folder, "*"))):
-        img = cv2.imread(path)
-        boxes, is_right = detect_hands(img)
-        if len(boxes) == 0:
+    for image_path, records in sorted(by_image.items()):
+        img = cv2.imread(image_path)
+        if img is None:
+            print(f"skipping {image_path}: cannot read it")
             continue
+        boxes = np.array([hand_box(r) for r in records])
+        is_right = np.array([r.get("side", "right") == "right" for r in records], dtype=np.float32)
         dataset = ViTDetDataset(model_cfg, img, boxes, is_right, rescale_factor=2.0)
         loader = torch.utils.data.DataLoader(dataset, batch_size=len(boxes), shuffle=False)
-        for batch in loader:
-            batch = recursive_to(batch, "cuda")
+        for batch in loader:  # one batch: every hand of this image, in the records' order
+            batch = recursive_to(batch, args.device)
             with torch.no_grad():
                 pred = model(batch)
             multiplier = 2 * batch["right"] - 1
@@ -68,8 +88,10 @@ def main():
             out["is_right"].append(batch["right"].cpu().numpy())
             out["focal_length"].append(np.full(len(boxes), float(focal)))
             out["img_size"].append(img_size.cpu().numpy())
-            out["ids"].append(np.array([f"{os.path.basename(path)}/{i}" for i in range(len(boxes))]))
+            out["ids"].append(np.array([r["id"] for r in records]))
+            out["image"].append(np.array([image_path] * len(records)))
     np.savez(args.out, **{k: np.concatenate(v) for k, v in out.items()})
+    print(f"wrote {args.out}: {sum(len(v) for v in by_image.values())} hands")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,28 +19,39 @@ def _hand(pose, orient, transl):
     return HAND(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], transl=torch.as_tensor(transl)[None]).joints[0].numpy()
 
 
-def _annotation(subject, obj, grasp, K, side="right"):
+K_HOG = np.array([[900.0, 0, 960], [0, 900.0, 540], [0, 0, 1]])
+# World-to-camera extrinsics as the published files hold them (3 x 4; translation in cm, unused by the reader).
+EXTRINSICS = {"mas": np.eye(3, 4)}
+for _cam, _angles in (("sub1", (0.3, -0.4, 0.1)), ("sub2", (-0.2, 0.5, 0.0)), ("sub3", (0.1, 0.2, -0.6))):
+    EXTRINSICS[_cam] = np.concatenate([roma.rotvec_to_rotmat(torch.tensor(_angles)).numpy(), [[8.0], [-3.0], [5.0]]], 1)
+
+
+def _annotation(subject, obj, grasp, cam="mas", side="right"):
+    """One annotation file as HOnnotate_OXR wrote it: joints in cm in the world (mas) frame and in this
+    camera's frame, the world-frame root rotation in Mesh[0].mano_trans, 21 x 2 projected keypoints.
+    Returns (file dict, camera-frame joints in metres, the camera-frame orientation as a rotation matrix)."""
     pose = rng.normal(0, 0.2, 45)
     orient = rng.normal(0, 0.6, 3)
-    transl = np.array([0.02, -0.01, 0.6])
-    joints = _hand(pose, orient, transl)
-    uv = (joints / joints[:, 2:3]) @ K.T
+    world = _hand(pose, orient, np.array([0.02, -0.01, 0.6]))  # metres
+    E = EXTRINSICS[cam]
+    cam_joints = world @ E[:, :3].T + E[:, 3] / 100
+    uv = (cam_joints / cam_joints[:, 2:3]) @ K_HOG.T
+    R_cam = E[:, :3] @ roma.rotvec_to_rotmat(torch.as_tensor(orient)).numpy()
     return {
-        "actor": {"id": str(subject)},
+        "actor": {"id": f"S{subject}"},
         "images": {"width": 1920, "height": 1080},
         "object": {"id": str(obj), "name": "x"},
-        "calibration": {"intrinsic": K.tolist(), "extrinsic": np.eye(3, 4).reshape(-1).tolist()},
-        "annotations": [{"class_id": grasp, "class_name": "y", "data": (joints * 1000).tolist()}],
+        "calibration": {"intrinsic": K_HOG.tolist(), "extrinsic": E.tolist()},
+        "annotations": [{"class_id": grasp, "class_name": "y", "data": (world * 100).tolist()}],
         "Mesh": [{"class_id": grasp, "class_name": "y", "object_name": "x", "mano_side": side,
-                  "mano_trans": [transl.tolist()], "mano_pose": [pose.tolist()], "mano_betas": [[0.0] * 10]}],
-        "hand": {"mano_scale": 1.0, "mano_xyz_root": transl.tolist(), "3D_pose_per_cam": (joints * 1000).tolist(),
-                 "projected_2D_pose_per_cam": np.concatenate([uv[:, :2], np.ones((21, 1))], 1).tolist()},
-    }, orient
+                  "mano_trans": [orient.tolist()], "mano_pose": [pose.tolist()], "mano_betas": [[0.0] * 10]}],
+        "hand": {"mano_scale": 1.0, "mano_xyz_root": (world[0] * 100).tolist(),
+                 "3D_pose_per_cam": (cam_joints * 100).tolist(), "projected_2D_pose_per_cam": uv[:, :2].tolist()},
+    }, cam_joints, R_cam
 
 
 @pytest.fixture()
 def hog_root(tmp_path):
-    K = np.array([[900.0, 0, 960], [0, 900.0, 540], [0, 0, 1]])
     truth = {}
     for subject, obj, grasp in ((1, 10, 3), (2, 7, 23), (3, 4, 11), (4, 7, 3)):
         seq = f"230905_S{subject:02d}_obj_{obj:02d}_grasp_{grasp}"
@@ -48,33 +60,54 @@ def hog_root(tmp_path):
                 folder = tmp_path / "data" / "labeling_data" / seq / f"trial_{trial}" / "annotation" / cam
                 folder.mkdir(parents=True)
                 for frame in (5, 6):
-                    anno, orient = _annotation(subject, obj, grasp, K)
+                    anno, joints, R_cam = _annotation(subject, obj, grasp, cam)
                     (folder / f"{cam}_{frame}.json").write_text(json.dumps(anno))
-                    truth[f"{seq}/trial_{trial}/{cam}/{frame}"] = orient
+                    truth[f"{seq}/trial_{trial}/{cam}/{frame}"] = (joints, R_cam, anno)
     bad = tmp_path / "data" / "labeling_data" / "230905_S01_obj_10_grasp_3" / "trial_0" / "annotation" / "mas"
     (bad / "mas_7.json").write_text("{ not json")
-    anno, _ = _annotation(1, 10, 3, K)
+    anno, _, _ = _annotation(1, 10, 3)
     del anno["Mesh"][0]["mano_pose"]
     (bad / "mas_8.json").write_text(json.dumps(anno))
     return tmp_path, truth
 
 
-def test_hograspnet_converts_with_recovered_orientation_and_skips_broken_files(hog_root, tmp_path, capsys):
+def test_hograspnet_as_published_cm_joints_and_mano_trans_rotation_in_each_camera(hog_root, tmp_path, capsys):
     root, truth = hog_root
     out = tmp_path / "s0_test.jsonl"
     assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "test", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "mas_7.json" in err and "mas_8.json" in err and "no occlusion labels" in err
+    assert "registered" not in err  # every file states its orientation
     recs = read_records(out).records
     assert len(recs) == 4 * 2 * 2  # trial 0 of 4 sequences, 2 cameras, 2 frames
     for r in recs:
-        assert r["id"] in truth
+        joints, R_cam, _ = truth[r["id"]]
+        assert np.abs(r["joints3d"] - joints).max() < 1e-3  # cm -> m, within 1 mm
         R = roma.rotvec_to_rotmat(torch.as_tensor(r["global_orient"]))
-        R_true = roma.rotvec_to_rotmat(torch.as_tensor(truth[r["id"]]))
-        assert float(roma.rotmat_geodesic_distance(R, R_true)) < 1e-4
-        assert abs(r["scale"] - 1.0) < 1e-4 and np.allclose(r["joints3d"][0], [0.02, -0.01, 0.6])  # mm -> m
+        degrees = float(roma.rotmat_geodesic_distance(R, torch.as_tensor(R_cam))) * 180 / np.pi
+        assert degrees < 1.0, (r["camera"], degrees)  # R_ext @ R(mano_trans), sub cameras included
+        assert r["orientation_source"] == "mano_trans" and abs(r["scale"] - 1.0) < 1e-3
         assert r["keypoints2d"].shape == (21, 2) and r["camera"] in ("mas", "sub3")
+        assert "mano_trans" not in r  # not a translation: it became global_orient
     assert {r["object"] for r in recs} == {"knife", "mug", "apple"}
+
+
+def test_hograspnet_units_are_checked_against_the_hand_size_and_a_missing_rotation_is_registered(hog_root, tmp_path,
+                                                                                                 capsys):
+    root, truth = hog_root
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--units", "mm", "--limit", "2", "--out", str(out)]) == 0
+    assert "wrong --units" in capsys.readouterr().err and read_records(out).records == []
+    path = root / "data" / "labeling_data" / "230905_S02_obj_07_grasp_23" / "trial_1" / "annotation" / "sub3"
+    anno = json.loads((path / "sub3_5.json").read_text())
+    del anno["Mesh"][0]["mano_trans"]
+    (path / "sub3_5.json").write_text(json.dumps(anno))
+    assert main(["convert", "hograspnet", str(root), "--split", "s2", "--part", "test", "--out", str(out)]) == 0
+    assert "1 records state no global orientation" in capsys.readouterr().err
+    rec = {r["id"]: r for r in read_records(out).records}["230905_S02_obj_07_grasp_23/trial_1/sub3/5"]
+    R = roma.rotvec_to_rotmat(torch.as_tensor(rec["global_orient"]))
+    assert rec["orientation_source"] == "registration"
+    assert float(roma.rotmat_geodesic_distance(R, torch.as_tensor(truth[rec["id"]][1]))) < 1e-3
 
 
 @pytest.mark.parametrize("split, part, expect", [
@@ -124,6 +157,107 @@ def test_hograspnet_visibility_from_masks(hog_root, tmp_path):
     assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "train", "--out", str(out)]) == 0
     rec = {r["id"]: r for r in read_records(out).records}["230905_S03_obj_04_grasp_11/trial_1/sub3/5"]
     assert rec["visible"].sum() == 0  # the object covers the whole image and the hand mask is empty
+
+
+def _extract_bbox_origin(uv, width=1920, height=1080):
+    """The crop origin as HOGraspNet's scripts/util/utils.py extractBbox and its slicing compute it."""
+    x_avg, y_avg = (uv[:, 0].min() + uv[:, 0].max()) / 2, (uv[:, 1].min() + uv[:, 1].max()) / 2
+    x_min, y_min = max(0, x_avg - 320), max(0, y_avg - 240)
+    x_min = width - 640 if x_min + 640 > width else x_min
+    y_min = height - 480 if y_min + 480 > height else y_min
+    return int(x_min), int(y_min)
+
+
+def test_hograspnet_crop_aligned_masks_hide_the_occluded_joints_and_crops_shift_k(hog_root, tmp_path):
+    from PIL import Image
+
+    root, truth = hog_root
+    rid = "230905_S03_obj_04_grasp_11/trial_1/sub3/5"
+    uv = np.asarray(truth[rid][2]["hand"]["projected_2D_pose_per_cam"])
+    ox, oy = _extract_bbox_origin(uv)
+    hand_mask, obj_mask = np.zeros((480, 640), np.uint8), np.zeros((480, 640), np.uint8)
+    hidden = [4, 8, 12, 16, 20]  # an occluder over the fingertips, drawn in the crop's pixels
+    for j in range(21):
+        u, v = int(uv[j, 0]) - ox, int(uv[j, 1]) - oy
+        (obj_mask if j in hidden else hand_mask)[max(v - 2, 0):v + 3, max(u - 2, 0):u + 3] = 255
+    extra = root / "data" / "extra_data" / "230905_S03_obj_04_grasp_11" / "trial_1"
+    for kind, mask in (("hand_mask", hand_mask), ("obj_mask", obj_mask)):
+        (extra / kind / "sub3").mkdir(parents=True)
+        Image.fromarray(mask).save(extra / kind / "sub3" / "sub3_5.png")
+    crop = root / "data" / "source_augmented" / "230905_S03_obj_04_grasp_11" / "trial_1" / "rgb_crop" / "sub3"
+    crop.mkdir(parents=True)
+    Image.fromarray(np.zeros((480, 640, 3), np.uint8)).save(crop / "sub3_5.jpg")
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "train", "--out", str(out)]) == 0
+    rec = {r["id"]: r for r in read_records(out).records}[rid]
+    assert np.flatnonzero(~rec["visible"]).tolist() == hidden
+    assert rec["image"].endswith("rgb_crop/sub3/sub3_5.jpg") and rec["crop_origin"] == [ox, oy]
+    projected = (rec["joints3d"] / rec["joints3d"][:, 2:3]) @ rec["K"].T  # K moved with the crop
+    assert np.abs(projected[:, :2] - rec["keypoints2d"]).max() < 1e-3
+    assert rec["keypoints2d"].min() >= 0 and rec["keypoints2d"][:, 0].max() < 640
+
+
+def test_a_hamer_style_import_of_hograspnet_matches_every_ground_truth_record(hog_root, tmp_path, capsys):
+    root, _ = hog_root
+    gt_path = tmp_path / "gt.jsonl"
+    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "test", "--out", str(gt_path)]) == 0
+    gt = read_records(gt_path).records
+    n = len(gt)
+    images = [str(tmp_path / "imgs" / r["id"].replace("/", "_")) + ".jpg" for r in gt]
+    for r, image in zip(gt, images):
+        r["image"] = image
+    from affordhand.data.records import write_records
+
+    write_records(gt_path, gt)
+    R = lambda v: roma.rotvec_to_rotmat(torch.as_tensor(np.asarray(v))).numpy()
+    arrays = {  # what examples/save_hamer_outputs.py saves, with the records' ids and images
+        "pred_mano_params.global_orient": np.stack([R(r["global_orient"]) for r in gt])[:, None],
+        "pred_mano_params.hand_pose": np.stack([R(r["hand_pose"].reshape(15, 3)) for r in gt]),
+        "pred_keypoints_2d": np.zeros((n, 21, 2)), "box_center": np.tile([960.0, 540], (n, 1)),
+        "box_size": np.full(n, 300.0), "is_right": np.ones(n), "focal_length": np.full(n, 900.0),
+        "img_size": np.tile([1920.0, 1080], (n, 1)), "ids": np.array([r["id"] for r in gt]), "image": np.array(images),
+    }
+    np.savez(tmp_path / "hamer.npz", **arrays)
+    assert main(["import-regressor", str(tmp_path / "hamer.npz"), "--out", str(tmp_path / "init.jsonl")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--gt", str(gt_path), "--pred", str(tmp_path / "init.jsonl"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == n and report["missing_in_pred"] == [] and report["extra_in_pred"] == []
+    arrays["ids"] = np.array([f"{Path(i).name}/0" for i in images])  # a saver that names hands by file
+    np.savez(tmp_path / "hamer.npz", **arrays)
+    assert main(["import-regressor", str(tmp_path / "hamer.npz"), "--out", str(tmp_path / "init.jsonl")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--gt", str(gt_path), "--pred", str(tmp_path / "init.jsonl"), "--json",
+                 "--match", "image"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == n
+
+
+def test_ho3d_evaluation_reads_the_official_list_and_the_released_joints(tmp_path, capsys):
+    from affordhand.datasets.ho3d import HO3D_TO_OPENPOSE, OPENGL_TO_CV
+
+    K = np.array([[614.0, 0, 320], [0, 614.0, 240], [0, 0, 1]])
+    frames, xyz, truth = [("SM2", "0003"), ("AP1", "0010")], [], {}
+    for seq, frame in frames:
+        joints_cv = _hand(rng.normal(0, 0.2, 45), rng.normal(0, 0.5, 3), np.array([0.0, 0.0, 0.5]))
+        gl = np.zeros((21, 3))
+        gl[list(HO3D_TO_OPENPOSE)] = joints_cv @ OPENGL_TO_CV.T  # MANO order, OpenGL frame, as released
+        xyz.append(gl.tolist())
+        truth[f"{seq}/{frame}"] = joints_cv
+        path = tmp_path / "evaluation" / seq / "meta" / f"{frame}.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps({"handJoints3D": gl[0], "handBoundingBox": [1.0, 2, 3, 4], "camMat": K}))
+    extra = tmp_path / "evaluation" / "SM2" / "meta" / "9999.pkl"  # a pickle outside the official list
+    extra.write_bytes(pickle.dumps({"handJoints3D": np.zeros(3), "camMat": K}))
+    (tmp_path / "evaluation.txt").write_text("".join(f"{s}/{f}\n" for s, f in frames))
+    (tmp_path / "evaluation_xyz.json").write_text(json.dumps(xyz))
+    out = tmp_path / "o.jsonl"
+    assert main(["convert", "ho3d", str(tmp_path), "--part", "evaluation", "--out", str(out)]) == 0
+    assert "give --gt evaluation_xyz.json" in capsys.readouterr().err
+    assert [r["id"] for r in read_records(out).records] == ["SM2/0003", "AP1/0010"]  # the list, in its order
+    assert main(["convert", "ho3d", str(tmp_path), "--part", "evaluation", "--gt", str(tmp_path / "evaluation_xyz.json"),
+                 "--out", str(out)]) == 0
+    for r in read_records(out).records:
+        assert np.abs(r["joints3d"] - truth[r["id"]]).max() < 1e-6
 
 
 def _ho3d_meta(path, pose, joints, K):
@@ -276,3 +410,12 @@ def test_ho3d_skips_an_empty_or_truncated_pickle_and_converts_the_rest(tmp_path,
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "skipped 2 broken files" in captured.out
     assert read_records(out).records == []
+
+
+def test_python2_names_in_a_pickle_are_read_as_python3_spells_them_and_still_checked():
+    from affordhand.data.safe_pickle import safe_loads
+
+    assert safe_loads(b"\x80\x02c__builtin__\nobject\nq\x00.") is object  # HO3D's pickles are Python 2's
+    assert safe_loads(b"\x80\x02ccopy_reg\n_reconstructor\nq\x00.").__name__ == "_reconstructor"
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load builtins.eval"):
+        safe_loads(b"\x80\x02c__builtin__\neval\nq\x00.")

@@ -41,7 +41,7 @@ def _cmd_evaluate(args) -> int:
     gt = read_records(args.gt, skip_bad=args.skip_bad)
     pred = read_records(args.pred, skip_bad=args.skip_bad)
     result = evaluate(gt.records, pred.records, _hand_model(args, args.prior), by=args.by,
-                      gt_source=args.gt, pred_source=args.pred)
+                      gt_source=args.gt, pred_source=args.pred, match=args.match)
     if args.json:
         out = dict(result.overall)
         if args.by:
@@ -353,9 +353,16 @@ def _cmd_convert(args) -> int:
         metas = ho3d.iter_meta(root, args.part)
         if args.limit:
             metas = metas[: args.limit]
-        counts = convert_stream(metas, ho3d.convert_meta, Path(args.out), hand, total=len(metas),
-                                label=f"ho3d {args.part}")
+        gt = ho3d.load_evaluation_joints(Path(args.gt), ho3d.evaluation_list(root)) if args.gt else None
+        if args.part == "evaluation" and gt is None:
+            print("note: HO3D's evaluation pickles hold only the root joint and a box; give --gt "
+                  "evaluation_xyz.json (released separately) for the evaluation joints", file=sys.stderr)
+        counts = convert_stream(metas, lambda path: ho3d.convert_meta(path, gt), Path(args.out), hand,
+                                total=len(metas), label=f"ho3d {args.part}")
     print(f"wrote {counts['written']} records to {args.out}; skipped {counts['broken']} broken files")
+    if counts["registered"]:
+        print(f"warning: {counts['registered']} records state no global orientation (HOGraspNet: Mesh[0].mano_trans "
+              "with the camera's extrinsic); it was registered to their joints", file=sys.stderr)
     if counts["no_visibility"]:
         print(f"warning: {counts['no_visibility']} records have no occlusion labels or masks: all joints count as "
               "visible", file=sys.stderr)
@@ -534,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="MPJPE / PA-MPJPE / AUC of predictions against ground truth")
     p.add_argument("--gt", required=True, help="ground-truth records (JSONL)")
-    p.add_argument("--pred", required=True, help="predicted records (JSONL), matched to gt by id")
+    p.add_argument("--pred", required=True, help="predicted records (JSONL), matched to gt by id or image")
+    p.add_argument("--match", choices=("id", "image"), default="id",
+                   help="join on the record id (default) or on the image file (the same file, however named)")
     p.add_argument("--by", choices=("taxonomy", "object", "occluded_count", "camera", "subject"),
                    help="also break the metrics down by this key of the ground truth")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -636,10 +645,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cams", help="HOGraspNet cameras to read, e.g. mas,sub1 (default: all four)")
     p.add_argument("--limit", type=int, help="convert at most this many files (quick subsets)")
     p.add_argument("--occlusion-labels", help="folder of per-image visibility files (21 values, .json or .txt)")
-    p.add_argument("--units", choices=("auto", "mm", "m"), default="auto", help="units of HOGraspNet 3D joints")
+    p.add_argument("--units", choices=("auto", "cm", "mm", "m"), default="auto",
+                   help="units of HOGraspNet 3D joints (published: cm; auto checks the hand's size)")
     p.add_argument("--test-objects", help="override s3's test objects, e.g. 10,2,12")
     p.add_argument("--test-grasps", help="override s4's test grasps, e.g. 23,25")
     p.add_argument("--skeleton", help="calibrated skeleton used to recover global orientation and scale")
+    p.add_argument("--gt", help="HO3D evaluation: the released evaluation_xyz.json (joints of evaluation.txt's frames)")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("calibrate", help="fit the built-in hand's skeleton to records with MANO pose and 3D joints")

@@ -3,6 +3,7 @@ malicious pickle cannot run code. Used for HO3D's meta files and MANO model file
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 
@@ -22,6 +23,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.allowed, self.extra = allowed, extra
 
     def find_class(self, module, name):
+        # Python 2 names (copy_reg, __builtin__) as Python 3 spells them, before the check; no Python 3 name
+        # is among the mapping's keys, so this never changes one.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in self.allowed:
             return super().find_class(module, name)
         if self.extra is not None:

@@ -37,7 +37,7 @@ def convert_stream(items: Iterable, convert: Callable, out: Path, hand, total: i
                    label: str = "convert") -> dict:
     """Convert items one by one (broken ones reported with their path and skipped), fill in global
     orientation in batches, validate and write the records atomically; return counts."""
-    counts = {"written": 0, "broken": 0, "no_visibility": 0}
+    counts = {"written": 0, "broken": 0, "no_visibility": 0, "registered": 0}
 
     def records() -> Iterator[dict]:
         pending: list[dict] = []
@@ -61,6 +61,7 @@ def convert_stream(items: Iterable, convert: Callable, out: Path, hand, total: i
             yield from _finish(pending)
 
     def _finish(batch):
+        counts["registered"] += sum(r.get("global_orient") is None and r.get("joints3d") is not None for r in batch)
         with_global_orient(batch, hand)
         for rec in batch:
             counts["written"] += 1

@@ -1,28 +1,33 @@
 """HOGraspNet (Cho et al., ECCV 2024) as published, converted to hand records.
 
-Layout (from the data set's docs/data_structure.md; checked here only against that documentation and
-small fake trees, not against the real download):
+Layout and conventions, read against the authors' own code (UVR-WJCHO/HOGraspNet scripts/HOG_dataloader.py,
+scripts/util/utils.py, visualization.py; the annotation tool UVR-WJCHO/HOnnotate_OXR, which wrote the files):
     ROOT/data/labeling_data/<date>_S<subject>_obj_<object>_grasp_<grasp>/trial_<k>/annotation/<cam>/<cam>_<frame>.json
-    ROOT/data/source_data/<seq>/trial_<k>/rgb/<cam>/<cam>_<frame>.jpg          (1920 x 1080)
+    ROOT/data/source_data/<seq>/trial_<k>/rgb/<cam>/<cam>_<frame>.jpg          (1920 x 1080, full download)
     ROOT/data/source_augmented/<seq>/trial_<k>/rgb_crop/<cam>/<cam>_<frame>.jpg (640 x 480 crops)
-    ROOT/data/extra_data/<seq>/trial_<k>/{hand_mask,obj_mask}/<cam>/<cam>_<frame>.png
-Cameras mas, sub1, sub2, sub3; the world origin is the mas camera. Joints are in OpenPose order.
-
-Fields used: Mesh[0] (mano_side, mano_pose 45, mano_betas 10, mano_trans 3, class_id, class_name,
-object_name), annotations[0].class_id, calibration.intrinsic, hand.mano_scale, hand.3D_pose_per_cam
-(21 x 3, this camera's frame), hand.projected_2D_pose_per_cam (21 x 2 or 3, pixels), object.id / name,
-actor.id, images.width / height.
-
-Choices the documentation leaves open (each overridable):
-- units of 3D_pose_per_cam: taken as millimetres when the wrist-to-middle-MCP distance exceeds 0.5 (it is
-  about 0.09 m), else metres (`units`);
-- global orientation: not among the documented fields, so it is recovered by registering the hand model
-  (with mano_pose as finger pose) to the camera-frame joints (hand.align);
-- splits follow the official loader (scripts/HOG_dataloader.py): s0 tests trial index 0 of each sequence
-  (trials sorted by name); s1 trains on the first 73 subjects, which the official code takes in directory
-  listing order: we sort by subject number instead, so the split does not depend on the file system;
-  s2 tests camera sub3 (the last of mas, sub1, sub2, sub3); s3 tests objects 10, 02, 12, 20, 04, 06, 11;
-  s4 tests grasps 23, 25, 29, 16.
+    ROOT/data/extra_data/<seq>/trial_<k>/{hand_mask,obj_mask}/<cam>/<cam>_<frame>.png (640 x 480, crop-aligned)
+- Cameras mas, sub1, sub2, sub3; the world frame is the mas camera's.
+- Units are centimetres: `hand.3D_pose_per_cam` (21 x 3, OpenPose order, in this camera's frame) is in cm (the
+  tool's `key_bone_len = 10.0  # cm`, `z_root = 65.0`). `--units auto` (default) takes the unit in which
+  the wrist-to-middle-knuckle distance is a hand's (0.04-0.2 m); an explicit unit is checked the same way.
+- `Mesh[0].mano_trans` is the global rotation (axis-angle, world frame), not a translation: the tool writes
+  `mano_trans = pred['rot']` and visualization.py feeds it to MANO as the root rotation. In camera c the
+  orientation is R_ext(c)[:3, :3] @ Rodrigues(mano_trans), with `calibration.extrinsic` (3 x 4, world to
+  camera). Where a file lacks it, the orientation is registered to the joints (hand.align) and counted.
+  The hand's position is its wrist, 3D_pose_per_cam[0]; `mano_pose` is the finger pose about the flat hand.
+- Crops and masks: `extractBbox` centres a 640 x 480 box on the 2D pose's bounding-box centre, clamped to
+  the 1920 x 1080 frame; the crop's pixel (u', v') is (u - int(x0), v - int(y0)). Masks are looked up
+  there (full-frame masks are also accepted). Without the full-size image, a record points at the crop,
+  with K and keypoints shifted by the crop's origin.
+- Ids: `<seq>/<trial>/<cam>/<frame>`, unique over the data set (file names such as mas_0.jpg repeat in
+  every trial).
+- Splits follow the official loader: s0 tests trial index 0 of each sequence (trials sorted by name); s1
+  trains on the first 73 subjects, which the official code takes in directory-listing order: we sort by
+  subject number instead, so the split does not depend on the file system (an open difference); s2 tests
+  camera sub3; s3 tests objects 10, 02, 12, 20, 04, 06, 11; s4 tests grasps 23, 25, 29, 16.
+Open, handled by not depending on them: the extrinsic translation's unit (mm or cm differs between versions
+of the tool; only its rotation is used) and whether subjects 101/102 (renumbered 48/49 in `actor.id`)
+were also renamed in the folder names.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from affordhand.data.objects import OBJECTS_BY_ID
 from affordhand.errors import AffordhandError
 
 CAMERAS = ("mas", "sub1", "sub2", "sub3")
+UNITS = {"cm": 0.01, "mm": 0.001, "m": 1.0}  # metres per unit; auto tries them in this order
+HAND_SPAN_M = (0.04, 0.2)  # wrist to middle knuckle (MCP) of a hand, metres
+CROP = (640, 480)  # extractBbox's crop, pixels
+FRAME = (1920, 1080)  # the full frame, pixels
 SEQUENCE = re.compile(r"^(?P<date>\d+)_S(?P<subject>\d+)_obj_(?P<object>\d+)_grasp_(?P<grasp>\d+)$")
 
 
@@ -114,6 +123,18 @@ def _array(value, shape, name):
     return arr
 
 
+def crop_origin(keypoints: np.ndarray, size=FRAME) -> tuple[int, int]:
+    """Return the pixel origin of the 640 x 480 crop that extractBbox cuts around a 2D pose."""
+    origin = []
+    for axis, (crop, full) in enumerate(zip(CROP, size)):
+        centre = (keypoints[:, axis].min() + keypoints[:, axis].max()) / 2
+        low = max(0.0, centre - crop / 2)
+        if low + crop > full:
+            low = full - crop
+        origin.append(int(low))
+    return origin[0], origin[1]
+
+
 def _visibility(frame: Frame, root: Path, keypoints: np.ndarray, labels: Path | None, size) -> np.ndarray | None:
     """Return 21 visibility flags from a label file, else from the masks, else None."""
     if labels is not None:
@@ -136,27 +157,70 @@ def _visibility(frame: Frame, root: Path, keypoints: np.ndarray, labels: Path | 
         from PIL import Image
     except ImportError:
         raise AffordhandError("reading HOGraspNet masks needs Pillow: pip install 'affordhand[data]'") from None
-    hand = np.asarray(Image.open(hand_mask).convert("L")) > 0
-    obj = np.asarray(Image.open(obj_mask).convert("L")) > 0
+    hand = np.asarray(Image.open(hand_mask).convert("L")) > 127
+    obj = np.asarray(Image.open(obj_mask).convert("L")) > 127
+    if obj.shape != hand.shape:
+        raise ValueError(f"{obj_mask.name}: hand and object masks differ in size")
+    if obj.shape == (CROP[1], CROP[0]):  # as published: the crop's pixels
+        uv = keypoints - np.asarray(crop_origin(keypoints, size))
+    elif obj.shape == (size[1], size[0]):
+        uv = keypoints
+    else:
+        raise ValueError(f"{obj_mask.name}: a {obj.shape[1]}x{obj.shape[0]} mask is neither the 640x480 crop nor "
+                         f"the {size[0]}x{size[1]} frame")
     h, w = obj.shape
-    sx, sy = (w / size[0], h / size[1]) if size else (1.0, 1.0)
-    u = np.clip(np.round(keypoints[:, 0] * sx).astype(int), 0, w - 1)
-    v = np.clip(np.round(keypoints[:, 1] * sy).astype(int), 0, h - 1)
-    inside = (keypoints[:, 0] * sx >= 0) & (keypoints[:, 0] * sx < w) & (keypoints[:, 1] * sy >= 0) & (
-        keypoints[:, 1] * sy < h)
+    u, v = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v = np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)
     # A joint on the object's pixels and not on the hand's is hidden behind the object.
     return ~(inside & obj[v, u] & ~hand[v, u])
 
 
+def metres_per_unit(joints: np.ndarray, units: str) -> float:
+    """Return the factor to metres of the joints' unit: the given one, checked, or (auto) the one in which
+    the wrist-to-middle-knuckle distance is a hand's."""
+    span = float(np.linalg.norm(joints[9] - joints[0]))
+    if units == "auto":
+        for name, factor in UNITS.items():
+            if HAND_SPAN_M[0] <= span * factor <= HAND_SPAN_M[1]:
+                return factor
+        raise ValueError(f"hand.3D_pose_per_cam: wrist to middle knuckle is {span:.4g}, a hand's in no unit "
+                         f"({', '.join(UNITS)})")
+    if units not in UNITS:
+        raise AffordhandError(f"unknown --units {units!r}: auto, {', '.join(UNITS)}")
+    if not HAND_SPAN_M[0] <= span * UNITS[units] <= HAND_SPAN_M[1]:
+        raise ValueError(f"hand.3D_pose_per_cam: in {units} the wrist is {span * UNITS[units]:.3g} m from the "
+                         "middle knuckle, not a hand's 0.04-0.2 m: wrong --units?")
+    return UNITS[units]
+
+
+def camera_orientation(mesh: dict, calibration: dict, camera: str) -> np.ndarray | None:
+    """Return the hand's global orientation (axis-angle) in this camera: R_ext @ R(mano_trans), where
+    mano_trans is the world-frame root rotation; None where the file does not say."""
+    import roma
+    import torch
+
+    if mesh.get("mano_trans") is None:
+        return None
+    rot = torch.as_tensor(_array(mesh["mano_trans"], (3,), "Mesh[0].mano_trans"))
+    ext = calibration.get("extrinsic")
+    if ext is None:
+        if camera != "mas":  # the world frame is the mas camera's; any other needs its extrinsic
+            return None
+        R_ext = torch.eye(3, dtype=torch.float64)
+    else:
+        R_ext = roma.special_procrustes(torch.as_tensor(_array(ext, (3, 4), "calibration.extrinsic")[:, :3]))
+    return roma.rotmat_to_rotvec(R_ext @ roma.rotvec_to_rotmat(rot)).numpy()
+
+
 def convert_frame(frame: Frame, root: Path, labels: Path | None = None, units: str = "auto") -> dict:
-    """Return a hand record (without global_orient and scale, which need the hand model) for one file."""
+    """Return a hand record for one annotation file (without `scale`, which needs the hand model; without
+    `global_orient` where the file has no mano_trans, to be registered)."""
     data = json.loads(frame.path.read_text(encoding="utf-8-sig"))
     mesh = data["Mesh"][0]
     hand = data["hand"]
     joints = _array(hand["3D_pose_per_cam"], (21, 3), "hand.3D_pose_per_cam")
-    span = np.linalg.norm(joints[9] - joints[0])
-    if units == "mm" or (units == "auto" and span > 0.5):
-        joints = joints / 1000.0
+    joints = joints * metres_per_unit(joints, units)
     kp = np.asarray(hand["projected_2D_pose_per_cam"], dtype=np.float64).squeeze()
     if kp.ndim != 2 or kp.shape[0] != 21 or kp.shape[1] < 2:
         raise ValueError(f"hand.projected_2D_pose_per_cam has shape {list(kp.shape)}, expected 21 x 2")
@@ -166,7 +230,7 @@ def convert_frame(frame: Frame, root: Path, labels: Path | None = None, units: s
     obj = OBJECTS_BY_ID.get(object_id)
     taxonomy = int(data.get("annotations", [{}])[0].get("class_id", mesh.get("class_id", frame.grasp)))
     images = data.get("images", {})
-    size = (images["width"], images["height"]) if "width" in images and "height" in images else None
+    size = (int(images["width"]), int(images["height"])) if "width" in images and "height" in images else FRAME
     side = str(mesh.get("mano_side", "right")).lower()
     record = {
         "id": f"{frame.sequence}/{frame.trial}/{frame.camera}/{frame.frame}",
@@ -181,15 +245,26 @@ def convert_frame(frame: Frame, root: Path, labels: Path | None = None, units: s
         "object": obj.name if obj else str(mesh.get("object_name", object_id)),
         "subject": str(data.get("actor", {}).get("id", frame.subject)),
         "camera": frame.camera,
-        "mano_trans": _array(mesh["mano_trans"], (3,), "Mesh[0].mano_trans"),
         "mano_scale": float(hand.get("mano_scale", 1.0)),
     }
-    rgb = root / "data" / "source_data" / frame.sequence / frame.trial / "rgb" / frame.camera / f"{frame.path.stem}.jpg"
-    if rgb.is_file():
-        record["image"] = str(rgb)
+    orient = camera_orientation(mesh, data.get("calibration", {}), frame.camera)
+    record["orientation_source"] = "mano_trans" if orient is not None else "registration"
+    if orient is not None:
+        record["global_orient"] = orient
     visible = _visibility(frame, root, kp, labels, size)
     if visible is not None:
         record["visible"] = visible
+    tail = Path(frame.sequence) / frame.trial
+    full = root / "data" / "source_data" / tail / "rgb" / frame.camera / f"{frame.path.stem}.jpg"
+    crop = root / "data" / "source_augmented" / tail / "rgb_crop" / frame.camera / f"{frame.path.stem}.jpg"
+    if full.is_file():
+        record["image"] = str(full)
+    elif crop.is_file():  # the default download has only crops: K and keypoints move with the crop
+        ox, oy = crop_origin(kp, size)
+        record.update(image=str(crop), crop_origin=[ox, oy], keypoints2d=kp - [ox, oy])
+        record["K"] = K.copy()
+        record["K"][0, 2] -= ox
+        record["K"][1, 2] -= oy
     return record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,16 +70,42 @@ class Evaluation:
     not_finite: list = field(default_factory=list)  # ids left out: their joints are not finite numbers
 
 
-def _match(gt: list[dict], pred: list[dict], hand_model, gt_source: str, pred_source: str):
-    """Return (gt records, their predictions, gt joints, pred joints, missing, extra, not finite) for the ids
+MATCH_KEYS = ("id", "image")
+
+
+def match_key(record: dict, match: str, source: str) -> str:
+    """Return the key a record is joined on: its id, or its image file (the absolute, normalised path)."""
+    if match == "id":
+        return record["id"]
+    if match != "image":
+        raise AffordhandError(f"unknown --match {match!r}: {', '.join(MATCH_KEYS)}")
+    if not isinstance(record.get("image"), str):
+        raise AffordhandError(f"{source}: record {record['id']!r} has no image to match on")
+    return os.path.normpath(os.path.abspath(record["image"]))
+
+
+def _keyed(records: list[dict], match: str, source: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for r in records:
+        key = match_key(r, match, source)
+        if key in out:
+            raise AffordhandError(f"{source}: {key!r} belongs to two records ({out[key]['id']!r}, {r['id']!r}); "
+                                  "match on --match id")
+        out[key] = r
+    return out
+
+
+def _match(gt: list[dict], pred: list[dict], hand_model, gt_source: str, pred_source: str, match: str = "id"):
+    """Return (gt records, their predictions, gt joints, pred joints, missing, extra, not finite) for the keys
     both hold, leaving out by name the hands whose joints are not finite."""
-    pred_by_id = {r["id"]: r for r in pred}
-    gt_ids = {r["id"] for r in gt}
-    matched = [r for r in gt if r["id"] in pred_by_id]
-    missing = [r["id"] for r in gt if r["id"] not in pred_by_id]
-    extra = [r["id"] for r in pred if r["id"] not in gt_ids]
+    pred_by_key = _keyed(pred, match, pred_source)
+    gt_by_key = _keyed(gt, match, gt_source)
+    pred_by_id = {r["id"]: pred_by_key[k] for k, r in gt_by_key.items() if k in pred_by_key}
+    matched = [r for r in gt_by_key.values() if r["id"] in pred_by_id]
+    missing = [r["id"] for k, r in gt_by_key.items() if k not in pred_by_key]
+    extra = [r["id"] for k, r in pred_by_key.items() if k not in gt_by_key]
     if not matched:
-        raise AffordhandError(f"no record of {pred_source} matches an id in {gt_source}")
+        raise AffordhandError(f"no record of {pred_source} matches one in {gt_source} by {match}")
     gt_joints = record_joints(matched, hand_model, gt_source)
     pred_joints = record_joints([pred_by_id[r["id"]] for r in matched], hand_model, pred_source)
     # One prediction with a scale of 1e300 would turn every mean into nan: leave such hands out, by name.
@@ -92,9 +119,9 @@ def _match(gt: list[dict], pred: list[dict], hand_model, gt_source: str, pred_so
 
 
 def matched_errors(gt: list[dict], pred: list[dict], hand_model, gt_source: str = "gt",
-                   pred_source: str = "pred") -> tuple[list[dict], np.ndarray]:
+                   pred_source: str = "pred", match: str = "id") -> tuple[list[dict], np.ndarray]:
     """Return (the predictions matched to ground truth, their root-relative joint errors (N, 21), mm)."""
-    _, preds, gt_joints, pred_joints, *_ = _match(gt, pred, hand_model, gt_source, pred_source)
+    _, preds, gt_joints, pred_joints, *_ = _match(gt, pred, hand_model, gt_source, pred_source, match)
     return preds, metrics.joint_errors_mm(pred_joints.double(), gt_joints.double()).numpy()
 
 
@@ -111,12 +138,12 @@ def _summary(pred_joints, gt_joints, visible, radius) -> dict:
 
 
 def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None,
-             gt_source: str = "gt", pred_source: str = "pred") -> Evaluation:
+             gt_source: str = "gt", pred_source: str = "pred", match: str = "id") -> Evaluation:
     """Return metrics of pred against gt, matched by id (unmatched ids are listed, not dropped silently).
     Where every prediction has joint_uncertainty_mm, the metrics include each group's coverage (the share of
     joints whose error is within the radius) and mean radius."""
     matched, preds, gt_joints, pred_joints, missing, extra, not_finite = _match(gt, pred, hand_model, gt_source,
-                                                                                pred_source)
+                                                                                pred_source, match)
     visible = torch.as_tensor(np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool)
                                         for r in matched]))
     radius = None
