@@ -122,7 +122,38 @@ def main() -> None:
             refine_batch(recs, base, hand, prior, args.device)
         dt = (time.perf_counter() - t0) / reps
         print(f"| {batch} | {dt:.3f} | {batch / dt:.0f} |")
+    cli_speed(sets["medium"][1], args.prior, args.device)
     tmp.cleanup()
+
+
+def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large: int = 1024) -> None:
+    """Print the rate a user sees: `affordhand refine` at default settings on `small` and `large` hands, the
+    marginal rate (large - small) / (time difference) so start-up cancels out; with an empty text-embedding
+    cache (every sentence encoded) and again with it filled by the first runs."""
+    import os
+    import subprocess
+    import sys
+
+    from affordhand.data.records import write_records
+
+    recs = (pool * (large // len(pool) + 1))[:large]
+    recs = [{**r, "id": f"{r['id']}#{i}"} for i, r in enumerate(recs)]
+    print("\n## Speed as a user runs it: `affordhand refine` at default settings (marginal rate)\n")
+    print("| text-embedding cache | seconds, 64 hands | seconds, 1024 hands | marginal hands/s |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "AFFORDHAND_CACHE_DIR": f"{tmp}/cache"}
+        seconds = {}
+        for state in ("empty", "filled"):
+            for n in (small, large):
+                write_records(f"{tmp}/in{n}.jsonl", recs[:n])
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "affordhand", "refine", "--input", f"{tmp}/in{n}.jsonl", "--out",
+                                f"{tmp}/out_{state}{n}.jsonl", "--prior", prior, "--device", device], env=env,
+                               check=True, capture_output=True)
+                seconds[state, n] = time.perf_counter() - t0
+            rate = (large - small) / (seconds[state, large] - seconds[state, small])
+            print(f"| {state} | {seconds[state, small]:.1f} | {seconds[state, large]:.1f} | {rate:.0f} |")
 
 
 if __name__ == "__main__":

@@ -41,3 +41,22 @@ def test_unknown_encoder_and_missing_model_are_clear_errors(tmp_path):
         load_text_encoder("word2vec")
     with pytest.raises(AffordhandError, match="cannot load text encoder"):
         load_text_encoder(f"hf:{tmp_path / 'nothing'}")
+
+
+def test_embeddings_are_kept_on_disk_by_encoder_and_sentence(tmp_path, monkeypatch):
+    from affordhand.text.encoders import MiniLMEncoder
+
+    monkeypatch.setenv("AFFORDHAND_CACHE_DIR", str(tmp_path))
+    sentences = ["A right hand holds a mug to drink.", "A left hand pinches a coin."]
+    first = MiniLMEncoder()
+    e = first.encode(sentences)
+    assert (tmp_path / "text-embeddings.sqlite").is_file()
+    second = MiniLMEncoder()  # a new process, in effect: empty memory cache
+    calls = []
+    monkeypatch.setattr(second, "_embed", lambda s: calls.append(list(s)) or first._embed(s))
+    assert torch.equal(second.encode(sentences), e)
+    assert calls == [["A right hand holds a mug by its handle."]]  # only the fingerprint's probe
+    monkeypatch.setenv("AFFORDHAND_CACHE_DIR", "off")
+    third = MiniLMEncoder()
+    assert torch.allclose(third.encode(sentences), e, atol=1e-6)
+    assert third._disk is None  # off: nothing read or written

@@ -244,3 +244,27 @@ def test_implausible_inputs_are_warned_about_and_never_lose_the_batch(synth, tmp
                 "--strict")
     assert proc.returncode == 2 and "6 records hold implausible values" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_two_processes_under_torchrun_write_the_very_file_one_process_writes(synth, tmp_path):
+    """Sharded refinement: each rank refines every second batch into its own partial; rank 0 merges. The
+    single process runs with one thread, as torchrun gives each of its processes: floating-point sums over
+    another number of threads differ in the last bits (1e-6 in a few values)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    init = read_records(synth / "test_init.jsonl").records[:11]
+    write_records(tmp_path / "in.jsonl", init)
+    args = ["--input", str(tmp_path / "in.jsonl"), "--samples", "2", "--batch", "4"]
+    one = subprocess.run([sys.executable, "-m", "affordhand", "refine", *args, "--out", str(tmp_path / "one.jsonl")],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "affordhand", "refine", *args,
+                          "--out", str(tmp_path / "two.jsonl")], capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert not list(tmp_path.glob("two.jsonl*.partial"))  # the ranks' partials were merged and removed
+    settings = json.loads((tmp_path / "two.jsonl.config.json").read_text())
+    assert settings["records"] == 11 and settings["failed"] == []

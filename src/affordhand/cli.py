@@ -177,7 +177,7 @@ def _cmd_sample(args) -> int:
 
     if args.n < 1:
         raise AffordhandError("--n must be positive")
-    prior = load_prior(args.prior)
+    prior = load_prior(args.prior, args.device)
     texts = [args.text] * args.n
     poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
     records = [{"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0, 0.0, 0.0],
@@ -211,7 +211,8 @@ def _cmd_refine(args) -> int:
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
     from affordhand.data.provenance import check_same_run, settings_path
-    from affordhand.refine.io import PartialWriter, partial_path, read_partial
+    from affordhand.parallel import barrier, join
+    from affordhand.refine.io import PartialWriter, finish, partial_path, read_partial
     from affordhand.refine.plausible import implausible, not_finite
     from affordhand.refine.run import (
         RefineConfig,
@@ -251,22 +252,26 @@ def _cmd_refine(args) -> int:
     hand, message = match_hand_to_input(records, _hand_model(args, args.prior), not args.no_self_calibration)
     if message:
         print(message, file=sys.stderr)
-    _check_plausible(args.input, records, implausible(records, hand), args.strict)
+    rank, world, _ = join(args.device)
+    # Under torchrun each process refines every world-th batch: the batches are the ones a single process
+    # makes, so the merged file is byte for byte the single process's.
+    shard = [r for i in range(rank * args.batch, len(records), world * args.batch) for r in records[i:i + args.batch]]
+    _check_plausible(args.input, shard, implausible(shard, hand), args.strict)
     hand = hand.to(args.device)
     out = Path(args.out)
     settings = _refine_settings(args, config, prior)
-    saved, done = read_partial(out)
-    if partial_path(out).is_file() and args.restart:
+    saved, done = read_partial(out, rank, world)
+    if partial_path(out, rank, world).is_file() and args.restart:
         saved, done = settings, {}
-    elif partial_path(out).is_file():
-        check_same_run(str(partial_path(out)), saved, settings)
-    todo = [r for r in records if r["id"] not in done]
+    elif partial_path(out, rank, world).is_file():
+        check_same_run(str(partial_path(out, rank, world)), saved, settings)
+    todo = [r for r in shard if r["id"] not in done]
     if done:
         print(f"resuming: {len(done)} records already refined", file=sys.stderr)
-    writer = PartialWriter(out, done, settings)
+    writer = PartialWriter(out, done, settings, rank, world)
     failed: list[tuple[str, list[str]]] = []
-    with Progress(disable=not sys.stderr.isatty() and not args.progress) as bar:
-        task = bar.add_task(f"refine ({args.mode})", total=len(records), completed=len(done))
+    with Progress(disable=(not sys.stderr.isatty() and not args.progress) or rank > 0) as bar:
+        task = bar.add_task(f"refine ({args.mode})", total=len(shard), completed=len(done))
         for i in range(0, len(todo), args.batch):
             chunk = todo[i:i + args.batch]
             refined = []
@@ -277,14 +282,16 @@ def _cmd_refine(args) -> int:
                 else:
                     refined.append(rec)
             writer.add(refined)
-            done.update({r["id"]: r for r in refined})
             bar.update(task, advance=len(chunk))
-    writer.finish(out, [r["id"] for r in records], done, records=len(done), failed=[i for i, _ in failed])
+    writer.close()
     if failed:
         print(f"warning: {len(failed)} records gave no finite result and were left out (first: "
               f"{failed[0][0]!r}: {', '.join(failed[0][1])}); check them for implausible values", file=sys.stderr)
-    print(f"wrote {len(done)} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
-          f"{settings_path(out)})")
+    barrier()  # every rank's partial is complete
+    if rank == 0:
+        written, _ = finish(out, settings, [r["id"] for r in records], world)
+        print(f"wrote {written} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
+              f"{settings_path(out)})")
     return 0
 
 
@@ -492,7 +499,7 @@ def _cmd_image(args) -> int:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
     options = ImageOptions(text=args.text, object_box=parse_box(args.object_box), focal=args.focal,
                            occluded=parse_fingers(args.occluded), samples=args.samples, seed=args.seed,
-                           mirrored=args.mirrored, max_disagreement=args.max_disagreement)
+                           mirrored=args.mirrored, max_disagreement=args.max_disagreement, device=args.device)
     if args.text and not args.text.startswith(("A right hand", "A left hand")):
         raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
     if args.describe_backend == "template" and not args.text:
@@ -502,11 +509,12 @@ def _cmd_image(args) -> int:
 
         options.text = template_sentence("right", args.object, args.grasp, args.intention)  # side set per hand
     describer = _openai_describer(args) if args.describe_backend == "openai" and not args.text else None
-    hand = _hand_model(args, args.prior)
+    hand = _hand_model(args, args.prior).to(args.device)
     uncertainty, note = uncertainty_for(args.prior)
     if note:
         print(note, file=sys.stderr)
-    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior), describer, uncertainty)
+    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior, args.device), describer,
+                         uncertainty)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1
 
@@ -517,7 +525,7 @@ def _cmd_serve(args) -> int:
     describer = _openai_describer(args) if args.describe_backend else None
     serve(args.host, args.port, prior=args.prior, hand_model=args.hand_model, mano_dir=args.mano_dir,
           skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb, max_jobs=args.max_jobs,
-          max_age_s=args.max_age_s)
+          max_age_s=args.max_age_s, device=args.device)
     return 0
 
 
@@ -527,10 +535,13 @@ def _cmd_demo(args) -> int:
     return run_demo(out_dir=args.out, seed=args.seed)
 
 
+DEVICE_HELP = "auto (CUDA, then MPS, then CPU; default), cpu, cuda, cuda:N or mps"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
-    from affordhand.frontend.pipeline import ImageOptions
-    from affordhand.refine.guided import GuidedConfig
+    from affordhand.frontend.options import ImageOptions
+    from affordhand.refine.settings import GuidedConfig
 
     G = GuidedConfig()
     parser = argparse.ArgumentParser(
@@ -584,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
     p.add_argument("--prediction", choices=("eps", "x0"), default="eps")
     p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--skip-bad", action="store_true")
     p.set_defaults(func=_cmd_train)
 
@@ -598,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output records (JSONL)")
     p.add_argument("--figure", help="also save the samples as 3D hands (PNG)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_sample)
 
@@ -620,9 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noising", choices=("sdedit", "invert"), default=G.noising)
     p.add_argument("--occluded-t-start", type=int, default=G.occluded_t_start,
                    help="noise level from which hidden joints are regenerated by the prior (0: off)")
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=512, help="hands refined at once (per process under torchrun)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.add_argument("--no-self-calibration", action="store_true",
@@ -691,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     p.add_argument("--retries", type=int, default=3, help="retries on 429, 5xx and connection errors")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles each time)")
-    p.add_argument("--device", default="cpu", help="device of the transformers backend")
+    p.add_argument("--device", default="auto", help="device of the transformers backend: " + DEVICE_HELP)
     p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("image", help="photos in, refined 3D hands out (MediaPipe, fit, refine, figures, mesh)")
@@ -714,6 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
                         "its mirror image are taken as occluded; 1 turns the mirror pass off")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_image)
 
@@ -724,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=8.0)
     p.add_argument("--max-jobs", type=int, default=32, help="results kept for download (the oldest go first)")
     p.add_argument("--max-age-s", type=float, default=3600.0, help="seconds a result is kept for download")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
     _add_vlm_args(p, "http://127.0.0.1:8001/v1")
     _add_hand_model_args(p)
@@ -744,6 +758,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "device", None) is not None:
+            from affordhand.devices import resolve_device
+
+            args.device = resolve_device(args.device)
         return int(args.func(args) or 0)
     except AffordhandError as exc:
         print(f"error: {exc}", file=sys.stderr)

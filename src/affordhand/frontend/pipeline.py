@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
+from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.frontend.detect import detect_hands, read_image
 from affordhand.frontend.fit import initial_records, occlusion_from_box
 from affordhand.hand import skeleton
@@ -23,23 +23,6 @@ from affordhand.report.overlay import draw_overlay
 from affordhand.report.plot3d import hands_html
 
 FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)
-
-
-@dataclass
-class ImageOptions:
-    """Settings of the image front end."""
-
-    text: str | None = None
-    object_box: tuple | None = None
-    focal: float | None = None  # px; default: a 60-degree horizontal field of view
-    occluded: tuple[str, ...] = ()  # fingers the user says are hidden
-    # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
-    # image are taken as not visible; 1 or more turns the mirror pass off.
-    max_disagreement: float = 0.06
-    samples: int = 4
-    seed: int = 0
-    mirrored: bool = False
-    views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own
 
 
 def parse_box(text: str | None):
@@ -111,7 +94,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         mode = "affordance" if text else "uncond"
         config = RefineConfig(mode=mode, seed=options.seed)
         config.guided.samples = options.samples
-        refined = refine_batch([rec], config, hand, prior, uncertainty=uncertainty)[0]
+        refined = refine_batch([rec], config, hand, prior, options.device, uncertainty)[0]
         stem = f"{path.stem}_hand{k}"
         uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
         uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
@@ -163,12 +146,17 @@ def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, han
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from rich.progress import Progress
+
     entries = []
-    for p in paths:
-        try:
-            entries += process_image(Path(p), out, options, hand, prior, describer, uncertainty)
-        except AffordhandError as exc:  # one unreadable image does not stop the batch
-            print(f"error: {exc}", file=sys.stderr)
+    with Progress(disable=not sys.stderr.isatty() or len(paths) < 2) as bar:
+        task = bar.add_task("image", total=len(paths))
+        for p in paths:
+            try:
+                entries += process_image(Path(p), out, options, hand, prior, describer, uncertainty)
+            except AffordhandError as exc:  # one unreadable image does not stop the batch
+                print(f"error: {exc}", file=sys.stderr)
+            bar.advance(task)
     write_records(out / "records.jsonl", [e["record"] for e in entries])
     batch_report(out / "report.html", entries)
     return entries

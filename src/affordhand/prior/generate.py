@@ -43,8 +43,11 @@ def sample_poses(prior: Prior, texts: list[str | None], guidance: float = 3.0, s
     """Return right-hand hand_pose (B, 45) sampled for each text (None = unconditional)."""
     if cond is None:
         cond, has_cond = encode_conditions(prior, texts)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(len(texts), prior.config.pose_dim, generator=g)
+    device = next(prior.parameters()).device
+    g = torch.Generator().manual_seed(seed)  # noise drawn on the CPU: the same samples on every device
+    x = torch.randn(len(texts), prior.config.pose_dim, generator=g).to(device)
+    if cond is not None:
+        cond, has_cond = cond.to(device), has_cond.to(device)
     fn = guided_output(prior, cond, has_cond, guidance)
     if sampler == "ddim":
         x0 = sample_ddim(prior, fn, x, prior.schedule.timesteps(steps))
@@ -52,4 +55,4 @@ def sample_poses(prior: Prior, texts: list[str | None], guidance: float = 3.0, s
         x0 = sample_ddpm(prior, fn, x, generator=g)
     else:
         raise AffordhandError(f"unknown sampler {sampler!r}: ddim or ddpm")
-    return prior.decode_pose(x0)
+    return prior.decode_pose(x0).cpu()

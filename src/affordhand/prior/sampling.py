@@ -41,7 +41,7 @@ def sample_ddim(prior: Prior, output_fn: Callable, x: torch.Tensor, timesteps: l
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         eps, x0 = sched.split(x, tt, output_fn(x, tt))
-        noise = torch.randn(x.shape, generator=generator, device=x.device) if eta > 0 else None
+        noise = torch.randn(x.shape, generator=generator).to(x.device) if eta > 0 else None
         x = sched.ddim_step(x, tt, torch.full_like(tt, t_prev), eps, x0, eta, noise)
         if callback is not None:
             callback({"i": i, "t": t, "x": x, "x0": x0})
@@ -56,7 +56,7 @@ def sample_ddpm(prior: Prior, output_fn: Callable, x: torch.Tensor, t_start: int
     for t in range(sched.T - 1 if t_start is None else t_start, -1, -1):
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         _, x0 = sched.split(x, tt, output_fn(x, tt))
-        x = sched.ddpm_step(x, tt, x0, torch.randn(x.shape, generator=generator, device=x.device))
+        x = sched.ddpm_step(x, tt, x0, torch.randn(x.shape, generator=generator).to(x.device))
     return x
 
 

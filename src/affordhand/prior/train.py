@@ -38,6 +38,7 @@ from affordhand.data.taxonomy import record_grasp
 from affordhand.hand.rotations import mirror_where
 from affordhand.data.atomic import atomic_write_text
 from affordhand.data.provenance import file_sha256
+from affordhand.parallel import join
 from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
 from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
 from affordhand.text.encoders import load_text_encoder
@@ -103,25 +104,6 @@ def _loss(prior, x0, cond, has_cond, generator, cond_drop, net=None, rows=slice(
     return torch.mean((out - prior.schedule.target(x0, noise)) ** 2)
 
 
-def _distributed(device: str):
-    """Return (rank, world, device) and join the process group when launched by torchrun."""
-    import os
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, device
-    import torch.distributed as dist
-
-    rank = int(os.environ["RANK"])
-    if device.startswith("cuda"):
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return rank, world, device
-
-
 @torch.no_grad()
 def validation_loss(prior, x0, cond, has_cond, seed: int = 1234, batch: int = 1024) -> float:
     """Return the mean denoising loss on a fixed draw of timesteps and noise (comparable across steps)."""
@@ -155,7 +137,7 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
     for path in (data, val):
         if path is not None and not Path(path).is_file():
             raise AffordhandError(f"{path}: no such file")
-    rank, world, device = _distributed(device)
+    rank, world, device = join(device)
     if config.batch % world:
         raise AffordhandError(f"--batch {config.batch} must be divisible by the {world} processes")
     config.data_file, config.data_hash = str(data), file_sha256(data)

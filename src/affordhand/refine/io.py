@@ -1,7 +1,8 @@
 """Resumable, atomic output for `affordhand refine`: finished records go to OUT.partial as they are done
 (flushed per batch), after a first line holding the run's settings; a rerun reads it back, refuses to mix
 runs made with other settings or input, skips what is done, and the finished file replaces OUT atomically
-in input order, with the settings kept beside it in OUT.config.json."""
+in input order, with the settings kept beside it in OUT.config.json. Under torchrun each rank keeps its
+own partial (OUT.rank<R>of<N>.partial) and rank 0 merges them."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from affordhand.data.records import dumps_record, validate_record, write_records
 SETTINGS_KEY = "affordhand_settings"  # the partial file's first line: {"affordhand_settings": {...}}
 
 
-def partial_path(out: Path) -> Path:
-    return out.with_name(out.name + ".partial")
+def partial_path(out: Path, rank: int = 0, world: int = 1) -> Path:
+    """Return the partial file of one process: OUT.partial, or OUT.rank<R>of<N>.partial under torchrun."""
+    return out.with_name(out.name + (".partial" if world == 1 else f".rank{rank}of{world}.partial"))
 
 
-def read_partial(out: Path) -> tuple[dict | None, dict[str, dict]]:
+def read_partial(out: Path, rank: int = 0, world: int = 1) -> tuple[dict | None, dict[str, dict]]:
     """Return (the settings the partial output was made with, or None; the records finished in it by id).
     A torn last line is ignored."""
-    entries = read_journal(partial_path(out))
+    entries = read_journal(partial_path(out, rank, world))
     settings = None
     if entries and isinstance(entries[0].get(SETTINGS_KEY), dict):
         settings = entries.pop(0)[SETTINGS_KEY]
@@ -39,8 +41,8 @@ def read_partial(out: Path) -> tuple[dict | None, dict[str, dict]]:
 class PartialWriter:
     """Appends finished records to OUT.partial, flushed and fsynced after each batch."""
 
-    def __init__(self, out: Path, done: dict[str, dict], settings: dict):
-        self.path = partial_path(out)
+    def __init__(self, out: Path, done: dict[str, dict], settings: dict, rank: int = 0, world: int = 1):
+        self.path = partial_path(out, rank, world)
         self.settings = settings
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Rewrite what was read back, so a torn tail line never stays in the file.
@@ -56,9 +58,19 @@ class PartialWriter:
         self.f.flush()
         os.fsync(self.f.fileno())
 
-    def finish(self, out: Path, order: list[str], done: dict[str, dict], **summary) -> None:
-        """Write OUT (input order) and OUT.config.json (the settings and `summary`), then drop the partial."""
+    def close(self) -> None:
         self.f.close()
-        write_settings(out, self.settings, **summary)
-        write_records(out, (done[i] for i in order if i in done))
-        self.path.unlink(missing_ok=True)
+
+
+def finish(out: Path, settings: dict, order: list[str], world: int = 1) -> tuple[int, list[str]]:
+    """Merge the partial output of every rank into OUT (input order) with OUT.config.json beside it, then
+    remove the partials; return (records written, ids that got no finite result)."""
+    done: dict[str, dict] = {}
+    for rank in range(world):
+        done.update(read_partial(out, rank, world)[1])
+    failed = [i for i in order if i not in done]
+    write_settings(out, settings, records=len(done), failed=failed)
+    write_records(out, (done[i] for i in order if i in done))
+    for rank in range(world):
+        partial_path(out, rank, world).unlink(missing_ok=True)
+    return len(done), failed

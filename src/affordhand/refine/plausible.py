@@ -18,7 +18,7 @@ DEPTH_M = (0.05, 50.0)  # wrist distance along the optical axis, metres
 SCALE = (0.25, 4.0)  # built-in hand size; 1 is an adult hand
 FOCAL_PX = (10.0, 1e5)  # fx and fy, pixels
 KEYPOINT_REACH = 1e5  # px from the principal point
-REPROJECTION_HANDS = 1.0  # mean 2D error of the visible joints, in hand sizes (the keypoints' extent)
+REPROJECTION_HANDS = 1.0  # mean 2D error of the visible joints, in hand sizes (all keypoints' extent)
 RESULT_FIELDS = ("hand_pose", "global_orient", "transl", "scale", "joints3d")
 
 
@@ -60,8 +60,9 @@ def _reprojection_in_hands(records: list[dict], hand) -> np.ndarray:
     uv = project(joints, batch.K)
     vis = batch.visible.float()
     error = ((uv - batch.keypoints).norm(dim=-1) * vis).sum(-1) / vis.sum(-1).clamp_min(1)
-    kp = torch.where(batch.visible[..., None], batch.keypoints, batch.keypoints[:, :1])
-    extent = (kp.amax(1) - kp.amin(1)).amax(-1).clamp_min(1.0)
+    # The hand's size in the image: the extent of all 21 keypoints (a hidden joint's keypoint is a guess, but
+    # the visible ones alone can be a few pixels apart on a heavily occluded hand).
+    extent = (batch.keypoints.amax(1) - batch.keypoints.amin(1)).amax(-1).clamp_min(1.0)
     return (error / extent).numpy()
 
 

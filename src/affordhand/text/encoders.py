@@ -5,12 +5,22 @@
 - `hf:NAME_OR_PATH`: any Hugging Face encoder through transformers (the method's released models use
   DistilBERT: `hf:distilbert-base-uncased`); pooling `mean` (default) or `cls`: `hf:PATH#cls`.
 - `none`: no text; D=0, for the unconditional prior.
+
+Each distinct sentence is embedded once per process, and kept on disk across runs in a SQLite file keyed
+by the encoder's fingerprint (its name, width and the embedding of a fixed probe sentence, so a changed model
+never reuses another's vectors) and the sentence: `$AFFORDHAND_CACHE_DIR/text-embeddings.sqlite`, by default
+under `~/.cache/affordhand`; `AFFORDHAND_CACHE_DIR=off` turns it off.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from affordhand.errors import AffordhandError
@@ -30,15 +40,74 @@ class TextEncoder:
 
     @torch.no_grad()
     def encode(self, sentences: list[str], batch_size: int = 128) -> torch.Tensor:
-        """Return (len(sentences), dim) float32 embeddings, computing each distinct sentence once."""
+        """Return (len(sentences), dim) float32 embeddings, computing each distinct sentence once (and, for
+        a real encoder, once across runs: see the module's docstring)."""
         todo = sorted({s for s in sentences if s not in self._cache})
+        store = self._store() if todo and self.dim else None
+        if store is not None:
+            self._cache.update(store.get(todo))
+            todo = [s for s in todo if s not in self._cache]
         for i in range(0, len(todo), batch_size):
             chunk = todo[i:i + batch_size]
-            for s, e in zip(chunk, self._embed(chunk).float().cpu()):
+            vectors = self._embed(chunk).float().cpu()
+            for s, e in zip(chunk, vectors):
                 self._cache[s] = e
+            if store is not None:
+                store.put(zip(chunk, vectors))
         if not sentences:
             return torch.zeros(0, self.dim)
         return torch.stack([self._cache[s] for s in sentences])
+
+    def _store(self) -> "EmbeddingStore | None":
+        """Return the on-disk store for this encoder (opened once), or None when it is off or unusable."""
+        if not hasattr(self, "_disk"):
+            self._disk = None
+            folder = os.environ.get("AFFORDHAND_CACHE_DIR", str(Path.home() / ".cache" / "affordhand"))
+            if folder and folder.lower() != "off":
+                probe = self._embed([PROBE]).float().cpu().numpy().round(5).tobytes()
+                fingerprint = hashlib.sha256(f"{self.name}\0{self.dim}\0".encode() + probe).hexdigest()[:16]
+                try:
+                    self._disk = EmbeddingStore(Path(folder) / "text-embeddings.sqlite", fingerprint, self.dim)
+                except (OSError, sqlite3.Error):  # a read-only home, say: encode without the disk cache
+                    self._disk = None
+        return self._disk
+
+
+PROBE = "A right hand holds a mug by its handle."
+
+
+class EmbeddingStore:
+    """Sentence embeddings of one encoder (by fingerprint) in a SQLite file, safe for concurrent runs."""
+
+    def __init__(self, path: Path, fingerprint: str, dim: int):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fingerprint, self.dim = fingerprint, dim
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        with self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS embedding (encoder TEXT, sentence TEXT, vector BLOB, "
+                            "PRIMARY KEY (encoder, sentence))")
+
+    def get(self, sentences: list[str]) -> dict[str, torch.Tensor]:
+        found = {}
+        try:
+            for i in range(0, len(sentences), 500):
+                chunk = sentences[i:i + 500]
+                rows = self.db.execute(f"SELECT sentence, vector FROM embedding WHERE encoder = ? AND sentence IN "
+                                       f"({','.join('?' * len(chunk))})", [self.fingerprint, *chunk]).fetchall()
+                for sentence, blob in rows:
+                    if len(blob) == 4 * self.dim:
+                        found[sentence] = torch.from_numpy(np.frombuffer(blob, dtype=np.float32).copy())
+        except sqlite3.Error:  # a corrupt or locked cache only costs the encoding
+            return {}
+        return found
+
+    def put(self, items) -> None:
+        try:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)",
+                                    [(self.fingerprint, s, v.numpy().astype(np.float32).tobytes()) for s, v in items])
+        except sqlite3.Error:
+            pass
 
 
 class MiniLMEncoder(TextEncoder):

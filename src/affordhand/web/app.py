@@ -76,7 +76,7 @@ PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
 
 def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=None, skeleton=None,
                describer=None, max_upload_mb: float = 8.0, work_dir: str | None = None, max_jobs: int = 32,
-               max_age_s: float = 3600.0):
+               max_age_s: float = 3600.0, device: str = "cpu"):
     """Return the FastAPI app (prior and hand model loaded once)."""
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
@@ -89,8 +89,8 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
 
     if skeleton is None and hand_model == "builtin":
         skeleton = prior_skeleton(prior)  # the skeleton calibrated with the prior, if it has one
-    hand = load_hand_model(hand_model, mano_dir, skeleton)
-    prior_model = load_prior(prior)
+    hand = load_hand_model(hand_model, mano_dir, skeleton).to(device)
+    prior_model = load_prior(prior, device)
     uncertainty = uncertainty_for(prior)[0]
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
     root = store.root
@@ -191,7 +191,7 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
         options = ImageOptions(text=text or None, object_box=parse_box(object_box), occluded=parse_fingers(occluded),
-                               samples=samples, views=False)
+                               samples=samples, views=False, device=device)
         job, path = _save_upload(image)
         with kept_unless_failed(job):
             hands = [_hand_entry(e, job, path.parent) for e in process_image(path, path.parent, options, hand,

@@ -1,0 +1,179 @@
+"""The Python API: the command line's jobs as functions, on plain dicts as well as on records read from files.
+
+    import affordhand as ah
+    refined = ah.refine([{"id": "h0", "hand_pose": [...45], "global_orient": [...3], "keypoints2d": [[u, v]] * 21,
+                          "K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], "text": "A right hand holds a mug."}])
+    print(ah.evaluate(gt, refined)["overall"]["mpjpe_occluded"])
+
+Records follow the record format (README, "The hand record format"): angles in radians (axis-angle, MANO
+joint order), lengths in metres, pixels for keypoints and K. Missing optional fields take the format's
+defaults: side "right", every joint visible. Results are the CLI's for the same inputs and seed (the same
+hand-model choice, self-calibration, batches and uncertainty recipe).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from affordhand.errors import AffordhandError
+
+BATCH = 512  # hands refined at once, as `affordhand refine` does
+
+
+def load_prior(spec: str | os.PathLike = "default", device: str = "auto"):
+    """Return a prior: "default" (shipped) or a run folder written by `affordhand train`, on device (auto:
+    CUDA, then MPS, then CPU)."""
+    from affordhand.devices import resolve_device
+    from affordhand.prior.model import load_prior as _load
+
+    return _load(spec, resolve_device(device))
+
+
+def read_records(path: str | os.PathLike, skip_bad: bool = False) -> list[dict]:
+    """Return the validated records of a JSONL file (arrays as numpy float64, `visible` as bool)."""
+    from affordhand.data.records import read_records as _read
+
+    return _read(path, skip_bad=skip_bad).records
+
+
+def write_records(path: str | os.PathLike, records: list[dict]) -> int:
+    """Write records as JSONL, atomically; return how many."""
+    from affordhand.data.records import write_records as _write
+
+    return _write(path, records)
+
+
+def _validated(records: list[dict], required=()) -> list[dict]:
+    from affordhand.data.records import validate_record
+
+    if isinstance(records, dict):
+        records = [records]
+    out, seen = [], set()
+    for i, raw in enumerate(records):
+        try:
+            rec = validate_record(raw, required)
+        except ValueError as exc:
+            raise AffordhandError(f"record {i}: {exc}") from None
+        if rec["id"] in seen:
+            raise AffordhandError(f"record {i}: id {rec['id']!r} appears more than once")
+        seen.add(rec["id"])
+        out.append(rec)
+    return out
+
+
+def refine(records: list[dict], *, prior: str | os.PathLike = "default", mode: str = "affordance", seed: int = 0,
+           device: str = "auto", hand_model: str = "builtin", skeleton: str | None = None,
+           self_calibration: bool = True, **options) -> list[dict]:
+    """Return refined copies of hand records, as `affordhand refine` writes them.
+
+    Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
+    (3 x 3 px); `side`, `visible`, `transl`, `scale`, `text` and the regressor's own `joints3d` are used
+    when given. mode: affordance, uncond, fit or none. options: the guided refinement's settings by name
+    (t_start, steps, guidance, cfg, samples, select, noising, occluded_t_start, bounds). Each refined
+    record gets hand_pose, global_orient, transl, scale, joints3d (m, camera frame) and, with the prior,
+    joint_std_mm, joint_move_mm and joint_uncertainty_mm (21 values each, mm)."""
+    from dataclasses import fields
+
+    from affordhand.devices import resolve_device
+    from affordhand.hand import load_hand_model
+    from affordhand.prior.model import prior_skeleton
+    from affordhand.refine.batch import NEEDED
+    from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_batch
+    from affordhand.refine.settings import GuidedConfig
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    if mode not in MODES:
+        raise AffordhandError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+    known = {f.name for f in fields(GuidedConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise AffordhandError(f"unknown option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
+    records = _validated(records, NEEDED)
+    device = resolve_device(device)
+    if skeleton is None and hand_model == "builtin":
+        skeleton = prior_skeleton(prior)
+    hand, _ = match_hand_to_input(records, load_hand_model(hand_model, None, skeleton), self_calibration)
+    hand = hand.to(device)
+    model = uncertainty = None
+    if mode in ("affordance", "uncond"):
+        model = load_prior(prior, device)
+        uncertainty = uncertainty_for(prior)[0]
+    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options))
+    out = []
+    for i in range(0, len(records), BATCH):
+        out += refine_batch(records[i:i + BATCH], config, hand, model, device, uncertainty)
+    return out
+
+
+def evaluate(gt: list[dict], pred: list[dict], by: str | None = None, prior: str | None = None,
+             match: str = "id") -> dict:
+    """Return {"overall": metrics, "groups": {key: metrics}, "missing_in_pred", "extra_in_pred", "not_finite"}
+    of predictions against ground truth, matched by id (or image). Metrics in mm: mpjpe, pa_mpjpe and both
+    over visible and occluded joints, auc (PCK of PA errors over 0-50 mm), count; with joint_uncertainty_mm,
+    the coverage and mean radius per group. by: taxonomy, object, occluded_count, camera or subject."""
+    from affordhand.eval.evaluate import evaluate as _evaluate
+    from affordhand.hand import load_hand_model
+    from affordhand.prior.model import prior_skeleton
+
+    hand = load_hand_model("builtin", None, prior_skeleton(prior) if prior else None)
+    result = _evaluate(_validated(gt), _validated(pred), hand, by=by, match=match)
+    return {"overall": result.overall, "groups": result.groups, "missing_in_pred": result.missing_in_pred,
+            "extra_in_pred": result.extra_in_pred, "not_finite": result.not_finite}
+
+
+def sample(text: str | None, n: int = 16, prior: str | os.PathLike = "default", seed: int = 0,
+           guidance: float = 3.0, steps: int = 50) -> np.ndarray:
+    """Return n right-hand finger poses (n, 45), rad, drawn from the prior for a sentence (None: without
+    text), as `affordhand sample` does."""
+    from affordhand.prior.generate import sample_poses
+
+    if n < 1:
+        raise AffordhandError("n must be positive")
+    return sample_poses(load_prior(prior), [text] * n, guidance, steps, "ddim", seed).numpy()
+
+
+def refine_image(image, text: str | None = None, object_box=None, *, prior: str | os.PathLike = "default",
+                 samples: int = 4, seed: int = 0, occluded=(), out: str | os.PathLike | None = None,
+                 name: str = "image", device: str = "auto") -> list[dict]:
+    """Return the refined record of every hand MediaPipe finds in a photo, as `affordhand image` makes them.
+
+    image: a file path, or an RGB array (H, W, 3) uint8. text: "A right hand ..." (None: unconditional).
+    object_box: (x0, y0, x1, y1) px; joints inside it and behind the palm count as occluded. occluded:
+    finger names the caller knows are hidden. out: a folder for the overlay, mesh and views (default: a
+    temporary one, removed). name: an array's name, which its hands' ids (and so their seeds) come from, as a
+    file's stem does."""
+    import tempfile
+
+    from affordhand.frontend.options import ImageOptions
+    from affordhand.frontend.pipeline import process_image
+    from affordhand.hand import load_hand_model
+    from affordhand.prior.model import prior_skeleton
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    if text is not None and not text.startswith(("A right hand", "A left hand")):
+        raise AffordhandError('text must be one sentence starting "A right hand" or "A left hand"')
+    from affordhand.devices import resolve_device
+
+    device = resolve_device(device)
+    options = ImageOptions(text=text, object_box=tuple(object_box) if object_box is not None else None,
+                           occluded=tuple(occluded), samples=samples, seed=seed, views=out is not None, device=device)
+    hand = load_hand_model("builtin", None, prior_skeleton(prior)).to(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(out) if out is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = image
+        if not isinstance(image, (str, os.PathLike)):
+            array = np.asarray(image)
+            if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+                raise AffordhandError(f"image must be a path or an RGB uint8 array (H, W, 3), got {array.shape} "
+                                      f"{array.dtype}")
+            from PIL import Image
+
+            path = Path(tmp) / f"{name}.png"
+            Image.fromarray(array).save(path)
+        entries = process_image(Path(path), folder, options, hand, load_prior(prior, device),
+                                uncertainty=uncertainty_for(prior)[0])
+        return [e["record"] for e in entries]
