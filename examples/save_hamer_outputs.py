@@ -13,6 +13,13 @@ tested on files in this layout.
 Each record needs `image` and either `box` (x0, y0, x1, y1, pixels) or `keypoints2d` (the box around its
 visible keypoints, as data sets' ground-truth boxes are made); `side` says which hand. HaMeR's own demo.py
 finds boxes with ViTDet and ViTPose inline; to use its detections instead, write them as such records.
+
+Written against geopavlakos/hamer demo.py (commit 3a01849f): the imports of L9-12, `load_hamer` (L38), the
+dataset `ViTDetDataset(model_cfg, img_cv2, boxes, right, rescale_factor=2.0)` (L124; boxes (N, 4) xyxy,
+right (N,) 1/0), and the camera of L136-144: `pred_cam[:, 1] *= 2 * right - 1`, `scaled_focal_length =
+EXTRA.FOCAL_LENGTH / MODEL.IMAGE_SIZE * img_size.max()`, `cam_crop_to_full(pred_cam, box_center, box_size,
+img_size, scaled_focal_length)`. Left hands come out mirrored (the crop is flipped): `import-regressor`
+mirrors rotations, 2D and 3D keypoints back.
 """
 
 import argparse

@@ -321,15 +321,15 @@ def _hamer_file(tmp_path, fmt):
         "img_size": np.tile([640.0, 480], (n, 1)), "pred_cam_t_full": np.tile([0.0, 0.0, 1.0], (n, 1)),
         "pred_keypoints_3d": rng.normal(0, 0.05, (n, 21, 3)), "ids": np.array(["a", "b", "c"]),
     }
-    path = tmp_path / ("h.npz" if fmt == "hamer" else "h.json")
-    if fmt == "hamer":
+    path = tmp_path / ("h.json" if fmt == "json" else "h.npz")
+    if fmt != "json":
         np.savez(path, **arrays)
     else:
         path.write_text(json.dumps({k: v.tolist() for k, v in arrays.items()}))
     return path, orient.numpy(), pose.numpy(), kp_crop
 
 
-@pytest.mark.parametrize("fmt", ["hamer", "json"])
+@pytest.mark.parametrize("fmt", ["hamer", "wilor", "json"])  # WiLoR's saver writes HaMeR's layout
 def test_import_regressor_converts_rotations_and_mirrors_left_hands(tmp_path, fmt):
     path, orient, pose, kp_crop = _hamer_file(tmp_path, fmt)
     out = tmp_path / "init.jsonl"
@@ -342,7 +342,7 @@ def test_import_regressor_converts_rotations_and_mirrors_left_hands(tmp_path, fm
     assert np.allclose(recs[0]["keypoints2d"], kp_crop[0] * 200 + [300, 200])
     assert np.allclose(recs[1]["keypoints2d"][:, 0], -kp_crop[1, :, 0] * 150 + 400)  # mirrored crop
     assert recs[0]["K"][0, 2] == 320 and recs[0]["K"][0, 0] == pytest.approx(12500)
-    own = (np.load(path) if fmt == "hamer" else None)
+    own = (np.load(path) if fmt != "json" else None)
     kp3d = own["pred_keypoints_3d"] if own is not None else np.asarray(json.loads(path.read_text())["pred_keypoints_3d"])
     assert np.allclose(recs[0]["joints3d"], kp3d[0] + [0, 0, 1], atol=1e-6)  # the regressor's own joints kept
     assert np.allclose(recs[1]["joints3d"], kp3d[1] * [-1, 1, 1] + [0, 0, 1], atol=1e-6)  # left: mirrored back

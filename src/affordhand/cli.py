@@ -687,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-regressor", help="turn HaMeR-style regressor outputs into initial estimates")
     p.add_argument("file", help="the regressor's outputs (.npz for --format hamer, .json for --format json)")
-    p.add_argument("--format", choices=("hamer", "json"), default="hamer")
+    p.add_argument("--format", choices=("hamer", "wilor", "json"), default="hamer",
+                   help="hamer or wilor: the .npz examples/save_{hamer,wilor}_outputs.py write (one layout); json")
     p.add_argument("--out", required=True, help="initial estimates (JSONL) for `affordhand refine`")
     p.set_defaults(func=_cmd_import_regressor)
 

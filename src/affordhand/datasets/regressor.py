@@ -16,7 +16,7 @@ bookkeeping name them (examples/save_hamer_outputs.py saves exactly this from a 
     img_size (N, 2)                    image width, height in pixels
     ids (N,) or image (N,)             optional names; ids default to "<file stem>/<index>"
 
-Saved as .npz (`--format hamer`; read with allow_pickle=False) or as a JSON object with the same keys
+Saved as .npz (`--format hamer` or `wilor`, the same layout; read with allow_pickle=False) or as a JSON object with the same keys
 (`--format json`). Rotations are turned into axis-angle with roma; left hands are mirrored back to MANO's
 left-hand convention (axis-angle (x, -y, -z), x of points negated).
 """
@@ -42,7 +42,7 @@ def load_arrays(path: Path, fmt: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise AffordhandError(f"{path}: no such file")
     try:
-        if fmt == "hamer":
+        if fmt in ("hamer", "wilor"):  # WiLoR's outputs have HaMeR's keys, shapes and conventions
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         elif fmt == "json":
@@ -51,7 +51,7 @@ def load_arrays(path: Path, fmt: str) -> dict[str, np.ndarray]:
                 raise ValueError("expected a JSON object of arrays")
             arrays = {k: np.asarray(v) for k, v in raw.items()}
         else:
-            raise AffordhandError(f"unknown format {fmt!r}: hamer (.npz) or json")
+            raise AffordhandError(f"unknown format {fmt!r}: hamer or wilor (.npz), or json")
     except (ValueError, OSError, json.JSONDecodeError) as exc:
         raise AffordhandError(f"{path}: cannot read as {fmt} ({exc})") from None
     missing = [k for k in REQUIRED if k not in arrays]

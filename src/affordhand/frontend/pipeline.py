@@ -117,6 +117,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after,
                         "text": rec.get("text"), "note": note, "mode": mode,
                         "reprojection_px": (err(uv_before), err(uv_after)), "occluded": int((~seen).sum()),
+                        "keypoints2d": {"detected": rec["keypoints2d"], "initial": uv_before, "refined": uv_after},
                         "spread_mm": float(np.mean(refined["joint_std_mm"])) if refined.get("joint_std_mm") is not None else None})
     return entries
 

@@ -1,0 +1,134 @@
+"""Benchmark on real photos: does the refined hand sit on the hand in the photo?
+
+    python benchmarks/photos.py [--text "A right hand holds an object."] [--samples 4] [--shared DIR]
+
+Photos: every annotated hand of `../shared/photos` (OneHand10K and CMU Panoptic samples with 2D joint
+annotations; research use, measured here only; skipped with a reason when absent) and the example photo's
+three by-eye points (examples/photos/README.md). Each photo goes through `affordhand image` (MediaPipe,
+initial fit, refinement with the shipped prior); the detected hand nearest the annotation is scored.
+For MediaPipe's points, the initial fit's projection and the refined hand's projection it reports, over
+the annotated joints that refinement treats as visible (and apart, the ones it treats as occluded): the
+mean distance to the annotation in pixels, and PCK at 0.1 of the hand's size (the annotation's bounding
+box, longer side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from affordhand.errors import AffordhandError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AFFORDHAND_SHARED", REPO.parent / "shared"))
+EXAMPLE = REPO / "examples" / "photos" / "fingerpose_halfcurl.jpg"
+# By-eye points of the example photo (examples/photos/README.md): index tip, index PIP, thumb tip.
+EXAMPLE_POINTS = {8: (335, 210), 6: (195, 235), 4: (332, 302)}
+SOURCES = ("detected", "initial", "refined")
+
+
+def annotated_hands(shared: Path) -> list[dict]:
+    """Return [{image, keypoints2d (21, 2), labelled (21,)}]: the shared photos' annotations (when the
+    folder is there) and the example photo's by-eye points."""
+    hands = []
+    path = shared / "photos" / "annotations.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            hands.append({"image": shared / "photos" / row["image"], "keypoints2d": np.asarray(row["keypoints2d"], float),
+                          "labelled": np.asarray(row["labelled"], bool)})
+    kp, labelled = np.zeros((21, 2)), np.zeros(21, bool)
+    for j, uv in EXAMPLE_POINTS.items():
+        kp[j], labelled[j] = uv, True
+    hands.append({"image": EXAMPLE, "keypoints2d": kp, "labelled": labelled})
+    return hands
+
+
+def score(hand: dict, entries: list[dict]) -> dict | None:
+    """Return per source (detected, initial, refined) the errors (px) of the labelled joints, split by
+    what refinement took as visible, for the detected hand nearest the annotation; None if none found."""
+    if not entries:
+        return None
+    lab = hand["labelled"]
+    near = min(entries, key=lambda e: np.linalg.norm(e["keypoints2d"]["detected"][lab] - hand["keypoints2d"][lab],
+                                                     axis=-1).mean())
+    visible = np.asarray(near["record"]["visible"], bool)
+    box = hand["keypoints2d"][lab]
+    size = float(np.ptp(box, 0).max()) if lab.sum() > 1 else float("nan")
+    out = {"size": size, "visible": lab & visible, "occluded": lab & ~visible}
+    for source in SOURCES:
+        out[source] = np.linalg.norm(near["keypoints2d"][source] - hand["keypoints2d"], axis=-1)
+    return out
+
+
+def run(args) -> list[tuple[str, dict]]:
+    from affordhand.frontend.options import ImageOptions
+    from affordhand.frontend.pipeline import process_image
+    from affordhand.hand import BuiltinHand
+    from affordhand.prior.model import load_prior
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    prior, recipe = load_prior("default"), uncertainty_for("default")[0]
+    options = ImageOptions(text=args.text, samples=args.samples, views=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for hand in annotated_hands(Path(args.shared)):
+            entries = process_image(Path(hand["image"]), Path(tmp), options, BuiltinHand(), prior, uncertainty=recipe)
+            rows.append((Path(hand["image"]).name, score(hand, entries)))
+    return rows
+
+
+def print_table(rows: list[tuple[str, dict]]) -> None:
+    print("| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px | PCK@0.1 MediaPipe / refined | occluded: MediaPipe / refined px |")
+    print("|---|---|---|---|---|---|---|")
+    pooled = {s: [] for s in SOURCES}
+    pck = {s: [] for s in SOURCES}
+    for name, r in rows:
+        if r is None:
+            print(f"| {name} | - | no hand found | | | | |")
+            continue
+        vis, occ = r["visible"], r["occluded"]
+        mean = {s: float(r[s][vis].mean()) if vis.any() else float("nan") for s in SOURCES}
+        hit = {s: float((r[s][vis] <= 0.1 * r["size"]).mean()) if vis.any() and r["size"] == r["size"] else float("nan")
+               for s in SOURCES}
+        for s in SOURCES:
+            pooled[s] += list(r[s][vis])
+            if r["size"] == r["size"]:
+                pck[s] += list(r[s][vis] <= 0.1 * r["size"])
+        occluded = (f"{r['detected'][occ].mean():.1f} / {r['refined'][occ].mean():.1f}" if occ.any() else "-")
+        print(f"| {name} | {int(vis.sum())} / {int(occ.sum())} | {mean['detected']:.1f} | {mean['initial']:.1f} | "
+              f"{mean['refined']:.1f} | {hit['detected']:.2f} / {hit['refined']:.2f} | {occluded} |")
+    m = {s: float(np.mean(pooled[s])) for s in SOURCES}
+    print(f"| all | {len(pooled['detected'])} joints | {m['detected']:.1f} | {m['initial']:.1f} | {m['refined']:.1f} | "
+          f"{np.mean(pck['detected']):.2f} / {np.mean(pck['refined']):.2f} | |")
+    worse = [name for name, r in rows if r is not None and r["visible"].any()
+             and r["refined"][r["visible"]].mean() > r["detected"][r["visible"]].mean()]
+    print(f"\n- refined <= MediaPipe on visible joints, every photo: {'met' if not worse else 'NOT met: ' + ', '.join(worse)}")
+    print(f"- refined at most 1 px worse overall: {m['refined'] - m['detected']:+.2f} px -> "
+          f"{'met' if m['refined'] - m['detected'] <= 1 else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--text", default="A right hand holds an object.")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--shared", default=str(SHARED))
+    args = parser.parse_args()
+    print(f"command: python benchmarks/photos.py --text {args.text!r} --samples {args.samples}")
+    if not (Path(args.shared) / "photos" / "annotations.jsonl").is_file():
+        print(f"note: {Path(args.shared) / 'photos'} is not there: only the example photo is measured")
+    try:
+        rows = run(args)
+    except AffordhandError as exc:
+        print(f"skipped: {exc}")
+        return
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
