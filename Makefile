@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/affordhand demo
 
 test: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest
 
 # Rebuild the shipped prior from scratch (see README for the time it takes).

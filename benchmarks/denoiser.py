@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from affordhand.prior.model import Prior, PriorConfig
 from affordhand.prior.conditions import condition_vectors
+from affordhand.prior.model import Prior, PriorConfig
 from affordhand.prior.train import _loss, load_training_poses, validation_loss
 from affordhand.synth.dataset import SynthConfig, build
 from affordhand.text.encoders import load_text_encoder
@@ -74,7 +74,9 @@ def main() -> None:
                 ema.output(xb, torch.full((2048,), 300), cb, torch.ones(2048, dtype=torch.bool))
             ms_call = 1000 * (time.perf_counter() - t1) / 3
         n_params = sum(p.numel() for p in prior.parameters())
-        print(f"| {arch} (width {width}) | {n_params / 1e6:.2f} M | {ms_step:.1f} | {steps} | {val:.4f} | {ms_call:.1f} |")
+        print(
+            f"| {arch} (width {width}) | {n_params / 1e6:.2f} M | {ms_step:.1f} | {steps} | {val:.4f} | {ms_call:.1f} |"
+        )
     tmp.cleanup()
 
 

@@ -40,8 +40,13 @@ def annotated_hands(shared: Path) -> list[dict]:
     if path.is_file():
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            hands.append({"image": shared / "photos" / row["image"], "keypoints2d": np.asarray(row["keypoints2d"], float),
-                          "labelled": np.asarray(row["labelled"], bool)})
+            hands.append(
+                {
+                    "image": shared / "photos" / row["image"],
+                    "keypoints2d": np.asarray(row["keypoints2d"], float),
+                    "labelled": np.asarray(row["labelled"], bool),
+                }
+            )
     kp, labelled = np.zeros((21, 2)), np.zeros(21, bool)
     for j, uv in EXAMPLE_POINTS.items():
         kp[j], labelled[j] = uv, True
@@ -55,8 +60,10 @@ def score(hand: dict, entries: list[dict]) -> dict | None:
     if not entries:
         return None
     lab = hand["labelled"]
-    near = min(entries, key=lambda e: np.linalg.norm(e["keypoints2d"]["detected"][lab] - hand["keypoints2d"][lab],
-                                                     axis=-1).mean())
+    near = min(
+        entries,
+        key=lambda e: np.linalg.norm(e["keypoints2d"]["detected"][lab] - hand["keypoints2d"][lab], axis=-1).mean(),
+    )
     visible = np.asarray(near["record"]["visible"], bool)
     box = hand["keypoints2d"][lab]
     size = float(np.ptp(box, 0).max()) if lab.sum() > 1 else float("nan")
@@ -84,7 +91,10 @@ def run(args) -> list[tuple[str, dict]]:
 
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
-    print("| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px | PCK@0.1 MediaPipe / refined | occluded: MediaPipe / refined px |")
+    print(
+        "| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px | PCK@0.1 MediaPipe / refined "
+        "| occluded: MediaPipe / refined px |"
+    )
     print("|---|---|---|---|---|---|---|")
     pooled = {s: [] for s in SOURCES}
     pck = {s: [] for s in SOURCES}
@@ -94,23 +104,39 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
             continue
         vis, occ = r["visible"], r["occluded"]
         mean = {s: float(r[s][vis].mean()) if vis.any() else float("nan") for s in SOURCES}
-        hit = {s: float((r[s][vis] <= 0.1 * r["size"]).mean()) if vis.any() and r["size"] == r["size"] else float("nan")
-               for s in SOURCES}
+        hit = {
+            s: float((r[s][vis] <= 0.1 * r["size"]).mean()) if vis.any() and r["size"] == r["size"] else float("nan")
+            for s in SOURCES
+        }
         for s in SOURCES:
             pooled[s] += list(r[s][vis])
             if r["size"] == r["size"]:
                 pck[s] += list(r[s][vis] <= 0.1 * r["size"])
-        occluded = (f"{r['detected'][occ].mean():.1f} / {r['refined'][occ].mean():.1f}" if occ.any() else "-")
-        print(f"| {name} | {int(vis.sum())} / {int(occ.sum())} | {mean['detected']:.1f} | {mean['initial']:.1f} | "
-              f"{mean['refined']:.1f} | {hit['detected']:.2f} / {hit['refined']:.2f} | {occluded} |")
+        occluded = f"{r['detected'][occ].mean():.1f} / {r['refined'][occ].mean():.1f}" if occ.any() else "-"
+        print(
+            f"| {name} | {int(vis.sum())} / {int(occ.sum())} | {mean['detected']:.1f} | {mean['initial']:.1f} | "
+            f"{mean['refined']:.1f} | {hit['detected']:.2f} / {hit['refined']:.2f} | {occluded} |"
+        )
     m = {s: float(np.mean(pooled[s])) for s in SOURCES}
-    print(f"| all | {len(pooled['detected'])} joints | {m['detected']:.1f} | {m['initial']:.1f} | {m['refined']:.1f} | "
-          f"{np.mean(pck['detected']):.2f} / {np.mean(pck['refined']):.2f} | |")
-    worse = [name for name, r in rows if r is not None and r["visible"].any()
-             and r["refined"][r["visible"]].mean() > r["detected"][r["visible"]].mean()]
-    print(f"\n- refined <= MediaPipe on visible joints, every photo: {'met' if not worse else 'NOT met: ' + ', '.join(worse)}")
-    print(f"- refined at most 1 px worse overall: {m['refined'] - m['detected']:+.2f} px -> "
-          f"{'met' if m['refined'] - m['detected'] <= 1 else 'NOT met'}")
+    print(
+        f"| all | {len(pooled['detected'])} joints | {m['detected']:.1f} | {m['initial']:.1f} | {m['refined']:.1f} | "
+        f"{np.mean(pck['detected']):.2f} / {np.mean(pck['refined']):.2f} | |"
+    )
+    worse = [
+        name
+        for name, r in rows
+        if r is not None
+        and r["visible"].any()
+        and r["refined"][r["visible"]].mean() > r["detected"][r["visible"]].mean()
+    ]
+    print(
+        "\n- refined <= MediaPipe on visible joints, every photo: "
+        + ("met" if not worse else "NOT met: " + ", ".join(worse))
+    )
+    print(
+        f"- refined at most 1 px worse overall: {m['refined'] - m['detected']:+.2f} px -> "
+        f"{'met' if m['refined'] - m['detected'] <= 1 else 'NOT met'}"
+    )
 
 
 def main() -> None:

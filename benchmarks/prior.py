@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from affordhand.data.records import read_records
 from affordhand.hand.skeleton import limit_violations
 from affordhand.prior.generate import encode_conditions, sample_poses
 from affordhand.prior.model import load_prior
 from affordhand.prior.train import load_training_poses
-from affordhand.data.records import read_records
 from affordhand.synth.dataset import SynthConfig, build
 
 
@@ -46,7 +46,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    print(f"command: python benchmarks/prior.py --prior {args.prior} --data {args.data} --n {args.n} --seed {args.seed}")
+    print(
+        f"command: python benchmarks/prior.py --prior {args.prior} --data {args.data} --n {args.n} --seed {args.seed}"
+    )
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     tmp = None
     if not args.data:
@@ -66,8 +68,13 @@ def main() -> None:
     texts = [r["text"] for r in test]
     cond, has = encode_conditions(prior, texts)
     rows = []
-    for label, scale in (("no text", 0.0), ("text, guidance 1", 1.0), ("text, guidance 2", 2.0),
-                         ("text, guidance 3", 3.0), ("text, guidance 5", 5.0)):
+    for label, scale in (
+        ("no text", 0.0),
+        ("text, guidance 1", 1.0),
+        ("text, guidance 2", 2.0),
+        ("text, guidance 3", 3.0),
+        ("text, guidance 5", 5.0),
+    ):
         s = sample_poses(prior, texts, guidance=scale, steps=50, seed=args.seed, cond=cond, has_cond=has)
         pred = classes[torch.cdist(s, centroids).argmin(1).numpy()]
         acc = float((pred == truth).mean())
@@ -78,7 +85,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for label, acc, out, m in rows:
         print(f"| {label} | {acc:.3f} | {100 * out:.2f}% | {m:.4f} |")
-    print(f"| held-out poses themselves | - | {100 * float((limit_violations(test_pose.double().numpy()) > 0).mean()):.2f}% | - |")
+    print(
+        "| held-out poses themselves | - | "
+        f"{100 * float((limit_violations(test_pose.double().numpy()) > 0).mean()):.2f}% | - |"
+    )
     print("\n| cost (50 DDIM steps, guidance 3) | value |")
     print("|---|---|")
     for batch in (1, 1024):

@@ -78,8 +78,10 @@ def grasps_path(shared: Path = SHARED) -> Path:
     """Return the real grasps file, or raise AffordhandError saying why it is not there."""
     path = Path(shared) / "realgrasps" / "grasps.jsonl"
     if not path.is_file():
-        raise AffordhandError(f"{path} is not there: the real grasps live in ../shared/realgrasps beside the "
-                              "checkout (research use only, never shipped)")
+        raise AffordhandError(
+            f"{path} is not there: the real grasps live in ../shared/realgrasps beside the "
+            "checkout (research use only, never shipped)"
+        )
     return path
 
 
@@ -129,16 +131,23 @@ def edge_occlusion(uv: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rank < count[:, None]
 
 
-def make_scenes(grasps: list[dict], views: int, profile: str, train_mean: np.ndarray, ref_hand: BuiltinHand,
-                rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+def make_scenes(
+    grasps: list[dict],
+    views: int,
+    profile: str,
+    train_mean: np.ndarray,
+    ref_hand: BuiltinHand,
+    rng: np.random.Generator,
+) -> tuple[list[dict], list[dict]]:
     """Return (ground truth, regressor estimates): `views` camera views of each grasp, matched by id, with
     the regressor `profile` (synth: hidden fingers drift to train_mean; hamer: to RELAXED_HAND)."""
     mean_pose = train_mean if profile == "synth" else RELAXED_HAND
     rep = [g for g in grasps for _ in range(views)]
     n = len(rep)
     R = _random_rotations(n, rng)
-    orient = roma.rotmat_to_rotvec(R @ roma.rotvec_to_rotmat(torch.as_tensor(np.stack([g["global_orient"] for g in rep])
-                                                                              ))).numpy()
+    orient = roma.rotmat_to_rotvec(
+        R @ roma.rotvec_to_rotmat(torch.as_tensor(np.stack([g["global_orient"] for g in rep])))
+    ).numpy()
     K = sample_intrinsics(n, rng)
     transl = sample_translations(n, K, rng)
     local = np.stack([g["joints3d"] for g in rep])
@@ -146,21 +155,42 @@ def make_scenes(grasps: list[dict], views: int, profile: str, train_mean: np.nda
     uv = project_np(joints, K) + rng.normal(0, PIXEL_NOISE, (n, 21, 2))
     visible = ~edge_occlusion(uv, rng)
     pose = np.stack([g["hand_pose"] for g in rep])
-    est_pose, est_orient, est_transl, est_scale = simulate_regressor(pose, orient, transl, np.ones(n), visible,
-                                                                     mean_pose, rng, PROFILES[profile])
+    est_pose, est_orient, est_transl, est_scale = simulate_regressor(
+        pose, orient, transl, np.ones(n), visible, mean_pose, rng, PROFILES[profile]
+    )
     with torch.no_grad():
-        est_joints = ref_hand(torch.as_tensor(est_orient), torch.as_tensor(est_pose),
-                              transl=torch.as_tensor(est_transl), scale=torch.as_tensor(est_scale)).joints.numpy()
+        est_joints = ref_hand(
+            torch.as_tensor(est_orient),
+            torch.as_tensor(est_pose),
+            transl=torch.as_tensor(est_transl),
+            scale=torch.as_tensor(est_scale),
+        ).joints.numpy()
     est_uv = project_np(est_joints, K)
     gt, init = [], []
     for i, g in enumerate(rep):
         rid = f"{g['id']}_v{i % views}"
-        common = {"id": rid, "side": "right", "K": K[i], "visible": visible[i], "object": g["object"],
-                  "taxonomy_id": g["taxonomy_id"], "text": g["text"]}
-        gt.append({**common, "hand_pose": pose[i], "global_orient": orient[i], "joints3d": joints[i],
-                   "keypoints2d": uv[i]})
-        init.append({**common, "hand_pose": est_pose[i], "global_orient": est_orient[i], "transl": est_transl[i],
-                     "joints3d": est_joints[i], "keypoints2d": np.where(visible[i][:, None], uv[i], est_uv[i])})
+        common = {
+            "id": rid,
+            "side": "right",
+            "K": K[i],
+            "visible": visible[i],
+            "object": g["object"],
+            "taxonomy_id": g["taxonomy_id"],
+            "text": g["text"],
+        }
+        gt.append(
+            {**common, "hand_pose": pose[i], "global_orient": orient[i], "joints3d": joints[i], "keypoints2d": uv[i]}
+        )
+        init.append(
+            {
+                **common,
+                "hand_pose": est_pose[i],
+                "global_orient": est_orient[i],
+                "transl": est_transl[i],
+                "joints3d": est_joints[i],
+                "keypoints2d": np.where(visible[i][:, None], uv[i], est_uv[i]),
+            }
+        )
     return gt, init
 
 
@@ -196,12 +226,11 @@ def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
     return match_hand_to_input(init, hand)[0]
 
 
-def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512,
-               uncertainty=None) -> list[dict]:
+def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512, uncertainty=None) -> list[dict]:
     """Return refined records, in batches as `affordhand refine` makes them."""
     out = []
     for i in range(0, len(init), batch):
-        out += refine_batch(init[i:i + batch], config, hand, prior, uncertainty=uncertainty)
+        out += refine_batch(init[i : i + batch], config, hand, prior, uncertainty=uncertainty)
     return out
 
 
@@ -243,8 +272,9 @@ def run(args) -> dict[str, dict[str, dict]]:
         kept = json.loads((run_dir / "config.json").read_text())
         wanted = {"steps": args.steps, "seed": args.seed, **settings}
         if any(kept.get(key) != value for key, value in wanted.items()):
-            raise AffordhandError(f"{run_dir} holds a prior trained with other settings than {wanted}; "
-                                  "give another --keep folder")
+            raise AffordhandError(
+                f"{run_dir} holds a prior trained with other settings than {wanted}; give another --keep folder"
+            )
         prior = load_prior(run_dir)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
         for j, profile in enumerate(profiles):
@@ -259,8 +289,11 @@ def run(args) -> dict[str, dict[str, dict]]:
                 recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
                 outs[profile][label] += refine_all(init, config, prior_used, hands[which], uncertainty=recipe)
             fold_of[profile] += [k] * len(gt)
-        print(f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len(test_objects)} objects, "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len(test_objects)} objects, "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
     hand = BuiltinHand()
     tables = {p: {label: evaluate(gt_all[p], out, hand).overall for label, out in outs[p].items()} for p in profiles}
     spreads = {p: uncertainty_rows(gt_all[p], outs[p], np.array(fold_of[p])) for p in profiles}
@@ -300,8 +333,11 @@ def uncertainty_rows(gt: list[dict], outs: dict[str, list[dict]], fold_of: np.nd
         row = {"run": label, "calibration": how}
         for name, mask in (("visible", visible), ("occluded", ~visible)):
             mask = mask & (PLACE > 0)[None]
-            row[name] = (*coverage(errors, radius, mask), float(errors[mask].mean()),
-                         spearman(radius[mask], errors[mask]))
+            row[name] = (
+                *coverage(errors, radius, mask),
+                float(errors[mask].mean()),
+                spearman(radius[mask], errors[mask]),
+            )
         rows.append(row)
     return rows
 
@@ -313,7 +349,9 @@ def print_uncertainty(rows: list[dict]) -> None:
     for row in rows:
         for name in ("visible", "occluded"):
             cov, radius, err, rho = row[name]
-            print(f"| {row['run']} | {row['calibration']} | {name} | {cov:.3f} | {radius:.1f} | {err:.1f} | {rho:.2f} |")
+            print(
+                f"| {row['run']} | {row['calibration']} | {name} | {cov:.3f} | {radius:.1f} | {err:.1f} | {rho:.2f} |"
+            )
     fold = rows[0]
     print()
     for name in ("visible", "occluded"):
@@ -360,8 +398,10 @@ def main() -> None:
     args = parser.parse_args()
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")
-    print(f"command: python benchmarks/real_grasps.py --folds {args.folds} --views {args.views} "
-          f"--steps {args.steps} --seed {args.seed} --profiles {args.profiles}")
+    print(
+        f"command: python benchmarks/real_grasps.py --folds {args.folds} --views {args.views} "
+        f"--steps {args.steps} --seed {args.seed} --profiles {args.profiles}"
+    )
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
     try:
         results, spreads = run(args)
@@ -373,6 +413,7 @@ def main() -> None:
         print_table(table)
         print(f"\n### joint_uncertainty_mm, profile `{profile}` (90 % radius; joints 1-20; mm)\n")
         print_uncertainty(spreads[profile])
+
 
 if __name__ == "__main__":
     main()

@@ -39,7 +39,7 @@ def _header(first):
 def _refine(init, config, hand, prior, device, batch=512):
     out = []
     for i in range(0, len(init), batch):
-        out += refine_batch(init[i:i + batch], config, hand, prior, device)
+        out += refine_batch(init[i : i + batch], config, hand, prior, device)
     return out
 
 
@@ -51,8 +51,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--ablation-n", type=int, default=400, help="hands used for the ablations")
     args = parser.parse_args()
-    print(f"command: python benchmarks/refine.py --prior {args.prior} --n {args.n} --seed {args.seed} "
-          f"--device {args.device}")
+    print(
+        f"command: python benchmarks/refine.py --prior {args.prior} --n {args.n} --seed {args.seed} "
+        f"--device {args.device}"
+    )
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
     print(f"machine: {platform.machine()}, {dev}, torch {torch.__version__}")
     hand, prior = BuiltinHand().to(args.device), load_prior(args.prior, args.device)
@@ -61,8 +63,10 @@ def main() -> None:
     sets = {}
     for level in ("light", "medium", "heavy"):
         build(SynthConfig(n=args.n, seed=args.seed, occlusion=level), f"{tmp.name}/{level}")
-        sets[level] = (read_records(f"{tmp.name}/{level}/test.jsonl").records,
-                       read_records(f"{tmp.name}/{level}/test_init.jsonl").records)
+        sets[level] = (
+            read_records(f"{tmp.name}/{level}/test.jsonl").records,
+            read_records(f"{tmp.name}/{level}/test_init.jsonl").records,
+        )
 
     print("\n## Accuracy by occlusion level and mode (held-out objects, mm)\n")
     _header("level / mode")
@@ -74,12 +78,20 @@ def main() -> None:
             res[mode] = evaluate(gt, out, hand, by="taxonomy")
             print(_row(f"{level} / {mode}", res[mode].overall))
         a, u, i = (res[m].overall for m in ("affordance", "uncond", "none"))
-        ratios.append((level, a["mpjpe_occluded"] / u["mpjpe_occluded"], a["mpjpe_occluded"] / i["mpjpe_occluded"],
-                       a["mpjpe_visible"] - i["mpjpe_visible"]))
+        ratios.append(
+            (
+                level,
+                a["mpjpe_occluded"] / u["mpjpe_occluded"],
+                a["mpjpe_occluded"] / i["mpjpe_occluded"],
+                a["mpjpe_visible"] - i["mpjpe_visible"],
+            )
+        )
         if level == "heavy":
             by_class = res
-    print("\n| level | occ. MPJPE affordance / uncond (target <= 0.85) | affordance / init (target <= 0.6) "
-          "| visible MPJPE change vs init, mm (target <= +1) |")
+    print(
+        "\n| level | occ. MPJPE affordance / uncond (target <= 0.85) | affordance / init (target <= 0.6) "
+        "| visible MPJPE change vs init, mm (target <= +1) |"
+    )
     print("|---|---|---|---|")
     for level, r1, r2, dv in ratios:
         print(f"| {level} | {r1:.3f} | {r2:.3f} | {dv:+.2f} |")
@@ -89,8 +101,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for key in by_class["affordance"].groups:
         g = {m: by_class[m].groups[key] for m in ("none", "uncond", "affordance")}
-        print(f"| {key} | {g['none']['pa_mpjpe_occluded']:.2f} | {g['uncond']['pa_mpjpe_occluded']:.2f} | "
-              f"{g['affordance']['pa_mpjpe_occluded']:.2f} | {g['affordance']['count']} |")
+        print(
+            f"| {key} | {g['none']['pa_mpjpe_occluded']:.2f} | {g['uncond']['pa_mpjpe_occluded']:.2f} | "
+            f"{g['affordance']['pa_mpjpe_occluded']:.2f} | {g['affordance']['count']} |"
+        )
 
     print(f"\n## Ablations (affordance mode, medium occlusion, first {args.ablation_n} hands, mm)\n")
     gt, init = (x[: args.ablation_n] for x in sets["medium"])
@@ -102,14 +116,18 @@ def main() -> None:
     variants += [(f"samples {k}", {"samples": k}) for k in (1, 8)]
     variants += [("cfg 0 (= uncond)", {"cfg": 0.0}), ("cfg 2", {"cfg": 2.0}), ("cfg 4", {"cfg": 4.0})]
     variants += [("DDIM inversion (null condition)", {"noising": "invert"}), ("select best 2D fit", {"select": "fit"})]
-    variants += [("no regeneration of hidden joints (the paper's refinement)", {"occluded_t_start": 0}),
-                 ("hidden joints regenerated from 800", {"occluded_t_start": 800})]
+    variants += [
+        ("no regeneration of hidden joints (the paper's refinement)", {"occluded_t_start": 0}),
+        ("hidden joints regenerated from 800", {"occluded_t_start": 800}),
+    ]
     for label, change in variants:
         config = replace(base, guided=replace(base.guided, **change))
         print(_row(label, evaluate(gt, _refine(init, config, hand, prior, args.device), hand).overall))
 
-    print(f"\n## Speed (affordance mode, 50 DDIM steps over [0, T), t* = {base.guided.t_start}, "
-          f"{base.guided.samples} samples, classifier-free guidance)\n")
+    print(
+        f"\n## Speed (affordance mode, 50 DDIM steps over [0, T), t* = {base.guided.t_start}, "
+        f"{base.guided.samples} samples, classifier-free guidance)\n"
+    )
     print("| batch | seconds | hands/s |")
     print("|---|---|---|")
     pool = sets["medium"][1]
@@ -148,9 +166,25 @@ def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large:
             for n in (small, large):
                 write_records(f"{tmp}/in{n}.jsonl", recs[:n])
                 t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "affordhand", "refine", "--input", f"{tmp}/in{n}.jsonl", "--out",
-                                f"{tmp}/out_{state}{n}.jsonl", "--prior", prior, "--device", device], env=env,
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "affordhand",
+                        "refine",
+                        "--input",
+                        f"{tmp}/in{n}.jsonl",
+                        "--out",
+                        f"{tmp}/out_{state}{n}.jsonl",
+                        "--prior",
+                        prior,
+                        "--device",
+                        device,
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 seconds[state, n] = time.perf_counter() - t0
             rate = (large - small) / (seconds[state, large] - seconds[state, small])
             print(f"| {state} | {seconds[state, small]:.1f} | {seconds[state, large]:.1f} | {rate:.0f} |")

@@ -55,8 +55,10 @@ def main() -> None:
         left = Image.new("RGB", (max(overlay.width, figure.width), overlay.height + figure.height), "white")
         left.paste(overlay, (0, 0))
         left.paste(figure, (0, overlay.height))
-        panels = [_caption(_fit_height(left, HEIGHT), "affordhand image: overlay and 3D view"),
-                  _caption(_fit_height(web, HEIGHT), "affordhand serve: the web page, same photo and text")]
+        panels = [
+            _caption(_fit_height(left, HEIGHT), "affordhand image: overlay and 3D view"),
+            _caption(_fit_height(web, HEIGHT), "affordhand serve: the web page, same photo and text"),
+        ]
         picture = Image.new("RGB", (sum(p.width for p in panels) + 20, panels[0].height), "white")
         x = 0
         for p in panels:

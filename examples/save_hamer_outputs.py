@@ -28,7 +28,6 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-
 from hamer.datasets.vitdet_dataset import ViTDetDataset  # HaMeR's own package
 from hamer.models import DEFAULT_CHECKPOINT, load_hamer
 from hamer.utils import recursive_to
@@ -63,8 +62,18 @@ def main():
     model = model.to(args.device).eval()
     keys = ("global_orient", "hand_pose", "betas")
     out = {f"pred_mano_params.{k}": [] for k in keys}
-    for k in ("pred_keypoints_2d", "pred_keypoints_3d", "pred_cam_t_full", "box_center", "box_size", "is_right",
-              "focal_length", "img_size", "ids", "image"):
+    for k in (
+        "pred_keypoints_2d",
+        "pred_keypoints_3d",
+        "pred_cam_t_full",
+        "box_center",
+        "box_size",
+        "is_right",
+        "focal_length",
+        "img_size",
+        "ids",
+        "image",
+    ):
         out[k] = []
     for image_path, records in sorted(by_image.items()):
         img = cv2.imread(image_path)

@@ -28,7 +28,6 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-
 from wilor.datasets.vitdet_dataset import ViTDetDataset  # WiLoR's own package
 from wilor.models import load_wilor
 from wilor.utils import recursive_to
@@ -59,13 +58,24 @@ def main():
             if line.strip():
                 record = json.loads(line)
                 by_image[record["image"]].append(record)
-    model, model_cfg = load_wilor(checkpoint_path="./pretrained_models/wilor_final.ckpt",
-                                  cfg_path="./pretrained_models/model_config.yaml")
+    model, model_cfg = load_wilor(
+        checkpoint_path="./pretrained_models/wilor_final.ckpt", cfg_path="./pretrained_models/model_config.yaml"
+    )
     model = model.to(args.device).eval()
     keys = ("global_orient", "hand_pose", "betas")
     out = {f"pred_mano_params.{k}": [] for k in keys}
-    for k in ("pred_keypoints_2d", "pred_keypoints_3d", "pred_cam_t_full", "box_center", "box_size", "is_right",
-              "focal_length", "img_size", "ids", "image"):
+    for k in (
+        "pred_keypoints_2d",
+        "pred_keypoints_3d",
+        "pred_cam_t_full",
+        "box_center",
+        "box_size",
+        "is_right",
+        "focal_length",
+        "img_size",
+        "ids",
+        "image",
+    ):
         out[k] = []
     for image_path, records in sorted(by_image.items()):
         img = cv2.imread(image_path)

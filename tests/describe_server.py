@@ -15,11 +15,30 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-GOOD = {"hand_caption": "tag:{name}", "object_category": "mug", "object_shape": "cylinder", "object_size": "medium",
-        "interaction_type": "power grasp", "intention": "drink", "grasp_taxonomy": "Medium Wrap",
-        "hand_pose_description": "fingers wrap the handle"}
-SCENARIOS = {10: "good", 11: "prose", 12: "broken", 13: "offlist", 14: "flaky", 15: "slow", 16: "badsummary",
-             17: "unknowngrasp", 18: "good2", 19: "good3", 20: "good4", 21: "good5"}
+GOOD = {
+    "hand_caption": "tag:{name}",
+    "object_category": "mug",
+    "object_shape": "cylinder",
+    "object_size": "medium",
+    "interaction_type": "power grasp",
+    "intention": "drink",
+    "grasp_taxonomy": "Medium Wrap",
+    "hand_pose_description": "fingers wrap the handle",
+}
+SCENARIOS = {
+    10: "good",
+    11: "prose",
+    12: "broken",
+    13: "offlist",
+    14: "flaky",
+    15: "slow",
+    16: "badsummary",
+    17: "unknowngrasp",
+    18: "good2",
+    19: "good3",
+    20: "good4",
+    21: "good5",
+}
 
 
 def _fields(name, **change):
@@ -36,9 +55,19 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, status, content):
-        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}
-                          if status == 200 else {"error": {"message": content}}).encode()
+        body = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+            }
+            if status == 200
+            else {"error": {"message": content}}
+        ).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -37,9 +37,24 @@ def test_refine_on_plain_dicts_gives_what_the_cli_writes(data, tmp_path):
     assert [r["id"] for r in refined] == [r["id"] for r in rows]
     assert all(len(r["joint_uncertainty_mm"]) == 21 and r["joints3d"].shape == (21, 3) for r in refined)
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cli = subprocess.run([sys.executable, "-m", "affordhand", "refine", "--input", str(tmp_path / "in.jsonl"),
-                          "--out", str(tmp_path / "out.jsonl"), "--samples", "2", "--seed", "3"],
-                         capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affordhand",
+            "refine",
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+            "--samples",
+            "2",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0, cli.stderr
     assert [dumps_record(r) for r in refined] == (tmp_path / "out.jsonl").read_text().splitlines()
 
@@ -53,9 +68,24 @@ def test_evaluate_sample_and_records_round_trip(data, tmp_path):
     assert [r["id"] for r in ah.read_records(tmp_path / "r.jsonl")] == [r["id"] for r in refined]
     poses = ah.sample("A right hand holds a mug by its handle.", n=4, seed=2)
     assert poses.shape == (4, 45) and np.isfinite(poses).all()
-    cli = subprocess.run([sys.executable, "-m", "affordhand", "sample", "--text", "A right hand holds a mug by its "
-                          "handle.", "--n", "4", "--seed", "2", "--out", str(tmp_path / "s.jsonl")],
-                         capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affordhand",
+            "sample",
+            "--text",
+            "A right hand holds a mug by its handle.",
+            "--n",
+            "4",
+            "--seed",
+            "2",
+            "--out",
+            str(tmp_path / "s.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0, cli.stderr
     assert np.allclose(poses, [r["hand_pose"] for r in ah.read_records(tmp_path / "s.jsonl")], atol=2e-6)
 
@@ -74,9 +104,12 @@ def test_refine_image_takes_a_path_or_an_array():
     from PIL import Image
 
     by_path = ah.refine_image(PHOTO, "A right hand curls its index finger over the thumb.", samples=1)
-    by_array = ah.refine_image(np.asarray(Image.open(PHOTO).convert("RGB")),
-                               "A right hand curls its index finger over the thumb.", samples=1,
-                               name="fingerpose_halfcurl")  # the ids, and so the seeds, of the file's hands
+    by_array = ah.refine_image(
+        np.asarray(Image.open(PHOTO).convert("RGB")),
+        "A right hand curls its index finger over the thumb.",
+        samples=1,
+        name="fingerpose_halfcurl",
+    )  # the ids, and so the seeds, of the file's hands
     assert len(by_path) == len(by_array) == 1
     assert np.allclose(by_path[0]["joints3d"], by_array[0]["joints3d"], atol=1e-6)
 
@@ -92,6 +125,9 @@ def test_devices_resolve_or_say_what_is_missing(monkeypatch):
         resolve_device("cuda")
     with pytest.raises(ah.AffordhandError, match="unknown --device 'tpu'"):
         resolve_device("tpu")
-    proc = subprocess.run([sys.executable, "-m", "affordhand", "sample", "--n", "2", "--out", "/dev/null", "--device",
-                           "cuda:7"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "affordhand", "sample", "--n", "2", "--out", "/dev/null", "--device", "cuda:7"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: --device cuda:7") and "Traceback" not in proc.stderr

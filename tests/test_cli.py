@@ -16,10 +16,17 @@ def _pair(tmp_path):
         vis = [True] * 21
         if i % 2:
             vis[17:21] = [False] * 4
-        gt.append({"id": f"h{i}", "hand_pose": pose.tolist(), "global_orient": [0, 0, 0], "visible": vis,
-                   "object": "mug" if i < 3 else "banana", "taxonomy_id": 3})
-        pred.append({"id": f"h{i}", "hand_pose": (pose + rng.normal(0, 0.05, 45)).tolist(),
-                     "global_orient": [0, 0, 0]})
+        gt.append(
+            {
+                "id": f"h{i}",
+                "hand_pose": pose.tolist(),
+                "global_orient": [0, 0, 0],
+                "visible": vis,
+                "object": "mug" if i < 3 else "banana",
+                "taxonomy_id": 3,
+            }
+        )
+        pred.append({"id": f"h{i}", "hand_pose": (pose + rng.normal(0, 0.05, 45)).tolist(), "global_orient": [0, 0, 0]})
     gt_path, pred_path = tmp_path / "gt.jsonl", tmp_path / "pred.jsonl"
     write_records(gt_path, gt)
     write_records(pred_path, pred[:5] + [{"id": "extra", "hand_pose": [0.0] * 45}])
@@ -31,8 +38,16 @@ def test_evaluate_json_has_the_documented_keys(tmp_path, capsys):
     assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--json", "--by", "object"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
-    for key in ("mpjpe", "pa_mpjpe", "mpjpe_visible", "mpjpe_occluded", "pa_mpjpe_visible",
-                "pa_mpjpe_occluded", "auc", "count"):
+    for key in (
+        "mpjpe",
+        "pa_mpjpe",
+        "mpjpe_visible",
+        "mpjpe_occluded",
+        "pa_mpjpe_visible",
+        "pa_mpjpe_occluded",
+        "auc",
+        "count",
+    ):
         assert key in out
     assert out["count"] == 5 and out["missing_in_pred"] == ["h5"] and out["extra_in_pred"] == ["extra"]
     assert set(out["groups"]) == {"mug", "banana"}
@@ -64,8 +79,10 @@ def test_user_mistakes_give_one_line_errors_not_tracebacks(tmp_path):
     gt, _ = _pair(tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "h0", "hand_pose": [1, 2, 3]}\n')
-    for args in (["evaluate", "--gt", str(gt), "--pred", str(bad)],
-                 ["evaluate", "--gt", str(gt), "--pred", str(tmp_path / "missing.jsonl")]):
+    for args in (
+        ["evaluate", "--gt", str(gt), "--pred", str(bad)],
+        ["evaluate", "--gt", str(gt), "--pred", str(tmp_path / "missing.jsonl")],
+    ):
         proc = subprocess.run([sys.executable, "-m", "affordhand", *args], capture_output=True, text=True)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")

@@ -38,13 +38,16 @@ def test_feix_has_33_classes_and_hograspnet_its_28():
     assert len(FEIX_GRASPS) == 33 and len(GRASPS) == 28 and set(GRASPS) <= set(FEIX_GRASPS)
 
 
-@pytest.mark.parametrize("text, feix", [
-    ("A right hand holds a mug, using a medium wrap grasp.", 3),
-    ("A left hand grips the pen in a lateral tripod grasp to write.", 25),  # the longer name wins over tripod
-    ("A right hand holds a ball with a sphere four finger grip.", 26),  # number words match digits
-    ("A right hand holds a can; the ring finger curls around it.", None),  # a finger, not the Ring grasp
-    ("A right hand holds a cup.", None),
-])
+@pytest.mark.parametrize(
+    "text, feix",
+    [
+        ("A right hand holds a mug, using a medium wrap grasp.", 3),
+        ("A left hand grips the pen in a lateral tripod grasp to write.", 25),  # the longer name wins over tripod
+        ("A right hand holds a ball with a sphere four finger grip.", 26),  # number words match digits
+        ("A right hand holds a can; the ring finger curls around it.", None),  # a finger, not the Ring grasp
+        ("A right hand holds a cup.", None),
+    ],
+)
 def test_grasp_in_text(text, feix):
     grasp = grasp_in_text(text)
     assert (grasp.feix_id if grasp else None) == feix
@@ -91,8 +94,9 @@ def test_no_sentence_means_no_text_encoder_call():
 def test_dropping_every_field_gives_the_null_condition():
     enc = _FakeEncoder()
     layout = condition_layout(["text", "grasp"], 4)
-    cond, has = condition_vectors(["text", "grasp"], enc, ["A right hand holds it, in a tripod grasp."] * 2000,
-                                  [FEIX_GRASPS[14]] * 2000)
+    cond, has = condition_vectors(
+        ["text", "grasp"], enc, ["A right hand holds it, in a tripod grasp."] * 2000, [FEIX_GRASPS[14]] * 2000
+    )
     dropped, kept = drop_fields(cond, has, layout, 0.5, torch.Generator().manual_seed(0))
     present = torch.stack([dropped[:, b.stop - 1] for b in layout.values()], 1)
     assert torch.equal(kept, present.any(1))
@@ -108,8 +112,12 @@ def test_unknown_condition_field_is_a_clear_error():
 def test_priors_made_before_structured_conditions_still_load(tmp_path):
     build(SynthConfig(n=60, seed=1), tmp_path)
     run = tmp_path / "run"
-    train(PriorConfig(conditions=["text"], text_encoder="none", steps=3, batch=8, checkpoint_every=3),
-          str(tmp_path / "train.jsonl"), run, quiet=True)
+    train(
+        PriorConfig(conditions=["text"], text_encoder="none", steps=3, batch=8, checkpoint_every=3),
+        str(tmp_path / "train.jsonl"),
+        run,
+        quiet=True,
+    )
     config = json.loads((run / "config.json").read_text())
     for key in ("conditions", "text_dim"):
         config.pop(key)
@@ -123,8 +131,12 @@ def test_a_grasp_conditioned_prior_trains_on_labels_and_samples(tmp_path):
 
     build(SynthConfig(n=80, seed=1), tmp_path)
     run = tmp_path / "run"
-    prior = train(PriorConfig(conditions=["grasp"], text_encoder="none", steps=10, batch=16, checkpoint_every=10),
-                  str(tmp_path / "train.jsonl"), run, quiet=True)
+    prior = train(
+        PriorConfig(conditions=["grasp"], text_encoder="none", steps=10, batch=16, checkpoint_every=10),
+        str(tmp_path / "train.jsonl"),
+        run,
+        quiet=True,
+    )
     assert prior.config.cond_dim == GRASP_FEATURES + 1
     cond, has = encode_conditions(prior, ["A right hand holds a mug, using a medium wrap grasp.", None])
     assert has.tolist() == [True, False]

@@ -16,7 +16,11 @@ rng = np.random.default_rng(0)
 
 
 def _hand(pose, orient, transl):
-    return HAND(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], transl=torch.as_tensor(transl)[None]).joints[0].numpy()
+    return (
+        HAND(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], transl=torch.as_tensor(transl)[None])
+        .joints[0]
+        .numpy()
+    )
 
 
 K_HOG = np.array([[900.0, 0, 960], [0, 900.0, 540], [0, 0, 1]])
@@ -37,17 +41,34 @@ def _annotation(subject, obj, grasp, cam="mas", side="right"):
     cam_joints = world @ E[:, :3].T + E[:, 3] / 100
     uv = (cam_joints / cam_joints[:, 2:3]) @ K_HOG.T
     R_cam = E[:, :3] @ roma.rotvec_to_rotmat(torch.as_tensor(orient)).numpy()
-    return {
-        "actor": {"id": f"S{subject}"},
-        "images": {"width": 1920, "height": 1080},
-        "object": {"id": str(obj), "name": "x"},
-        "calibration": {"intrinsic": K_HOG.tolist(), "extrinsic": E.tolist()},
-        "annotations": [{"class_id": grasp, "class_name": "y", "data": (world * 100).tolist()}],
-        "Mesh": [{"class_id": grasp, "class_name": "y", "object_name": "x", "mano_side": side,
-                  "mano_trans": [orient.tolist()], "mano_pose": [pose.tolist()], "mano_betas": [[0.0] * 10]}],
-        "hand": {"mano_scale": 1.0, "mano_xyz_root": (world[0] * 100).tolist(),
-                 "3D_pose_per_cam": (cam_joints * 100).tolist(), "projected_2D_pose_per_cam": uv[:, :2].tolist()},
-    }, cam_joints, R_cam
+    return (
+        {
+            "actor": {"id": f"S{subject}"},
+            "images": {"width": 1920, "height": 1080},
+            "object": {"id": str(obj), "name": "x"},
+            "calibration": {"intrinsic": K_HOG.tolist(), "extrinsic": E.tolist()},
+            "annotations": [{"class_id": grasp, "class_name": "y", "data": (world * 100).tolist()}],
+            "Mesh": [
+                {
+                    "class_id": grasp,
+                    "class_name": "y",
+                    "object_name": "x",
+                    "mano_side": side,
+                    "mano_trans": [orient.tolist()],
+                    "mano_pose": [pose.tolist()],
+                    "mano_betas": [[0.0] * 10],
+                }
+            ],
+            "hand": {
+                "mano_scale": 1.0,
+                "mano_xyz_root": (world[0] * 100).tolist(),
+                "3D_pose_per_cam": (cam_joints * 100).tolist(),
+                "projected_2D_pose_per_cam": uv[:, :2].tolist(),
+            },
+        },
+        cam_joints,
+        R_cam,
+    )
 
 
 @pytest.fixture()
@@ -92,8 +113,9 @@ def test_hograspnet_as_published_cm_joints_and_mano_trans_rotation_in_each_camer
     assert {r["object"] for r in recs} == {"knife", "mug", "apple"}
 
 
-def test_hograspnet_units_are_checked_against_the_hand_size_and_a_missing_rotation_is_registered(hog_root, tmp_path,
-                                                                                                 capsys):
+def test_hograspnet_units_are_checked_against_the_hand_size_and_a_missing_rotation_is_registered(
+    hog_root, tmp_path, capsys
+):
     root, truth = hog_root
     out = tmp_path / "o.jsonl"
     assert main(["convert", "hograspnet", str(root), "--units", "mm", "--limit", "2", "--out", str(out)]) == 0
@@ -110,10 +132,16 @@ def test_hograspnet_units_are_checked_against_the_hand_size_and_a_missing_rotati
     assert float(roma.rotmat_geodesic_distance(R, torch.as_tensor(truth[rec["id"]][1]))) < 1e-3
 
 
-@pytest.mark.parametrize("split, part, expect", [
-    ("s1", "test", set()), ("s2", "test", {"sub3"}), ("s3", "test", {"knife", "apple"}), ("s4", "test", {23}),
-    ("s3", "train", {"mug"}),
-])
+@pytest.mark.parametrize(
+    "split, part, expect",
+    [
+        ("s1", "test", set()),
+        ("s2", "test", {"sub3"}),
+        ("s3", "test", {"knife", "apple"}),
+        ("s4", "test", {23}),
+        ("s3", "train", {"mug"}),
+    ],
+)
 def test_hograspnet_split_rules(hog_root, tmp_path, split, part, expect):
     root, _ = hog_root
     out = tmp_path / "o.jsonl"
@@ -136,8 +164,26 @@ def test_hograspnet_limit_cams_and_occlusion_labels(hog_root, tmp_path):
     labels.mkdir(parents=True)
     (labels / "mas_5.json").write_text(json.dumps([1] * 16 + [0] * 5))
     out = tmp_path / "o.jsonl"
-    assert main(["convert", "hograspnet", str(root), "--split", "s0", "--part", "train", "--cams", "mas",
-                 "--occlusion-labels", str(tmp_path / "labels"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "hograspnet",
+                str(root),
+                "--split",
+                "s0",
+                "--part",
+                "train",
+                "--cams",
+                "mas",
+                "--occlusion-labels",
+                str(tmp_path / "labels"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     recs = {r["id"]: r for r in read_records(out).records}
     assert all(r["camera"] == "mas" for r in recs.values())
     assert recs["230905_S02_obj_07_grasp_23/trial_1/mas/5"]["visible"].sum() == 16
@@ -179,7 +225,7 @@ def test_hograspnet_crop_aligned_masks_hide_the_occluded_joints_and_crops_shift_
     hidden = [4, 8, 12, 16, 20]  # an occluder over the fingertips, drawn in the crop's pixels
     for j in range(21):
         u, v = int(uv[j, 0]) - ox, int(uv[j, 1]) - oy
-        (obj_mask if j in hidden else hand_mask)[max(v - 2, 0):v + 3, max(u - 2, 0):u + 3] = 255
+        (obj_mask if j in hidden else hand_mask)[max(v - 2, 0) : v + 3, max(u - 2, 0) : u + 3] = 255
     extra = root / "data" / "extra_data" / "230905_S03_obj_04_grasp_11" / "trial_1"
     for kind, mask in (("hand_mask", hand_mask), ("obj_mask", obj_mask)):
         (extra / kind / "sub3").mkdir(parents=True)
@@ -213,9 +259,14 @@ def test_a_hamer_style_import_of_hograspnet_matches_every_ground_truth_record(ho
     arrays = {  # what examples/save_hamer_outputs.py saves, with the records' ids and images
         "pred_mano_params.global_orient": np.stack([R(r["global_orient"]) for r in gt])[:, None],
         "pred_mano_params.hand_pose": np.stack([R(r["hand_pose"].reshape(15, 3)) for r in gt]),
-        "pred_keypoints_2d": np.zeros((n, 21, 2)), "box_center": np.tile([960.0, 540], (n, 1)),
-        "box_size": np.full(n, 300.0), "is_right": np.ones(n), "focal_length": np.full(n, 900.0),
-        "img_size": np.tile([1920.0, 1080], (n, 1)), "ids": np.array([r["id"] for r in gt]), "image": np.array(images),
+        "pred_keypoints_2d": np.zeros((n, 21, 2)),
+        "box_center": np.tile([960.0, 540], (n, 1)),
+        "box_size": np.full(n, 300.0),
+        "is_right": np.ones(n),
+        "focal_length": np.full(n, 900.0),
+        "img_size": np.tile([1920.0, 1080], (n, 1)),
+        "ids": np.array([r["id"] for r in gt]),
+        "image": np.array(images),
     }
     np.savez(tmp_path / "hamer.npz", **arrays)
     assert main(["import-regressor", str(tmp_path / "hamer.npz"), "--out", str(tmp_path / "init.jsonl")]) == 0
@@ -227,8 +278,10 @@ def test_a_hamer_style_import_of_hograspnet_matches_every_ground_truth_record(ho
     np.savez(tmp_path / "hamer.npz", **arrays)
     assert main(["import-regressor", str(tmp_path / "hamer.npz"), "--out", str(tmp_path / "init.jsonl")]) == 0
     capsys.readouterr()
-    assert main(["evaluate", "--gt", str(gt_path), "--pred", str(tmp_path / "init.jsonl"), "--json",
-                 "--match", "image"]) == 0
+    assert (
+        main(["evaluate", "--gt", str(gt_path), "--pred", str(tmp_path / "init.jsonl"), "--json", "--match", "image"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["count"] == n
 
 
@@ -254,16 +307,40 @@ def test_ho3d_evaluation_reads_the_official_list_and_the_released_joints(tmp_pat
     assert main(["convert", "ho3d", str(tmp_path), "--part", "evaluation", "--out", str(out)]) == 0
     assert "give --gt evaluation_xyz.json" in capsys.readouterr().err
     assert [r["id"] for r in read_records(out).records] == ["SM2/0003", "AP1/0010"]  # the list, in its order
-    assert main(["convert", "ho3d", str(tmp_path), "--part", "evaluation", "--gt", str(tmp_path / "evaluation_xyz.json"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "ho3d",
+                str(tmp_path),
+                "--part",
+                "evaluation",
+                "--gt",
+                str(tmp_path / "evaluation_xyz.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     for r in read_records(out).records:
         assert np.abs(r["joints3d"] - truth[r["id"]]).max() < 1e-6
 
 
 def _ho3d_meta(path, pose, joints, K):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps({"handPose": pose, "handTrans": np.zeros(3), "handBeta": np.zeros(10),
-                                   "handJoints3D": joints, "camMat": K, "objName": "006_mustard_bottle"}))
+    path.write_bytes(
+        pickle.dumps(
+            {
+                "handPose": pose,
+                "handTrans": np.zeros(3),
+                "handBeta": np.zeros(10),
+                "handJoints3D": joints,
+                "camMat": K,
+                "objName": "006_mustard_bottle",
+            }
+        )
+    )
 
 
 def test_ho3d_converts_camera_frame_and_joint_order(tmp_path):
@@ -316,10 +393,15 @@ def _hamer_file(tmp_path, fmt):
         "pred_mano_params.global_orient": roma.rotvec_to_rotmat(orient).numpy()[:, None],
         "pred_mano_params.hand_pose": roma.rotvec_to_rotmat(pose).numpy(),
         "pred_mano_params.betas": np.zeros((n, 10)),
-        "pred_keypoints_2d": kp_crop, "box_center": np.array([[300.0, 200], [400, 250], [100, 120]]),
-        "box_size": np.array([200.0, 150, 100]), "is_right": right, "focal_length": np.full(n, 5000.0 / 256 * 640),
-        "img_size": np.tile([640.0, 480], (n, 1)), "pred_cam_t_full": np.tile([0.0, 0.0, 1.0], (n, 1)),
-        "pred_keypoints_3d": rng.normal(0, 0.05, (n, 21, 3)), "ids": np.array(["a", "b", "c"]),
+        "pred_keypoints_2d": kp_crop,
+        "box_center": np.array([[300.0, 200], [400, 250], [100, 120]]),
+        "box_size": np.array([200.0, 150, 100]),
+        "is_right": right,
+        "focal_length": np.full(n, 5000.0 / 256 * 640),
+        "img_size": np.tile([640.0, 480], (n, 1)),
+        "pred_cam_t_full": np.tile([0.0, 0.0, 1.0], (n, 1)),
+        "pred_keypoints_3d": rng.normal(0, 0.05, (n, 21, 3)),
+        "ids": np.array(["a", "b", "c"]),
     }
     path = tmp_path / ("h.json" if fmt == "json" else "h.npz")
     if fmt != "json":
@@ -342,8 +424,10 @@ def test_import_regressor_converts_rotations_and_mirrors_left_hands(tmp_path, fm
     assert np.allclose(recs[0]["keypoints2d"], kp_crop[0] * 200 + [300, 200])
     assert np.allclose(recs[1]["keypoints2d"][:, 0], -kp_crop[1, :, 0] * 150 + 400)  # mirrored crop
     assert recs[0]["K"][0, 2] == 320 and recs[0]["K"][0, 0] == pytest.approx(12500)
-    own = (np.load(path) if fmt != "json" else None)
-    kp3d = own["pred_keypoints_3d"] if own is not None else np.asarray(json.loads(path.read_text())["pred_keypoints_3d"])
+    own = np.load(path) if fmt != "json" else None
+    kp3d = (
+        own["pred_keypoints_3d"] if own is not None else np.asarray(json.loads(path.read_text())["pred_keypoints_3d"])
+    )
     assert np.allclose(recs[0]["joints3d"], kp3d[0] + [0, 0, 1], atol=1e-6)  # the regressor's own joints kept
     assert np.allclose(recs[1]["joints3d"], kp3d[1] * [-1, 1, 1] + [0, 0, 1], atol=1e-6)  # left: mirrored back
     assert np.allclose(recs[1]["transl"], recs[1]["joints3d"][0])
@@ -366,15 +450,17 @@ def test_calibration_recovers_known_bone_lengths(tmp_path, capsys):
     true_rest, true_tips = rest.copy(), tips.copy()
     for f in range(5):
         base = rest[1 + 3 * f]
-        chain = np.concatenate([rest[1 + 3 * f: 4 + 3 * f], tips[f:f + 1]])
+        chain = np.concatenate([rest[1 + 3 * f : 4 + 3 * f], tips[f : f + 1]])
         scaled = base + factor[f] * (chain - base)
-        true_rest[1 + 3 * f: 4 + 3 * f], true_tips[f] = scaled[:3], scaled[3]
+        true_rest[1 + 3 * f : 4 + 3 * f], true_tips[f] = scaled[:3], scaled[3]
     truth = BuiltinHand(true_rest, true_tips).double()
     recs = []
     for i in range(200):
         pose, orient = g.normal(0, 0.3, 45), g.normal(0, 1.0, 3)
         s = g.uniform(0.9, 1.1)
-        j = truth(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], scale=torch.tensor([s], dtype=torch.float64)).joints[0]
+        j = truth(
+            torch.as_tensor(orient)[None], torch.as_tensor(pose)[None], scale=torch.tensor([s], dtype=torch.float64)
+        ).joints[0]
         recs.append({"id": str(i), "hand_pose": pose, "global_orient": orient, "joints3d": j.numpy() + [0, 0, 0.5]})
     write_records(tmp_path / "pairs.jsonl", recs)
     assert main(["calibrate", "--data", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "sk.json")]) == 0
@@ -382,19 +468,43 @@ def test_calibration_recovers_known_bone_lengths(tmp_path, capsys):
     before, after = (float(x) for x in out.split("all")[1].split("\n")[0].replace("->", " ").split())
     assert before > 3.0 and after < 0.5
     fitted = load_skeleton(tmp_path / "sk.json").double()
+
     # Bone lengths relative to the hand size (scale is shared between skeleton and records).
     def lengths(h):
         j = h(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 45, dtype=torch.float64)).joints[0]
-        bones = torch.stack([torch.linalg.norm(j[b] - j[b - 1]) for b in (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)])
+        bones = torch.stack(
+            [torch.linalg.norm(j[b] - j[b - 1]) for b in (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)]
+        )
         return bones / torch.linalg.norm(j[9] - j[0])
+
     assert torch.allclose(lengths(fitted), lengths(truth), atol=0.01)
 
 
 def test_train_reads_hograspnet_directly(hog_root, tmp_path):
     root, _ = hog_root
     run = tmp_path / "run"
-    assert main(["train", "--data", f"hograspnet:{root}", "--split", "s3", "--out", str(run), "--text-encoder",
-                 "none", "--steps", "5", "--batch", "8", "--checkpoint-every", "5"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                f"hograspnet:{root}",
+                "--split",
+                "s3",
+                "--out",
+                str(run),
+                "--text-encoder",
+                "none",
+                "--steps",
+                "5",
+                "--batch",
+                "8",
+                "--checkpoint-every",
+                "5",
+            ]
+        )
+        == 0
+    )
     converted = read_records(run / "hograspnet_s3_train.jsonl").records
     assert converted and {r["object"] for r in converted} == {"mug"}
     assert (run / "model.safetensors").is_file()

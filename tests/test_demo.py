@@ -16,8 +16,24 @@ def test_demo_refines_held_out_objects_in_all_modes(tmp_path, capsys):
 
 def test_sample_writes_records_and_a_figure(tmp_path):
     out = tmp_path / "s.jsonl"
-    assert main(["sample", "--text", "A right hand grips a mug with a medium wrap grasp to drink from it.",
-                 "--n", "4", "--steps", "10", "--out", str(out), "--figure", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--text",
+                "A right hand grips a mug with a medium wrap grasp to drink from it.",
+                "--n",
+                "4",
+                "--steps",
+                "10",
+                "--out",
+                str(out),
+                "--figure",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 0
+    )
     recs = read_records(out).records
     assert len(recs) == 4 and recs[0]["text"].startswith("A right hand")
     assert (tmp_path / "s.png").exists()

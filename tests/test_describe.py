@@ -4,11 +4,11 @@ import sys
 import time
 from pathlib import Path
 
+import describe_server
 import numpy as np
 import pytest
 from PIL import Image
 
-import describe_server
 from affordhand.cli import main
 from affordhand.data.records import read_records
 from affordhand.text.parse import clean_sentence, extract_json, match_grasp, parse_fields
@@ -46,8 +46,15 @@ def images(tmp_path):
     rows = []
     for i, x0 in enumerate(describe_server.SCENARIOS):
         Image.fromarray(np.full((60, 80, 3), 10 * i, np.uint8)).save(folder / f"im{i}.jpg")
-        rows.append({"image": f"im{i}.jpg", "id": f"h{x0}", "side": "left" if i % 2 else "right",
-                     "hand_box": [x0, 5, 40, 50], "object_box": [30, 10, 70, 55]})
+        rows.append(
+            {
+                "image": f"im{i}.jpg",
+                "id": f"h{x0}",
+                "side": "left" if i % 2 else "right",
+                "hand_box": [x0, 5, 40, 50],
+                "object_box": [30, 10, 70, 55],
+            }
+        )
     (tmp_path / "boxes.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return folder, tmp_path / "boxes.jsonl"
 
@@ -58,21 +65,51 @@ def test_openai_backend_against_a_loopback_server(images, tmp_path, capsys, monk
     try:
         folder, boxes = images
         out = tmp_path / "d.jsonl"
-        args = ["describe", "--images", str(folder), "--boxes", str(boxes), "--out", str(out), "--backend", "openai",
-                "--base-url", url, "--model", "vlm", "--summary-model", "llm", "--api-key-env", "TEST_KEY",
-                "--timeout", "0.5", "--retries", "1", "--backoff", "0.01", "--concurrency", "3"]
+        args = [
+            "describe",
+            "--images",
+            str(folder),
+            "--boxes",
+            str(boxes),
+            "--out",
+            str(out),
+            "--backend",
+            "openai",
+            "--base-url",
+            url,
+            "--model",
+            "vlm",
+            "--summary-model",
+            "llm",
+            "--api-key-env",
+            "TEST_KEY",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "1",
+            "--backoff",
+            "0.01",
+            "--concurrency",
+            "3",
+        ]
         assert main(args) == 1  # some items fail for good
         printed = capsys.readouterr()
         assert "sk-secret-value" not in printed.out + printed.err
         rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
         assert len(rows) == len(describe_server.SCENARIOS)
         ok = rows["h10"]
-        assert ok["status"] == "ok" and ok["text"].startswith("A right hand") and ok["fields"]["grasp_taxonomy"] == "Medium Wrap"
+        assert (
+            ok["status"] == "ok"
+            and ok["text"].startswith("A right hand")
+            and ok["fields"]["grasp_taxonomy"] == "Medium Wrap"
+        )
         assert ok["vlm_model"] == "vlm" and ok["summary_model"] == "llm" and ok["prompt_version"]
         assert rows["h11"]["status"] == "ok"  # JSON inside prose and a code fence
         assert rows["h12"]["status"] == "failed" and "no JSON" in rows["h12"]["error"]
         assert rows["h13"]["fields"]["grasp_taxonomy"] == "Medium Wrap"
-        assert any("mapped" in w for w in rows["h13"]["warnings"]) and any("extra" in w for w in rows["h13"]["warnings"])
+        assert any("mapped" in w for w in rows["h13"]["warnings"]) and any(
+            "extra" in w for w in rows["h13"]["warnings"]
+        )
         assert rows["h14"]["status"] == "ok" and describe_server.Handler.calls["vlm:flaky"] == 2  # 500, then retried
         assert rows["h15"]["status"] == "failed" and "Timeout" in rows["h15"]["error"]
         assert describe_server.Handler.calls["vlm:slow"] == 2  # one retry after the timeout
@@ -93,13 +130,32 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(images, tmp_path):
     good = [json.loads(line) for line in boxes.read_text().splitlines()]
     good = [r for r in good if describe_server.SCENARIOS[r["hand_box"][0]].startswith("good")]
     boxes.write_text("\n".join(json.dumps(r) for r in good) + "\n")
-    server = subprocess.Popen([sys.executable, str(Path(describe_server.__file__)), "0.3"], stdout=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(Path(describe_server.__file__)), "0.3"], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = server.stdout.readline().strip()
         out = tmp_path / "d.jsonl"
-        cmd = [sys.executable, "-m", "affordhand", "describe", "--images", str(folder), "--boxes", str(boxes),
-               "--out", str(out), "--backend", "openai", "--base-url", url, "--model", "m", "--concurrency", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "affordhand",
+            "describe",
+            "--images",
+            str(folder),
+            "--boxes",
+            str(boxes),
+            "--out",
+            str(out),
+            "--backend",
+            "openai",
+            "--base-url",
+            url,
+            "--model",
+            "m",
+            "--concurrency",
+            "1",
+        ]
         run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cache = tmp_path / "d.jsonl.cache.jsonl"
         for _ in range(300):
@@ -127,14 +183,46 @@ def test_template_backend_output_feeds_train_and_refine(tmp_path):
     assert main(["describe", "--input", str(tmp_path / "train.jsonl"), "--out", str(desc)]) == 0
     rows = read_records(desc).records
     assert all(r["text"].startswith(f"A {r['side']} hand") for r in rows)
-    assert main(["train", "--data", str(tmp_path / "train.jsonl"), "--text-from", str(desc), "--out",
-                 str(tmp_path / "run"), "--steps", "3", "--batch", "8", "--checkpoint-every", "3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "train.jsonl"),
+                "--text-from",
+                str(desc),
+                "--out",
+                str(tmp_path / "run"),
+                "--steps",
+                "3",
+                "--batch",
+                "8",
+                "--checkpoint-every",
+                "3",
+            ]
+        )
+        == 0
+    )
     described = read_records(tmp_path / "run" / "train_with_texts.jsonl").records
     assert [r["text"] for r in described] == [r["text"] for r in rows]
     test_desc = tmp_path / "test_desc.jsonl"
     assert main(["describe", "--input", str(tmp_path / "test.jsonl"), "--out", str(test_desc)]) == 0
-    assert main(["refine", "--input", str(tmp_path / "test_init.jsonl"), "--text-from", str(test_desc), "--out",
-                 str(tmp_path / "refined.jsonl"), "--samples", "1"]) == 0
+    assert (
+        main(
+            [
+                "refine",
+                "--input",
+                str(tmp_path / "test_init.jsonl"),
+                "--text-from",
+                str(test_desc),
+                "--out",
+                str(tmp_path / "refined.jsonl"),
+                "--samples",
+                "1",
+            ]
+        )
+        == 0
+    )
     refined = read_records(tmp_path / "refined.jsonl").records
     assert {r["id"]: r["text"] for r in refined} == {r["id"]: r["text"] for r in read_records(test_desc).records}
 
@@ -144,8 +232,20 @@ def test_describe_input_errors_are_one_line(tmp_path, capsys):
     assert "either --input" in capsys.readouterr().err
     (tmp_path / "b.jsonl").write_text('{"image": "x.jpg", "hand_box": [5, 5, 1, 1]}\n')
     (tmp_path / "imgs").mkdir()
-    assert main(["describe", "--images", str(tmp_path / "imgs"), "--boxes", str(tmp_path / "b.jsonl"), "--out",
-                 str(tmp_path / "o.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "describe",
+                "--images",
+                str(tmp_path / "imgs"),
+                "--boxes",
+                str(tmp_path / "b.jsonl"),
+                "--out",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "b.jsonl:1: a box must be" in capsys.readouterr().err
 
 
@@ -153,42 +253,118 @@ def _tiny_vlm(folder):
     """Save a tiny randomly initialised LLaVA (CLIP vision + Llama text) with its processor."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
-    words = ["[PAD]", "[UNK]", "<s>", "</s>", "<image>", "{", "}", '"', ":", ",", "a", "right", "left", "hand",
-             "mug", "A", "holds", "the", "grasp", "json", "object", "."]
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "<s>",
+        "</s>",
+        "<image>",
+        "{",
+        "}",
+        '"',
+        ":",
+        ",",
+        "a",
+        "right",
+        "left",
+        "hand",
+        "mug",
+        "A",
+        "holds",
+        "the",
+        "grasp",
+        "json",
+        "object",
+        ".",
+    ]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    template = ("{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
-                "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image> {% else %}{{ c['text'] }}{% endif %}"
-                "{% endfor %}{% endif %}{% endfor %}")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="<s>",
-                                   eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
+    template = (
+        "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+        "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image> {% else %}{{ c['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}{% endfor %}"
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        bos_token="<s>",
+        eos_token="</s>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
     fast.chat_template = template
     images = CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16})
-    proc = LlavaProcessor(image_processor=images, tokenizer=fast, patch_size=8, chat_template=template,
-                          vision_feature_select_strategy="default", image_token="<image>", num_additional_image_tokens=1)
-    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              image_size=16, patch_size=8)
-    text = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                       num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    proc = LlavaProcessor(
+        image_processor=images,
+        tokenizer=fast,
+        patch_size=8,
+        chat_template=template,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16, patch_size=8
+    )
+    text = LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
     torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_index=4,
-                                                      vision_feature_select_strategy="default", vision_feature_layer=-1))
+    model = LlavaForConditionalGeneration(
+        LlavaConfig(
+            vision_config=vision,
+            text_config=text,
+            image_token_index=4,
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-1,
+        )
+    )
     model.save_pretrained(folder)
     proc.save_pretrained(folder)
 
 
 def test_transformers_backend_with_a_tiny_random_vlm(images, tmp_path):
-
     model = tmp_path / "tiny"
     _tiny_vlm(model)
     folder, boxes = images
     rows = [json.loads(line) for line in boxes.read_text().splitlines()][:2]
     boxes.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "d.jsonl"
-    code = main(["describe", "--images", str(folder), "--boxes", str(boxes), "--out", str(out), "--backend",
-                 "transformers", "--model", str(model), "--concurrency", "1"])
+    code = main(
+        [
+            "describe",
+            "--images",
+            str(folder),
+            "--boxes",
+            str(boxes),
+            "--out",
+            str(out),
+            "--backend",
+            "transformers",
+            "--model",
+            str(model),
+            "--concurrency",
+            "1",
+        ]
+    )
     assert code == 1  # a random model answers noise: recorded per item, not raised
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all(r["status"] == "failed" and "no JSON object" in r["error"] for r in rows)

@@ -12,8 +12,13 @@ def test_none_encoder_has_no_dimensions():
 
 def test_minilm_ships_offline_and_separates_meanings():
     enc = load_text_encoder("minilm")
-    e = enc.encode(["A right hand holds a mug to drink.", "A right hand grips a cup to take a sip.",
-                    "A left hand pinches a dice between thumb and index tip."])
+    e = enc.encode(
+        [
+            "A right hand holds a mug to drink.",
+            "A right hand grips a cup to take a sip.",
+            "A left hand pinches a dice between thumb and index tip.",
+        ]
+    )
     assert e.shape == (3, 384)
     assert torch.allclose(e.norm(dim=1), torch.ones(3), atol=1e-4)
     assert float(e[0] @ e[1]) > float(e[0] @ e[2])
@@ -28,8 +33,11 @@ def test_hf_encoder_on_a_tiny_local_bert(tmp_path, pooling):
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
+    ).save_pretrained(tmp_path)
     enc = load_text_encoder(f"hf:{tmp_path}{pooling}")
     e = enc.encode(["a right hand holds a mug", "a left hand"])
     assert e.shape == (2, 16) and enc.dim == 16 and torch.isfinite(e).all()

@@ -15,22 +15,53 @@ from affordhand.data.records import dumps_record
 def _good(i: int) -> dict:
     rng = np.random.default_rng(i)
     K = [[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]]
-    return {"id": f"h{i}", "side": "right", "hand_pose": rng.normal(0, 0.2, 45).tolist(),
-            "global_orient": [0.1, 0.2, 0.3], "transl": [0.0, 0.0, 0.5], "K": K,
-            "keypoints2d": (320 + rng.normal(0, 40, (21, 2))).tolist(), "joints3d": rng.normal(0, 0.05, (21, 3)).tolist(),
-            "text": "A right hand holds a mug.", "object": "mug", "taxonomy_id": 3}
+    return {
+        "id": f"h{i}",
+        "side": "right",
+        "hand_pose": rng.normal(0, 0.2, 45).tolist(),
+        "global_orient": [0.1, 0.2, 0.3],
+        "transl": [0.0, 0.0, 0.5],
+        "K": K,
+        "keypoints2d": (320 + rng.normal(0, 40, (21, 2))).tolist(),
+        "joints3d": rng.normal(0, 0.05, (21, 3)).tolist(),
+        "text": "A right hand holds a mug.",
+        "object": "mug",
+        "taxonomy_id": 3,
+    }
 
 
 _SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**400), max_value=10**400),
-    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e300, -1e300, 1e-300, 0.0, -0.0]),
-    st.text(max_size=20), st.sampled_from(["\ud800", "NaN", "Infinity", "left", "right", "\x00"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e300, -1e300, 1e-300, 0.0, -0.0]),
+    st.text(max_size=20),
+    st.sampled_from(["\ud800", "NaN", "Infinity", "left", "right", "\x00"]),
 )
-_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=5)),
-                     max_leaves=20)
-_FIELDS = ["id", "side", "hand_pose", "global_orient", "transl", "K", "keypoints2d", "joints3d", "visible", "scale",
-           "betas", "text", "fields", "taxonomy_id", "object", "image"]
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+    max_leaves=20,
+)
+_FIELDS = [
+    "id",
+    "side",
+    "hand_pose",
+    "global_orient",
+    "transl",
+    "K",
+    "keypoints2d",
+    "joints3d",
+    "visible",
+    "scale",
+    "betas",
+    "text",
+    "fields",
+    "taxonomy_id",
+    "object",
+    "image",
+]
 
 
 def _encode(value) -> bytes:
@@ -89,8 +120,7 @@ def test_refine_never_raises_on_a_hostile_line(tmp_path_factory, capsys, line, s
     tmp = tmp_path_factory.mktemp("fuzz")
     src, out = tmp / "in.jsonl", tmp / "out.jsonl"
     _write(src, line)
-    _run(["refine", "--input", str(src), "--out", str(out), "--mode", mode] + ["--skip-bad"] * skip_bad,
-         capsys, src)
+    _run(["refine", "--input", str(src), "--out", str(out), "--mode", mode] + ["--skip-bad"] * skip_bad, capsys, src)
     if out.exists():
         _strict(out)
 

@@ -16,8 +16,7 @@ BONES += [(0, 5), (0, 9), (0, 13), (0, 17)]
 
 
 def fk(orient, pose, **kw):
-    return HAND(torch.as_tensor(orient, dtype=torch.float64), torch.as_tensor(pose, dtype=torch.float64),
-                **kw).joints
+    return HAND(torch.as_tensor(orient, dtype=torch.float64), torch.as_tensor(pose, dtype=torch.float64), **kw).joints
 
 
 def bone_lengths(j):
@@ -125,8 +124,7 @@ def test_joint_limits_contain_the_flat_hand_and_exclude_hyperflexion():
 
 def test_rotation_6d_round_trip():
     r = roma.random_rotvec(64, dtype=torch.float64)
-    assert torch.allclose(roma.rotvec_to_rotmat(sixd_to_rotvec(rotvec_to_6d(r))), roma.rotvec_to_rotmat(r),
-                          atol=1e-9)
+    assert torch.allclose(roma.rotvec_to_rotmat(sixd_to_rotvec(rotvec_to_6d(r))), roma.rotvec_to_rotmat(r), atol=1e-9)
 
 
 def test_projection_of_a_point_on_the_axis_lands_on_the_principal_point():

@@ -15,8 +15,9 @@ from affordhand.hand.camera import project
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos" / "fingerpose_halfcurl.jpg"
 BY_EYE = {8: (335, 210), 6: (195, 235), 4: (332, 302)}  # OpenPose joint: pixel, placed by eye (its README)
-needs_photos = pytest.mark.skipif(not (PHOTOS / "1402.jpg").is_file(),
-                                  reason="the real test photos (../shared/photos) are not beside this checkout")
+needs_photos = pytest.mark.skipif(
+    not (PHOTOS / "1402.jpg").is_file(), reason="the real test photos (../shared/photos) are not beside this checkout"
+)
 
 
 def _annotation(name):
@@ -84,8 +85,21 @@ def test_a_wrong_side_label_is_overruled_only_by_a_clearly_better_fit():
 
 def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["image", str(EXAMPLE), "--out", str(out), "--text", "A right hand curls its index finger.",
-                 "--samples", "2"]) == 0
+    assert (
+        main(
+            [
+                "image",
+                str(EXAMPLE),
+                "--out",
+                str(out),
+                "--text",
+                "A right hand curls its index finger.",
+                "--samples",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert "3D landmarks fit a left hand" in capsys.readouterr().err
     rec = read_records(out / "records.jsonl").records[0]
     assert rec["side"] == "left" and rec["text"].startswith("A left hand") and rec["refine_mode"] == "affordance"
@@ -107,9 +121,23 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
     import trimesh
 
     out = tmp_path / "out"
-    code = main(["image", str(PHOTOS / "1402.jpg"), str(PHOTOS / "panoptic_two_hands.jpg"), "--out", str(out),
-                 "--text", "A right hand holds a small ball in a power sphere grasp.", "--object-box",
-                 "100,150,180,230", "--occluded", "pinky", "--samples", "2"])
+    code = main(
+        [
+            "image",
+            str(PHOTOS / "1402.jpg"),
+            str(PHOTOS / "panoptic_two_hands.jpg"),
+            "--out",
+            str(out),
+            "--text",
+            "A right hand holds a small ball in a power sphere grasp.",
+            "--object-box",
+            "100,150,180,230",
+            "--occluded",
+            "pinky",
+            "--samples",
+            "2",
+        ]
+    )
     assert code == 0
     recs = read_records(out / "records.jsonl").records
     assert len(recs) >= 2 and recs[0]["id"] == "1402/hand0"
@@ -132,17 +160,28 @@ def test_image_errors_are_clear(tmp_path):
     Image.fromarray(np.full((120, 160, 3), 255, np.uint8)).save(blank)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(blank), str(broken), "--out",
-                           str(tmp_path / "o")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "affordhand", "image", str(blank), str(broken), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "blank.png: no hand found" in proc.stderr and "broken.jpg: cannot read this image" in proc.stderr
     assert "No hand was found" in (tmp_path / "o" / "report.html").read_text()
-    for bad in (["--object-box", "1,2,3"], ["--object-box", "nan,nan,nan,nan"], ["--object-box", "0,0,inf,9"],
-                ["--occluded", "toe"], ["--text", "The hand holds a cup."],
-                ["--describe-backend", "template", "--object", "mug"],
-                ["--describe-backend", "template", "--object", "mug", "--grasp", "banana"]):
-        proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],
-                              capture_output=True, text=True)
+    for bad in (
+        ["--object-box", "1,2,3"],
+        ["--object-box", "nan,nan,nan,nan"],
+        ["--object-box", "0,0,inf,9"],
+        ["--occluded", "toe"],
+        ["--text", "The hand holds a cup."],
+        ["--describe-backend", "template", "--object", "mug"],
+        ["--describe-backend", "template", "--object", "mug", "--grasp", "banana"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
 

@@ -113,8 +113,19 @@ def test_a_look_alike_module_or_a_broken_file_is_a_clear_error(tmp_path, data):
 
 
 def test_a_sparse_matrix_declaring_a_huge_shape_is_refused_before_it_is_densified(tmp_path):
-    data = {k: np.zeros(1) for k in ("v_template", "shapedirs", "posedirs", "weights", "kintree_table", "f",
-                                     "hands_components", "hands_mean")}
+    data = {
+        k: np.zeros(1)
+        for k in (
+            "v_template",
+            "shapedirs",
+            "posedirs",
+            "weights",
+            "kintree_table",
+            "f",
+            "hands_components",
+            "hands_mean",
+        )
+    }
     data["J_regressor"] = scipy.sparse.csc_matrix(([1.0], ([0], [0])), shape=(10**6, 10**6))  # 4 MB; 7 TiB dense
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(pickle.dumps(data, protocol=2))

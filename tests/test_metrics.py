@@ -32,7 +32,7 @@ def test_pa_alignment_matches_scipy_orthogonal_procrustes():
         U, S, Vt = np.linalg.svd(P.T @ G)
         D = np.diag([1, 1, -1])
         R, sigma = U @ D @ Vt, (S * np.diag(D)).sum()
-    s = sigma / (P ** 2).sum()
+    s = sigma / (P**2).sum()
     expected = 1000 * np.linalg.norm(s * P @ R + mu_g - gt, axis=-1)
     ours = metrics.pa_joint_errors_mm(torch.as_tensor(pred)[None], torch.as_tensor(gt)[None])[0].numpy()
     assert np.allclose(ours, expected, atol=1e-6)

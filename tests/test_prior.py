@@ -71,8 +71,11 @@ def test_cfg_scale_zero_is_unconditional_and_one_is_conditional():
     assert torch.allclose(guided_output(prior, cond, has, 1.0)(x, t), cond_out, atol=1e-5)
     two_pass = torch.where(has[:, None], uncond + 1.0 * (cond_out - uncond), uncond)  # the general formula
     assert torch.allclose(guided_output(prior, cond, has, 1.0)(x, t), two_pass, atol=1e-5)
-    assert torch.allclose(guided_output(prior, cond, has, 1.5)(x, t),
-                          torch.where(has[:, None], uncond + 1.5 * (cond_out - uncond), uncond), atol=1e-5)
+    assert torch.allclose(
+        guided_output(prior, cond, has, 1.5)(x, t),
+        torch.where(has[:, None], uncond + 1.5 * (cond_out - uncond), uncond),
+        atol=1e-5,
+    )
     assert not torch.allclose(cond_out[has], uncond[has], atol=1e-3)
 
 
@@ -128,8 +131,24 @@ def test_a_resume_under_other_settings_is_refused_and_restart_starts_over(data_d
 
 def test_resume_after_kill_9(data_dir, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "affordhand", "train", "--data", str(data_dir / "train.jsonl"), "--out", str(run),
-           "--text-encoder", "none", "--steps", "100000", "--batch", "16", "--checkpoint-every", "5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affordhand",
+        "train",
+        "--data",
+        str(data_dir / "train.jsonl"),
+        "--out",
+        str(run),
+        "--text-encoder",
+        "none",
+        "--steps",
+        "100000",
+        "--batch",
+        "16",
+        "--checkpoint-every",
+        "5",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
@@ -164,16 +183,35 @@ def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
 
     from safetensors.torch import load_file
 
-    args = ["train", "--data", str(data_dir / "train.jsonl"), "--text-encoder", "none", "--steps", "20", "--batch",
-            "32", "--checkpoint-every", "10"]
-    one = subprocess.run([sys.executable, "-m", "affordhand", *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True)
+    args = [
+        "train",
+        "--data",
+        str(data_dir / "train.jsonl"),
+        "--text-encoder",
+        "none",
+        "--steps",
+        "20",
+        "--batch",
+        "32",
+        "--checkpoint-every",
+        "10",
+    ]
+    one = subprocess.run(
+        [sys.executable, "-m", "affordhand", *args, "--out", str(tmp_path / "one")], capture_output=True, text=True
+    )
     assert one.returncode == 0, one.stderr
     torchrun = shutil.which("torchrun", path=str(__import__("pathlib").Path(sys.executable).parent))
-    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "affordhand", *args, "--out",
-                          str(tmp_path / "two")], capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "affordhand", *args, "--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
-    a, b = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    a, b = (
+        load_file(str(tmp_path / "one" / "model.safetensors")),
+        load_file(str(tmp_path / "two" / "model.safetensors")),
+    )
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
@@ -183,8 +221,12 @@ def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
 def test_other_representation_and_architecture_train_and_sample(data_dir, tmp_path, representation, architecture):
     from affordhand.prior.generate import sample_poses
 
-    prior = train(_small(steps=20, representation=representation, architecture=architecture), str(data_dir / "train.jsonl"),
-                  tmp_path, quiet=True)
+    prior = train(
+        _small(steps=20, representation=representation, architecture=architecture),
+        str(data_dir / "train.jsonl"),
+        tmp_path,
+        quiet=True,
+    )
     assert prior.config.pose_dim == (90 if representation == "6d" else 45)
     poses = torch.randn(5, 45) * 0.3
     assert torch.allclose(prior.decode_pose(prior.encode_pose(poses)), poses, atol=1e-4)

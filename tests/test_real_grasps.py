@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import real_grasps  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-needs_shared = pytest.mark.skipif(not (SHARED / "realgrasps" / "grasps.jsonl").is_file(),
-                                  reason="the real grasps (../shared/realgrasps) are not beside this checkout")
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "realgrasps" / "grasps.jsonl").is_file(),
+    reason="the real grasps (../shared/realgrasps) are not beside this checkout",
+)
 
 
 def test_missing_shared_folder_is_a_reason_not_a_traceback(tmp_path):
@@ -32,9 +34,19 @@ def _fake_grasps(n=30):
         pose, orient = rng.normal(0, 0.3, 45), rng.normal(0, 0.5, 3)
         with torch.no_grad():
             joints = BuiltinHand().double()(torch.as_tensor(orient)[None], torch.as_tensor(pose)[None]).joints[0]
-        out.append({"id": f"g{i}", "side": "right", "object": f"obj{i % 6}", "taxonomy_id": 1 + i % 3,
-                    "grasp": "large diameter", "hand_pose": pose, "global_orient": orient, "joints3d": joints.numpy(),
-                    "text": "A right hand holds a thing, using a large diameter grasp."})
+        out.append(
+            {
+                "id": f"g{i}",
+                "side": "right",
+                "object": f"obj{i % 6}",
+                "taxonomy_id": 1 + i % 3,
+                "grasp": "large diameter",
+                "hand_pose": pose,
+                "global_orient": orient,
+                "joints3d": joints.numpy(),
+                "text": "A right hand holds a thing, using a large diameter grasp.",
+            }
+        )
     return out
 
 
@@ -59,13 +71,23 @@ def test_scenes_project_the_true_joints_and_hide_6_to_12(tmp_path):
     assert 0.5 < err.mean() < 4  # the 1.5 px detector noise
     # The camera view is a rigid motion of the grasp: bone lengths are kept.
     local = np.stack([grasps[i // 2]["joints3d"] for i in range(60)])
-    assert np.allclose(np.linalg.norm(joints[:, 8] - joints[:, 0], axis=-1),
-                       np.linalg.norm(local[:, 8] - local[:, 0], axis=-1), atol=1e-9)
+    assert np.allclose(
+        np.linalg.norm(joints[:, 8] - joints[:, 0], axis=-1),
+        np.linalg.norm(local[:, 8] - local[:, 0], axis=-1),
+        atol=1e-9,
+    )
     # The regressor's own joints are its pose through the data's skeleton, in the camera frame.
     est = init[0]
     with torch.no_grad():
-        own = hand(torch.as_tensor(est["global_orient"])[None], torch.as_tensor(est["hand_pose"])[None],
-                   transl=torch.as_tensor(est["transl"])[None]).joints[0].numpy()
+        own = (
+            hand(
+                torch.as_tensor(est["global_orient"])[None],
+                torch.as_tensor(est["hand_pose"])[None],
+                transl=torch.as_tensor(est["transl"])[None],
+            )
+            .joints[0]
+            .numpy()
+        )
     assert np.allclose(own - own[0], est["joints3d"] - est["joints3d"][0], atol=2e-3)  # up to its scale error
 
 

@@ -21,13 +21,24 @@ def _write_lines(path, lines):
 
 
 @settings(max_examples=40, deadline=None)
-@given(pose=st.lists(finite, min_size=45, max_size=45), kp=st.lists(finite, min_size=42, max_size=42),
-       vis=st.lists(st.booleans(), min_size=21, max_size=21), side=st.sampled_from(["left", "right"]),
-       text=st.text(max_size=30))
+@given(
+    pose=st.lists(finite, min_size=45, max_size=45),
+    kp=st.lists(finite, min_size=42, max_size=42),
+    vis=st.lists(st.booleans(), min_size=21, max_size=21),
+    side=st.sampled_from(["left", "right"]),
+    text=st.text(max_size=30),
+)
 def test_record_survives_write_then_read(tmp_path_factory, pose, kp, vis, side, text):
     path = tmp_path_factory.mktemp("r") / "a.jsonl"
-    rec = {"id": "x", "side": side, "hand_pose": np.array(pose), "keypoints2d": np.array(kp).reshape(21, 2),
-           "visible": np.array(vis), "text": text, "custom": {"kept": [1, 2]}}
+    rec = {
+        "id": "x",
+        "side": side,
+        "hand_pose": np.array(pose),
+        "keypoints2d": np.array(kp).reshape(21, 2),
+        "visible": np.array(vis),
+        "text": text,
+        "custom": {"kept": [1, 2]},
+    }
     write_records(path, [rec])
     back = read_records(path).records[0]
     assert np.allclose(back["hand_pose"], rec["hand_pose"], atol=1e-6)
@@ -41,17 +52,20 @@ def test_hand_pose_as_15x3_is_accepted(tmp_path):
     assert read_records(tmp_path / "a.jsonl").records[0]["hand_pose"].shape == (45,)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ('{"id": "a", "hand_pose": [1, 2]', "bad JSON"),
-    (_rec(hand_pose=[0.1] * 44), "field 'hand_pose' has shape [44]"),
-    (_rec(global_orient=[0.0, float("nan"), 0.0]), "field 'global_orient' contains NaN"),
-    (_rec(hand_pose=[90.0] * 45), "angles must be radians"),
-    (_rec(K=[[500, 0, 320], [0, 500, 240], [1, 0, 1]]), "field 'K'"),
-    (_rec(visible=[True] * 20), "field 'visible'"),
-    (_rec(side="both"), "field 'side'"),
-    ({"hand_pose": [0.0] * 45}, "field 'id' is required"),
-    (_rec(taxonomy_id="3"), "taxonomy_id"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ('{"id": "a", "hand_pose": [1, 2]', "bad JSON"),
+        (_rec(hand_pose=[0.1] * 44), "field 'hand_pose' has shape [44]"),
+        (_rec(global_orient=[0.0, float("nan"), 0.0]), "field 'global_orient' contains NaN"),
+        (_rec(hand_pose=[90.0] * 45), "angles must be radians"),
+        (_rec(K=[[500, 0, 320], [0, 500, 240], [1, 0, 1]]), "field 'K'"),
+        (_rec(visible=[True] * 20), "field 'visible'"),
+        (_rec(side="both"), "field 'side'"),
+        ({"hand_pose": [0.0] * 45}, "field 'id' is required"),
+        (_rec(taxonomy_id="3"), "taxonomy_id"),
+    ],
+)
 def test_malformed_line_names_file_line_and_field(tmp_path, bad, message):
     path = tmp_path / "a.jsonl"
     _write_lines(path, [_rec(0), bad if isinstance(bad, str) else bad])
@@ -97,9 +111,9 @@ _GOOD = json.dumps(_rec(0)).encode()
 _BAD_BYTES = {
     "not UTF-8 text": b'{"id": "h1", "text": "caf\xe9"}',
     "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
-    "must be numbers": b'{"id": "h1", "global_orient": [1' + b"0" * 400 + b', 0, 0]}',
+    "must be numbers": b'{"id": "h1", "global_orient": [1' + b"0" * 400 + b", 0, 0]}",
     "lone surrogate": b'{"id": "h1", "text": "A right hand \\ud800 holds it."}',
-    "positive, finite number": b'{"id": "h1", "scale": 1' + b"0" * 400 + b'}',
+    "positive, finite number": b'{"id": "h1", "scale": 1' + b"0" * 400 + b"}",
 }
 
 

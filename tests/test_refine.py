@@ -106,8 +106,9 @@ def test_samples_give_a_spread_and_results_do_not_depend_on_the_batch(synth, pri
 def test_refinement_on_cuda_matches_cpu(synth):
     init = read_records(synth / "test_init.jsonl").records[:16]
     cpu = refine_batch(init, RefineConfig(mode="affordance"), HAND, load_prior("default"))
-    gpu = refine_batch(init, RefineConfig(mode="affordance"), BuiltinHand().cuda(), load_prior("default", "cuda"),
-                       device="cuda")
+    gpu = refine_batch(
+        init, RefineConfig(mode="affordance"), BuiltinHand().cuda(), load_prior("default", "cuda"), device="cuda"
+    )
     diff = np.abs(np.stack([a["joints3d"] for a in cpu]) - np.stack([b["joints3d"] for b in gpu]))
     assert diff.mean() < 1e-3  # metres
 
@@ -124,8 +125,9 @@ def test_bad_record_gives_a_one_line_error_or_is_skipped(synth, tmp_path):
     proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"), "--mode", "fit")
     assert proc.returncode == 2 and "in.jsonl:2: field 'K' is required" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"), "--mode", "fit",
-                "--skip-bad")
+    proc = _cli(
+        "--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"), "--mode", "fit", "--skip-bad"
+    )
     assert proc.returncode == 0 and "skipped 1 bad records" in proc.stderr
     assert len(read_records(tmp_path / "out.jsonl").records) == 2
 
@@ -138,7 +140,9 @@ def test_rerun_resumes_after_a_crash(synth, tmp_path):
     assert proc.returncode == 0
     reference = out.read_text().splitlines()
     settings = json.loads((tmp_path / "out.jsonl.config.json").read_text())
-    assert settings["settings"]["mode"] == "fit" and settings["records"] == 10 and len(settings["inputs"]["input"]) == 64
+    assert (
+        settings["settings"]["mode"] == "fit" and settings["records"] == 10 and len(settings["inputs"]["input"]) == 64
+    )
     # A crashed run leaves its settings, the finished records and a torn line in OUT.partial, and no OUT.
     out.unlink()
     header = json.dumps({"affordhand_settings": settings})
@@ -160,7 +164,7 @@ def test_a_resume_with_other_settings_or_input_is_refused_and_restart_starts_ove
     partial = tmp_path / "out.jsonl.partial"
     partial.write_text("\n".join([json.dumps({"affordhand_settings": settings})] + lines[:3]) + "\n")
     proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit")
-    assert proc.returncode == 2 and "mode: \"none\" -> \"fit\"" in proc.stderr and "--restart" in proc.stderr
+    assert proc.returncode == 2 and 'mode: "none" -> "fit"' in proc.stderr and "--restart" in proc.stderr
     write_records(tmp_path / "other.jsonl", init[:5])
     proc = _cli("--input", str(tmp_path / "other.jsonl"), "--out", str(out), "--mode", "none")
     assert proc.returncode == 2 and "inputs.input" in proc.stderr
@@ -215,8 +219,10 @@ def test_a_fist_outside_the_training_range_stays_a_fist(synth, prior):
 
 def _strict_json_lines(path):
     """Parse a JSONL file refusing NaN and infinity, as strict JSON readers do."""
+
     def refuse(name):
         raise ValueError(f"not strict JSON: {name}")
+
     return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
 
 
@@ -240,8 +246,9 @@ def test_implausible_inputs_are_warned_about_and_never_lose_the_batch(synth, tmp
     assert init[6]["id"] in {r["id"] for r in rows}
     settings = json.loads((tmp_path / "out.jsonl.config.json").read_text())
     assert len(rows) == settings["records"] and len(rows) + len(settings["failed"]) == 7
-    proc = _cli("--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "strict.jsonl"), "--mode", mode,
-                "--strict")
+    proc = _cli(
+        "--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "strict.jsonl"), "--mode", mode, "--strict"
+    )
     assert proc.returncode == 2 and "6 records hold implausible values" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -257,12 +264,31 @@ def test_two_processes_under_torchrun_write_the_very_file_one_process_writes(syn
     init = read_records(synth / "test_init.jsonl").records[:11]
     write_records(tmp_path / "in.jsonl", init)
     args = ["--input", str(tmp_path / "in.jsonl"), "--samples", "2", "--batch", "4"]
-    one = subprocess.run([sys.executable, "-m", "affordhand", "refine", *args, "--out", str(tmp_path / "one.jsonl")],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    one = subprocess.run(
+        [sys.executable, "-m", "affordhand", "refine", *args, "--out", str(tmp_path / "one.jsonl")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert one.returncode == 0, one.stderr
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "affordhand", "refine", *args,
-                          "--out", str(tmp_path / "two.jsonl")], capture_output=True, text=True, timeout=600)
+    two = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "affordhand",
+            "refine",
+            *args,
+            "--out",
+            str(tmp_path / "two.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
     assert not list(tmp_path.glob("two.jsonl*.partial"))  # the ranks' partials were merged and removed

@@ -39,9 +39,15 @@ def other_records(tmp_path_factory):
         for r in records:
             t = truth[r["id"]]
             with torch.no_grad():
-                joints = hand(torch.as_tensor(r["global_orient"], dtype=torch.float32)[None],
-                              torch.as_tensor(r["hand_pose"], dtype=torch.float32)[None],
-                              is_left=torch.tensor([r["side"] == "left"])).joints[0].numpy()
+                joints = (
+                    hand(
+                        torch.as_tensor(r["global_orient"], dtype=torch.float32)[None],
+                        torch.as_tensor(r["hand_pose"], dtype=torch.float32)[None],
+                        is_left=torch.tensor([r["side"] == "left"]),
+                    )
+                    .joints[0]
+                    .numpy()
+                )
             r["joints3d"] = joints + np.asarray(t["joints3d"])[0]  # the regressor's own joints, at the wrist
             r.pop("scale", None)  # a HaMeR-style estimate has no built-in hand scale
         write_records(out / f"{name}_other.jsonl", records)
@@ -53,8 +59,12 @@ def test_training_keeps_a_skeleton_calibrated_on_the_datas_joints(other_records,
     records = read_records(other_records["train"]).records
     assert skeleton_mismatch_mm(records, BuiltinHand()) > 5.0
     run = tmp_path / "run"
-    train(PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5), str(other_records["train"]), run,
-          quiet=True)
+    train(
+        PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5),
+        str(other_records["train"]),
+        run,
+        quiet=True,
+    )
     path = prior_skeleton(run)
     assert path is not None
     from affordhand.hand.calibrate import load_skeleton
@@ -64,46 +74,95 @@ def test_training_keeps_a_skeleton_calibrated_on_the_datas_joints(other_records,
 
 def test_synthetic_data_keeps_the_built_in_skeleton(tmp_path):
     build(SynthConfig(n=60, seed=1), tmp_path)
-    train(PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5), str(tmp_path / "train.jsonl"),
-          tmp_path / "run", quiet=True)
+    train(
+        PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5),
+        str(tmp_path / "train.jsonl"),
+        tmp_path / "run",
+        quiet=True,
+    )
     assert prior_skeleton(tmp_path / "run") is None
 
 
 def test_refine_uses_the_priors_skeleton(other_records, tmp_path):
     run = tmp_path / "run"
-    train(PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5), str(other_records["train"]), run,
-          quiet=True)
+    train(
+        PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5),
+        str(other_records["train"]),
+        run,
+        quiet=True,
+    )
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "affordhand", "refine", "--input", str(other_records["test_init"]), "--prior",
-           str(run), "--mode", "none", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affordhand",
+        "refine",
+        "--input",
+        str(other_records["test_init"]),
+        "--prior",
+        str(run),
+        "--mode",
+        "none",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "using the skeleton calibrated with the prior" in proc.stderr
     assert "calibrated the built-in skeleton" not in proc.stderr  # the prior's skeleton already fits
     refined = read_records(out).records
     given = {r["id"]: r for r in read_records(other_records["test_init"]).records}
-    err = [np.linalg.norm((r["joints3d"] - r["joints3d"][0]) - (given[r["id"]]["joints3d"] - given[r["id"]]["joints3d"][0]),
-                          axis=-1).mean() for r in refined]
+    err = [
+        np.linalg.norm(
+            (r["joints3d"] - r["joints3d"][0]) - (given[r["id"]]["joints3d"] - given[r["id"]]["joints3d"][0]), axis=-1
+        ).mean()
+        for r in refined
+    ]
     assert np.mean(err) < 1e-3  # mode none through the prior's skeleton reproduces the regressor's joints
 
 
 def test_refine_self_calibrates_from_the_inputs_joints_and_says_so(other_records, tmp_path):
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "affordhand", "refine", "--input", str(other_records["test_init"]), "--mode", "none",
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affordhand",
+        "refine",
+        "--input",
+        str(other_records["test_init"]),
+        "--mode",
+        "none",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "calibrated the built-in skeleton" in proc.stderr and " mm" in proc.stderr
     refined = {r["id"]: r for r in read_records(out).records}
-    moved = [np.abs((refined[r["id"]]["joints3d"] - refined[r["id"]]["joints3d"][0])
-                    - (r["joints3d"] - r["joints3d"][0])).max() for r in read_records(other_records["test_init"]).records]
+    moved = [
+        np.abs(
+            (refined[r["id"]]["joints3d"] - refined[r["id"]]["joints3d"][0]) - (r["joints3d"] - r["joints3d"][0])
+        ).max()
+        for r in read_records(other_records["test_init"]).records
+    ]
     assert max(moved) < 2e-3  # within 2 mm of the regressor's own joints everywhere
 
 
 def test_a_mismatch_never_passes_silently(other_records, tmp_path):
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "affordhand", "refine", "--input", str(other_records["test_init"]), "--mode", "none",
-           "--out", str(out), "--no-self-calibration"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affordhand",
+        "refine",
+        "--input",
+        str(other_records["test_init"]),
+        "--mode",
+        "none",
+        "--out",
+        str(out),
+        "--no-self-calibration",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "warning: the input's own 3D joints are" in proc.stderr and "self-calibration is off" in proc.stderr

@@ -53,9 +53,13 @@ def test_records_are_valid_and_left_hands_are_mirrored(synth_dir):
     assert left and right
     for group in (left, right):
         stack = lambda k: torch.as_tensor(np.stack([r[k] for r in group]))
-        joints = hand(stack("global_orient"), stack("hand_pose"), transl=stack("transl"),
-                      scale=torch.as_tensor([r["scale"] for r in group], dtype=torch.float64),
-                      is_left=torch.tensor([r["side"] == "left" for r in group])).joints
+        joints = hand(
+            stack("global_orient"),
+            stack("hand_pose"),
+            transl=stack("transl"),
+            scale=torch.as_tensor([r["scale"] for r in group], dtype=torch.float64),
+            is_left=torch.tensor([r["side"] == "left" for r in group]),
+        ).joints
         assert torch.allclose(joints, stack("joints3d"), atol=2e-6)
     for r in recs[:50]:
         assert r["text"].startswith(f"A {r['side']} hand")

@@ -38,8 +38,9 @@ def refined(tmp_path_factory):
     init = read_records(out / "test_init.jsonl").records
     recipe, note = uncertainty_for("default")
     assert note is None  # the shipped prior carries its own recipe
-    return gt, refine_batch(init, RefineConfig(mode="affordance"), BuiltinHand(), load_prior("default"),
-                            uncertainty=recipe)
+    return gt, refine_batch(
+        init, RefineConfig(mode="affordance"), BuiltinHand(), load_prior("default"), uncertainty=recipe
+    )
 
 
 def test_the_shipped_recipe_covers_about_90_percent_of_new_synthetic_hands(refined):
@@ -95,15 +96,31 @@ def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_i
     (run / UNCERTAINTY_FILE).unlink()
     _, note = uncertainty_for(run)
     assert "has no uncertainty.json" in note  # a prior without its own recipe borrows the shipped one, and says so
-    proc = _cli("calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "refined.jsonl"),
-                "--prior", str(run))
+    proc = _cli(
+        "calibrate-uncertainty",
+        "--gt",
+        str(tmp_path / "gt.jsonl"),
+        "--pred",
+        str(tmp_path / "refined.jsonl"),
+        "--prior",
+        str(run),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "occluded" in proc.stdout and (run / UNCERTAINTY_FILE).is_file()
     assert uncertainty_for(run)[1] is None
     init = [{k: v for k, v in r.items() if not k.startswith("joint_")} for r in out[:6]]
     write_records(tmp_path / "in.jsonl", init)
-    proc = _cli("refine", "--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "again.jsonl"),
-                "--prior", str(run), "--samples", "2")
+    proc = _cli(
+        "refine",
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--out",
+        str(tmp_path / "again.jsonl"),
+        "--prior",
+        str(run),
+        "--samples",
+        "2",
+    )
     assert proc.returncode == 0, proc.stderr
     again = read_records(tmp_path / "again.jsonl").records
     assert all(len(r["joint_uncertainty_mm"]) == 21 for r in again)

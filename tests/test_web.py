@@ -55,8 +55,11 @@ def test_api_refuses_non_images_oversized_uploads_and_bad_fields(client, tmp_pat
 
 
 def test_api_refines_a_real_photo_and_serves_downloads(client):
-    r = client.post("/api/refine", files={"image": ("p.jpg", PHOTO.read_bytes(), "image/jpeg")},
-                    data={"text": "A right hand curls its index finger over the thumb.", "samples": "2"})
+    r = client.post(
+        "/api/refine",
+        files={"image": ("p.jpg", PHOTO.read_bytes(), "image/jpeg")},
+        data={"text": "A right hand curls its index finger over the thumb.", "samples": "2"},
+    )
     assert r.status_code == 200, r.text
     hand = r.json()["hands"][0]
     assert hand["overlay"].startswith("data:image/png;base64,") and len(hand["joints_after"]) == 21
@@ -74,8 +77,9 @@ def test_page_end_to_end_in_headless_chromium():
     shot = REPO / "out" / "screenshots" / "web_refine.png"
     shot.unlink(missing_ok=True)
     with running_server() as url:
-        page = refine_in_browser(url, PHOTO, "A left hand curls its index finger over the thumb.",
-                                 box="250,280,330,420", screenshot=shot)
+        page = refine_in_browser(
+            url, PHOTO, "A left hand curls its index finger over the thumb.", box="250,280,330,420", screenshot=shot
+        )
     assert "left hand, affordance" in page and "curls its index finger" in page
     assert "3D landmarks fit a left hand" in page  # MediaPipe's label corrected, and the page says so
     with Image.open(shot) as im:
@@ -125,8 +129,12 @@ def test_server_survives_concurrent_refines_a_bomb_and_a_nan_box_then_cleans_up_
     tmp.mkdir()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "affordhand", "serve", "--port", str(port)], stdout=log,
-                                  stderr=log, env={**os.environ, "TMPDIR": str(tmp)})
+        server = subprocess.Popen(
+            [sys.executable, "-m", "affordhand", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "TMPDIR": str(tmp)},
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -169,8 +177,22 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding_and_the_batch_
     bomb = _bomb(tmp_path / "bomb.png")
     with pytest.raises(ImageTooLarge, match="over the 50 Mpx limit"):
         read_image(bomb)
-    proc = subprocess.run([sys.executable, "-m", "affordhand", "image", str(bomb), str(PHOTO), "--out",
-                           str(tmp_path / "out"), "--samples", "1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affordhand",
+            "image",
+            str(bomb),
+            str(PHOTO),
+            "--out",
+            str(tmp_path / "out"),
+            "--samples",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Mpx limit" in proc.stderr
     assert len((tmp_path / "out" / "records.jsonl").read_text().splitlines()) == 1  # the photo after the bomb
 

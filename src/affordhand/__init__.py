@@ -6,8 +6,16 @@ load_prior, refine, evaluate, sample, refine_image, read_records, write_records.
 
 __version__ = "0.1.0"
 
-__all__ = ["load_prior", "refine", "evaluate", "sample", "refine_image", "read_records", "write_records",
-           "AffordhandError"]
+__all__ = [
+    "load_prior",
+    "refine",
+    "evaluate",
+    "sample",
+    "refine_image",
+    "read_records",
+    "write_records",
+    "AffordhandError",
+]
 
 
 def __getattr__(name):

@@ -64,9 +64,18 @@ def _validated(records: list[dict], required=()) -> list[dict]:
     return out
 
 
-def refine(records: list[dict], *, prior: str | os.PathLike = "default", mode: str = "affordance", seed: int = 0,
-           device: str = "auto", hand_model: str = "builtin", skeleton: str | None = None,
-           self_calibration: bool = True, **options) -> list[dict]:
+def refine(
+    records: list[dict],
+    *,
+    prior: str | os.PathLike = "default",
+    mode: str = "affordance",
+    seed: int = 0,
+    device: str = "auto",
+    hand_model: str = "builtin",
+    skeleton: str | None = None,
+    self_calibration: bool = True,
+    **options,
+) -> list[dict]:
     """Return refined copies of hand records, as `affordhand refine` writes them.
 
     Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
@@ -104,12 +113,13 @@ def refine(records: list[dict], *, prior: str | os.PathLike = "default", mode: s
     config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options))
     out = []
     for i in range(0, len(records), BATCH):
-        out += refine_batch(records[i:i + BATCH], config, hand, model, device, uncertainty)
+        out += refine_batch(records[i : i + BATCH], config, hand, model, device, uncertainty)
     return out
 
 
-def evaluate(gt: list[dict], pred: list[dict], by: str | None = None, prior: str | None = None,
-             match: str = "id") -> dict:
+def evaluate(
+    gt: list[dict], pred: list[dict], by: str | None = None, prior: str | None = None, match: str = "id"
+) -> dict:
     """Return {"overall": metrics, "groups": {key: metrics}, "missing_in_pred", "extra_in_pred", "not_finite"}
     of predictions against ground truth, matched by id (or image). Metrics in mm: mpjpe, pa_mpjpe and both
     over visible and occluded joints, auc (PCK of PA errors over 0-50 mm), count; with joint_uncertainty_mm,
@@ -120,12 +130,23 @@ def evaluate(gt: list[dict], pred: list[dict], by: str | None = None, prior: str
 
     hand = load_hand_model("builtin", None, prior_skeleton(prior) if prior else None)
     result = _evaluate(_validated(gt), _validated(pred), hand, by=by, match=match)
-    return {"overall": result.overall, "groups": result.groups, "missing_in_pred": result.missing_in_pred,
-            "extra_in_pred": result.extra_in_pred, "not_finite": result.not_finite}
+    return {
+        "overall": result.overall,
+        "groups": result.groups,
+        "missing_in_pred": result.missing_in_pred,
+        "extra_in_pred": result.extra_in_pred,
+        "not_finite": result.not_finite,
+    }
 
 
-def sample(text: str | None, n: int = 16, prior: str | os.PathLike = "default", seed: int = 0,
-           guidance: float = 3.0, steps: int = 50) -> np.ndarray:
+def sample(
+    text: str | None,
+    n: int = 16,
+    prior: str | os.PathLike = "default",
+    seed: int = 0,
+    guidance: float = 3.0,
+    steps: int = 50,
+) -> np.ndarray:
     """Return n right-hand finger poses (n, 45), rad, drawn from the prior for a sentence (None: without
     text), as `affordhand sample` does."""
     from affordhand.prior.generate import sample_poses
@@ -135,9 +156,19 @@ def sample(text: str | None, n: int = 16, prior: str | os.PathLike = "default", 
     return sample_poses(load_prior(prior), [text] * n, guidance, steps, "ddim", seed).numpy()
 
 
-def refine_image(image, text: str | None = None, object_box=None, *, prior: str | os.PathLike = "default",
-                 samples: int = 4, seed: int = 0, occluded=(), out: str | os.PathLike | None = None,
-                 name: str = "image", device: str = "auto") -> list[dict]:
+def refine_image(
+    image,
+    text: str | None = None,
+    object_box=None,
+    *,
+    prior: str | os.PathLike = "default",
+    samples: int = 4,
+    seed: int = 0,
+    occluded=(),
+    out: str | os.PathLike | None = None,
+    name: str = "image",
+    device: str = "auto",
+) -> list[dict]:
     """Return the refined record of every hand MediaPipe finds in a photo, as `affordhand image` makes them.
 
     image: a file path, or an RGB array (H, W, 3) uint8. text: "A right hand ..." (None: unconditional).
@@ -158,8 +189,15 @@ def refine_image(image, text: str | None = None, object_box=None, *, prior: str 
     from affordhand.devices import resolve_device
 
     device = resolve_device(device)
-    options = ImageOptions(text=text, object_box=tuple(object_box) if object_box is not None else None,
-                           occluded=tuple(occluded), samples=samples, seed=seed, views=out is not None, device=device)
+    options = ImageOptions(
+        text=text,
+        object_box=tuple(object_box) if object_box is not None else None,
+        occluded=tuple(occluded),
+        samples=samples,
+        seed=seed,
+        views=out is not None,
+        device=device,
+    )
     hand = load_hand_model("builtin", None, prior_skeleton(prior)).to(device)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out) if out is not None else Path(tmp)
@@ -168,12 +206,14 @@ def refine_image(image, text: str | None = None, object_box=None, *, prior: str 
         if not isinstance(image, (str, os.PathLike)):
             array = np.asarray(image)
             if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-                raise AffordhandError(f"image must be a path or an RGB uint8 array (H, W, 3), got {array.shape} "
-                                      f"{array.dtype}")
+                raise AffordhandError(
+                    f"image must be a path or an RGB uint8 array (H, W, 3), got {array.shape} {array.dtype}"
+                )
             from PIL import Image
 
             path = Path(tmp) / f"{name}.png"
             Image.fromarray(array).save(path)
-        entries = process_image(Path(path), folder, options, hand, load_prior(prior, device),
-                                uncertainty=uncertainty_for(prior)[0])
+        entries = process_image(
+            Path(path), folder, options, hand, load_prior(prior, device), uncertainty=uncertainty_for(prior)[0]
+        )
         return [e["record"] for e in entries]

@@ -12,8 +12,12 @@ from affordhand.errors import AffordhandError
 
 
 def _add_hand_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hand-model", choices=("builtin", "mano"), default="builtin",
-                   help="hand model that turns poses into joints (default: builtin, license-free)")
+    p.add_argument(
+        "--hand-model",
+        choices=("builtin", "mano"),
+        default="builtin",
+        help="hand model that turns poses into joints (default: builtin, license-free)",
+    )
     p.add_argument("--mano-dir", help="folder with your MANO_RIGHT.pkl / MANO_LEFT.pkl (or $AFFORDHAND_MANO_DIR)")
     p.add_argument("--skeleton", help="calibrated skeleton of the built-in hand (from `affordhand calibrate`)")
 
@@ -40,8 +44,15 @@ def _cmd_evaluate(args) -> int:
 
     gt = read_records(args.gt, skip_bad=args.skip_bad)
     pred = read_records(args.pred, skip_bad=args.skip_bad)
-    result = evaluate(gt.records, pred.records, _hand_model(args, args.prior), by=args.by,
-                      gt_source=args.gt, pred_source=args.pred, match=args.match)
+    result = evaluate(
+        gt.records,
+        pred.records,
+        _hand_model(args, args.prior),
+        by=args.by,
+        gt_source=args.gt,
+        pred_source=args.pred,
+        match=args.match,
+    )
     if args.json:
         out = dict(result.overall)
         if args.by:
@@ -57,18 +68,30 @@ def _cmd_evaluate(args) -> int:
         rows.update({f"{args.by}={k}": v for k, v in result.groups.items()})
         print_table(evaluation_table(rows, title=f"{args.pred} vs {args.gt} (mm)"))
     if result.missing_in_pred:
-        print(f"warning: {len(result.missing_in_pred)} ground-truth ids have no prediction "
-              f"(first: {result.missing_in_pred[0]!r})", file=sys.stderr)
+        print(
+            f"warning: {len(result.missing_in_pred)} ground-truth ids have no prediction "
+            f"(first: {result.missing_in_pred[0]!r})",
+            file=sys.stderr,
+        )
     if result.not_finite:
-        print(f"warning: {len(result.not_finite)} hands have joints that are not finite numbers and are left out "
-              f"of every metric (first: {result.not_finite[0]!r})", file=sys.stderr)
+        print(
+            f"warning: {len(result.not_finite)} hands have joints that are not finite numbers and are left out "
+            f"of every metric (first: {result.not_finite[0]!r})",
+            file=sys.stderr,
+        )
     if result.extra_in_pred:
-        print(f"warning: {len(result.extra_in_pred)} predicted ids are not in the ground truth "
-              f"(first: {result.extra_in_pred[0]!r})", file=sys.stderr)
+        print(
+            f"warning: {len(result.extra_in_pred)} predicted ids are not in the ground truth "
+            f"(first: {result.extra_in_pred[0]!r})",
+            file=sys.stderr,
+        )
     for name, rf in (("gt", gt), ("pred", pred)):
         if rf.skipped:
-            print(f"warning: skipped {len(rf.skipped)} bad lines in {name} (first: line {rf.skipped[0][0]}: "
-                  f"{rf.skipped[0][1]})", file=sys.stderr)
+            print(
+                f"warning: skipped {len(rf.skipped)} bad lines in {name} (first: line {rf.skipped[0][0]}: "
+                f"{rf.skipped[0][1]})",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -104,8 +127,9 @@ def _cmd_synth(args) -> int:
             return 0
     if not args.out:
         raise AffordhandError("give --out DIR (or --preview FILE.png)")
-    config = SynthConfig(n=args.n, seed=args.seed, occlusion=args.occlusion, split_by=args.split_by,
-                         test_fraction=args.test_fraction)
+    config = SynthConfig(
+        n=args.n, seed=args.seed, occlusion=args.occlusion, split_by=args.split_by, test_fraction=args.test_fraction
+    )
     summary = build(config, args.out)
     for key in ("taxonomy", "object", "occluded_count"):
         table = Table(title=f"grasps per {key}")
@@ -130,7 +154,7 @@ def _dataset_file(spec: str, split: str, part: str, run_dir: str) -> str:
 
     out = Path(run_dir) / f"hograspnet_{split}_{part}.jsonl"
     if not out.is_file():
-        convert_split(Path(spec[len("hograspnet:"):]), out, load_hand_model("builtin"), split=split, part=part)
+        convert_split(Path(spec[len("hograspnet:") :]), out, load_hand_model("builtin"), split=split, part=part)
     return str(out)
 
 
@@ -153,10 +177,19 @@ def _cmd_train(args) -> int:
     from affordhand.prior.model import PriorConfig
     from affordhand.prior.train import train
 
-    config = PriorConfig(text_encoder=args.text_encoder, steps=args.steps, batch=args.batch, lr=args.lr,
-                         seed=args.seed, representation=args.representation, schedule=args.schedule,
-                         prediction=args.prediction, checkpoint_every=args.checkpoint_every,
-                         architecture=args.architecture, width=args.width or (256 if args.architecture == "mlp" else 128))
+    config = PriorConfig(
+        text_encoder=args.text_encoder,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        representation=args.representation,
+        schedule=args.schedule,
+        prediction=args.prediction,
+        checkpoint_every=args.checkpoint_every,
+        architecture=args.architecture,
+        width=args.width or (256 if args.architecture == "mlp" else 128),
+    )
     if args.steps < 1 or args.batch < 1:
         raise AffordhandError("--steps and --batch must be positive")
     data = _dataset_file(args.data, args.split, "train", args.out)
@@ -165,13 +198,13 @@ def _cmd_train(args) -> int:
     val = _dataset_file(args.val, args.split, "test", args.out) if args.val else None
     train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad, restart=args.restart)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
-            print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
+        print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
     return 0
 
 
 def _cmd_sample(args) -> int:
-    from affordhand.data.records import write_records
     from affordhand.data.provenance import provenance, write_settings
+    from affordhand.data.records import write_records
     from affordhand.prior.generate import sample_poses
     from affordhand.prior.model import load_prior, prior_digest
 
@@ -180,23 +213,28 @@ def _cmd_sample(args) -> int:
     prior = load_prior(args.prior, args.device)
     texts = [args.text] * args.n
     poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
-    records = [{"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0, 0.0, 0.0],
-                "text": args.text} for i, p in enumerate(poses)]
+    records = [
+        {
+            "id": f"sample{i:04d}",
+            "side": "right",
+            "hand_pose": p.numpy(),
+            "global_orient": [0.0, 0.0, 0.0],
+            "text": args.text,
+        }
+        for i, p in enumerate(poses)
+    ]
     write_records(args.out, records)
     settings = {k: getattr(args, k) for k in ("text", "n", "guidance", "steps", "sampler", "seed")}
     write_settings(args.out, provenance("sample", settings, {"prior": prior_digest(args.prior)}))
     print(f"wrote {len(records)} samples to {args.out}")
     if args.figure:
-        import numpy as np
-
         import torch
 
         from affordhand.report.figures import skeleton_grid
 
         with torch.no_grad():
             joints = _hand_model(args, args.prior)(torch.zeros(len(poses), 3), poses).joints.double().numpy()
-        skeleton_grid(list(joints), [f"sample {i}" for i in range(len(joints))], args.figure, columns=8,
-                      view=(25, 60))
+        skeleton_grid(list(joints), [f"sample {i}" for i in range(len(joints))], args.figure, columns=8, view=(25, 60))
         print(f"wrote {args.figure}")
     return 0
 
@@ -206,12 +244,12 @@ def _cmd_refine(args) -> int:
 
     from rich.progress import Progress
 
+    from affordhand.data.provenance import check_same_run, settings_path
     from affordhand.data.records import read_records
+    from affordhand.parallel import barrier, join
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
-    from affordhand.data.provenance import check_same_run, settings_path
-    from affordhand.parallel import barrier, join
     from affordhand.refine.io import PartialWriter, finish, partial_path, read_partial
     from affordhand.refine.plausible import implausible, not_finite
     from affordhand.refine.run import (
@@ -225,8 +263,10 @@ def _cmd_refine(args) -> int:
     rf = read_records(args.input, skip_bad=args.skip_bad, required=NEEDED)
     records = rf.records
     if rf.skipped:
-        print(f"skipped {len(rf.skipped)} bad records (first: line {rf.skipped[0][0]}: {rf.skipped[0][1]})",
-              file=sys.stderr)
+        print(
+            f"skipped {len(rf.skipped)} bad records (first: line {rf.skipped[0][0]}: {rf.skipped[0][1]})",
+            file=sys.stderr,
+        )
     if args.text_from:
         attach_texts(records, read_records(args.text_from, skip_bad=True).records)
     if args.batch < 1 or args.samples < 1 or args.steps < 1:
@@ -243,19 +283,32 @@ def _cmd_refine(args) -> int:
         if not 0 < args.t_start < prior.config.T:
             raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
     if args.mode == "affordance" and count_without_text(records):
-        print(f"warning: {count_without_text(records)} records have no text and are refined unconditionally",
-              file=sys.stderr)
-    config = RefineConfig(mode=args.mode, seed=args.seed, fit=FitConfig(),
-                          guided=GuidedConfig(t_start=args.t_start, steps=args.steps, guidance=args.guidance,
-                                              cfg=args.cfg, samples=args.samples, select=args.select,
-                                              noising=args.noising, occluded_t_start=args.occluded_t_start))
+        print(
+            f"warning: {count_without_text(records)} records have no text and are refined unconditionally",
+            file=sys.stderr,
+        )
+    config = RefineConfig(
+        mode=args.mode,
+        seed=args.seed,
+        fit=FitConfig(),
+        guided=GuidedConfig(
+            t_start=args.t_start,
+            steps=args.steps,
+            guidance=args.guidance,
+            cfg=args.cfg,
+            samples=args.samples,
+            select=args.select,
+            noising=args.noising,
+            occluded_t_start=args.occluded_t_start,
+        ),
+    )
     hand, message = match_hand_to_input(records, _hand_model(args, args.prior), not args.no_self_calibration)
     if message:
         print(message, file=sys.stderr)
     rank, world, _ = join(args.device)
     # Under torchrun each process refines every world-th batch: the batches are the ones a single process
     # makes, so the merged file is byte for byte the single process's.
-    shard = [r for i in range(rank * args.batch, len(records), world * args.batch) for r in records[i:i + args.batch]]
+    shard = [r for i in range(rank * args.batch, len(records), world * args.batch) for r in records[i : i + args.batch]]
     _check_plausible(args.input, shard, implausible(shard, hand), args.strict)
     hand = hand.to(args.device)
     out = Path(args.out)
@@ -273,7 +326,7 @@ def _cmd_refine(args) -> int:
     with Progress(disable=(not sys.stderr.isatty() and not args.progress) or rank > 0) as bar:
         task = bar.add_task(f"refine ({args.mode})", total=len(shard), completed=len(done))
         for i in range(0, len(todo), args.batch):
-            chunk = todo[i:i + args.batch]
+            chunk = todo[i : i + args.batch]
             refined = []
             for rec in refine_batch(chunk, config, hand, prior, args.device, uncertainty):
                 bad = not_finite(rec)
@@ -285,13 +338,18 @@ def _cmd_refine(args) -> int:
             bar.update(task, advance=len(chunk))
     writer.close()
     if failed:
-        print(f"warning: {len(failed)} records gave no finite result and were left out (first: "
-              f"{failed[0][0]!r}: {', '.join(failed[0][1])}); check them for implausible values", file=sys.stderr)
+        print(
+            f"warning: {len(failed)} records gave no finite result and were left out (first: "
+            f"{failed[0][0]!r}: {', '.join(failed[0][1])}); check them for implausible values",
+            file=sys.stderr,
+        )
     barrier()  # every rank's partial is complete
     if rank == 0:
         written, _ = finish(out, settings, [r["id"] for r in records], world)
-        print(f"wrote {written} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
-              f"{settings_path(out)})")
+        print(
+            f"wrote {written} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
+            f"{settings_path(out)})"
+        )
     return 0
 
 
@@ -302,11 +360,17 @@ def _refine_settings(args, config, prior) -> dict:
     from affordhand.data.provenance import provenance
     from affordhand.prior.model import prior_digest
 
-    hand = {"hand_model": args.hand_model, "skeleton": args.skeleton,
-            "self_calibration": not args.no_self_calibration}
-    return provenance("refine", {**asdict(config), **hand},
-                      {"input": args.input, "text_from": args.text_from, "skeleton": args.skeleton,
-                       "prior": prior_digest(args.prior) if prior is not None else None})
+    hand = {"hand_model": args.hand_model, "skeleton": args.skeleton, "self_calibration": not args.no_self_calibration}
+    return provenance(
+        "refine",
+        {**asdict(config), **hand},
+        {
+            "input": args.input,
+            "text_from": args.text_from,
+            "skeleton": args.skeleton,
+            "prior": prior_digest(args.prior) if prior is not None else None,
+        },
+    )
 
 
 def _check_plausible(source, records: list[dict], reasons: list[list[str]], strict: bool) -> None:
@@ -317,14 +381,12 @@ def _check_plausible(source, records: list[dict], reasons: list[list[str]], stri
     first = "; ".join(f"{rid!r}: {', '.join(why)}" for rid, why in flagged[:3])
     if strict:
         raise AffordhandError(f"{source}: {len(flagged)} records hold implausible values ({first})")
-    print(f"warning: {len(flagged)} records hold implausible values and may refine badly ({first})",
-          file=sys.stderr)
+    print(f"warning: {len(flagged)} records hold implausible values and may refine badly ({first})", file=sys.stderr)
 
 
 def _cmd_build_prior(args) -> int:
     from affordhand.prior.model import DEFAULT_PRIOR
     from affordhand.prior.shipped import build_shipped_prior
-
     from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
 
     out = args.out or DEFAULT_PRIOR
@@ -350,10 +412,17 @@ def _cmd_convert(args) -> int:
             rule.test_objects = tuple(int(x) for x in args.test_objects.split(","))
         if args.test_grasps:
             rule.test_grasps = tuple(int(x) for x in args.test_grasps.split(","))
-        counts = hog.convert_split(root, Path(args.out), hand, part=args.part, rule=rule,
-                                   cams=tuple(args.cams.split(",")) if args.cams else hog.CAMERAS, limit=args.limit,
-                                   labels=Path(args.occlusion_labels) if args.occlusion_labels else None,
-                                   units=args.units)
+        counts = hog.convert_split(
+            root,
+            Path(args.out),
+            hand,
+            part=args.part,
+            rule=rule,
+            cams=tuple(args.cams.split(",")) if args.cams else hog.CAMERAS,
+            limit=args.limit,
+            labels=Path(args.occlusion_labels) if args.occlusion_labels else None,
+            units=args.units,
+        )
     else:
         from affordhand.datasets import ho3d
 
@@ -362,17 +431,32 @@ def _cmd_convert(args) -> int:
             metas = metas[: args.limit]
         gt = ho3d.load_evaluation_joints(Path(args.gt), ho3d.evaluation_list(root)) if args.gt else None
         if args.part == "evaluation" and gt is None:
-            print("note: HO3D's evaluation pickles hold only the root joint and a box; give --gt "
-                  "evaluation_xyz.json (released separately) for the evaluation joints", file=sys.stderr)
-        counts = convert_stream(metas, lambda path: ho3d.convert_meta(path, gt), Path(args.out), hand,
-                                total=len(metas), label=f"ho3d {args.part}")
+            print(
+                "note: HO3D's evaluation pickles hold only the root joint and a box; give --gt "
+                "evaluation_xyz.json (released separately) for the evaluation joints",
+                file=sys.stderr,
+            )
+        counts = convert_stream(
+            metas,
+            lambda path: ho3d.convert_meta(path, gt),
+            Path(args.out),
+            hand,
+            total=len(metas),
+            label=f"ho3d {args.part}",
+        )
     print(f"wrote {counts['written']} records to {args.out}; skipped {counts['broken']} broken files")
     if counts["registered"]:
-        print(f"warning: {counts['registered']} records state no global orientation (HOGraspNet: Mesh[0].mano_trans "
-              "with the camera's extrinsic); it was registered to their joints", file=sys.stderr)
+        print(
+            f"warning: {counts['registered']} records state no global orientation (HOGraspNet: Mesh[0].mano_trans "
+            "with the camera's extrinsic); it was registered to their joints",
+            file=sys.stderr,
+        )
     if counts["no_visibility"]:
-        print(f"warning: {counts['no_visibility']} records have no occlusion labels or masks: all joints count as "
-              "visible", file=sys.stderr)
+        print(
+            f"warning: {counts['no_visibility']} records have no occlusion labels or masks: all joints count as "
+            "visible",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -407,8 +491,10 @@ def _cmd_calibrate_uncertainty(args) -> int:
         from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
 
         model, out = calibrate_on_synthetic(args.prior, args.out)
-        print(f"calibrated on {model.source['hands']} synthetic hands (seed {model.source['synthetic']['seed']}); "
-              f"wrote {out}")
+        print(
+            f"calibrated on {model.source['hands']} synthetic hands (seed {model.source['synthetic']['seed']}); "
+            f"wrote {out}"
+        )
         return 0
     if not (args.gt and args.pred):
         raise AffordhandError("give --gt GT.jsonl and --pred REFINED.jsonl, or --synthetic")
@@ -417,15 +503,18 @@ def _cmd_calibrate_uncertainty(args) -> int:
     matched, errors = matched_errors(gt, pred, _hand_model(args, args.prior), args.gt, args.pred)
     features, visible = record_features(matched)
     modes = sorted({str(r.get("refine_mode")) for r in matched})
-    model = fit_uncertainty(features, errors, visible, args.level, ",".join(modes),
-                            {"gt": str(args.gt), "pred": str(args.pred)})
+    model = fit_uncertainty(
+        features, errors, visible, args.level, ",".join(modes), {"gt": str(args.gt), "pred": str(args.pred)}
+    )
     out = Path(args.out) if args.out else resolve_prior_dir(args.prior) / UNCERTAINTY_FILE
     model.save(out)
     radius = model.radius_mm(features, visible)
     print(f"calibrated on {len(matched)} hands ({', '.join(modes)}); wrote {out}")
     for name, mask in (("visible", visible), ("occluded", ~visible)):
         cov, mean = coverage(errors, radius, mask)
-        print(f"  {name:<8} q {model.groups[name]['q']:.2f}, coverage on these hands {cov:.3f}, mean radius {mean:.1f} mm")
+        print(
+            f"  {name:<8} q {model.groups[name]['q']:.2f}, coverage on these hands {cov:.3f}, mean radius {mean:.1f} mm"
+        )
     return 0
 
 
@@ -444,8 +533,8 @@ def _cmd_import_regressor(args) -> int:
 
 
 def _cmd_describe(args) -> int:
-    from affordhand.data.records import read_records
     from affordhand.data.provenance import provenance, write_settings
+    from affordhand.data.records import read_records
     from affordhand.text.describe import Describer, items_from_images, items_from_records, run_describe
     from affordhand.text.prompt import PROMPT_VERSION
 
@@ -458,8 +547,9 @@ def _cmd_describe(args) -> int:
     if args.backend == "openai":
         from affordhand.text.backends import OpenAIBackend
 
-        backend = OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env, args.timeout,
-                                args.retries, args.backoff)
+        backend = OpenAIBackend(
+            args.base_url, args.model, args.summary_model, args.api_key_env, args.timeout, args.retries, args.backoff
+        )
     elif args.backend == "transformers":
         from affordhand.text.backends import TransformersBackend
 
@@ -468,17 +558,31 @@ def _cmd_describe(args) -> int:
         backend = TransformersBackend(args.model, args.summary_model, args.device)
     taxonomy = None
     if args.taxonomy_from:
-        taxonomy = {r["id"]: r["taxonomy_id"] for r in read_records(args.taxonomy_from, skip_bad=True).records
-                    if r.get("taxonomy_id") is not None}
+        taxonomy = {
+            r["id"]: r["taxonomy_id"]
+            for r in read_records(args.taxonomy_from, skip_bad=True).records
+            if r.get("taxonomy_id") is not None
+        }
     describer = Describer(backend, taxonomy)
     counts = run_describe(items, describer, args.out, args.concurrency)
-    settings = {**describer.models, "prompt_version": PROMPT_VERSION,
-                "base_url": args.base_url if args.backend == "openai" else None}
-    write_settings(args.out, provenance("describe", settings, {"input": args.input, "images": args.images,
-                                                              "boxes": args.boxes, "taxonomy_from": args.taxonomy_from}),
-                   **counts)
-    print(f"described {len(items)} hands: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed; "
-          f"wrote {args.out}")
+    settings = {
+        **describer.models,
+        "prompt_version": PROMPT_VERSION,
+        "base_url": args.base_url if args.backend == "openai" else None,
+    }
+    write_settings(
+        args.out,
+        provenance(
+            "describe",
+            settings,
+            {"input": args.input, "images": args.images, "boxes": args.boxes, "taxonomy_from": args.taxonomy_from},
+        ),
+        **counts,
+    )
+    print(
+        f"described {len(items)} hands: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed; "
+        f"wrote {args.out}"
+    )
     return 0 if not counts["failed"] else 1
 
 
@@ -492,14 +596,22 @@ def _openai_describer(args):
 
 def _cmd_image(args) -> int:
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, run_images
-    from affordhand.refine.uncertainty import uncertainty_for
     from affordhand.prior.model import load_prior
+    from affordhand.refine.uncertainty import uncertainty_for
 
     if not args.max_disagreement > 0:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
-    options = ImageOptions(text=args.text, object_box=parse_box(args.object_box), focal=args.focal,
-                           occluded=parse_fingers(args.occluded), samples=args.samples, seed=args.seed,
-                           mirrored=args.mirrored, max_disagreement=args.max_disagreement, device=args.device)
+    options = ImageOptions(
+        text=args.text,
+        object_box=parse_box(args.object_box),
+        focal=args.focal,
+        occluded=parse_fingers(args.occluded),
+        samples=args.samples,
+        seed=args.seed,
+        mirrored=args.mirrored,
+        max_disagreement=args.max_disagreement,
+        device=args.device,
+    )
     if args.text and not args.text.startswith(("A right hand", "A left hand")):
         raise AffordhandError('--text must be one sentence starting "A right hand" or "A left hand"')
     if args.describe_backend == "template" and not args.text:
@@ -513,8 +625,9 @@ def _cmd_image(args) -> int:
     uncertainty, note = uncertainty_for(args.prior)
     if note:
         print(note, file=sys.stderr)
-    entries = run_images(args.images, args.out, options, hand, load_prior(args.prior, args.device), describer,
-                         uncertainty)
+    entries = run_images(
+        args.images, args.out, options, hand, load_prior(args.prior, args.device), describer, uncertainty
+    )
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1
 
@@ -523,9 +636,19 @@ def _cmd_serve(args) -> int:
     from affordhand.web.app import serve
 
     describer = _openai_describer(args) if args.describe_backend else None
-    serve(args.host, args.port, prior=args.prior, hand_model=args.hand_model, mano_dir=args.mano_dir,
-          skeleton=args.skeleton, describer=describer, max_upload_mb=args.max_upload_mb, max_jobs=args.max_jobs,
-          max_age_s=args.max_age_s, device=args.device)
+    serve(
+        args.host,
+        args.port,
+        prior=args.prior,
+        hand_model=args.hand_model,
+        mano_dir=args.mano_dir,
+        skeleton=args.skeleton,
+        describer=describer,
+        max_upload_mb=args.max_upload_mb,
+        max_jobs=args.max_jobs,
+        max_age_s=args.max_age_s,
+        device=args.device,
+    )
     return 0
 
 
@@ -546,17 +669,25 @@ def build_parser() -> argparse.ArgumentParser:
     G = GuidedConfig()
     parser = argparse.ArgumentParser(
         prog="affordhand",
-        description="3D hand reconstruction under occlusion, refined with an affordance-guided diffusion prior.")
+        description="3D hand reconstruction under occlusion, refined with an affordance-guided diffusion prior.",
+    )
     parser.add_argument("--version", action="version", version=f"affordhand {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("evaluate", help="MPJPE / PA-MPJPE / AUC of predictions against ground truth")
     p.add_argument("--gt", required=True, help="ground-truth records (JSONL)")
     p.add_argument("--pred", required=True, help="predicted records (JSONL), matched to gt by id or image")
-    p.add_argument("--match", choices=("id", "image"), default="id",
-                   help="join on the record id (default) or on the image file (the same file, however named)")
-    p.add_argument("--by", choices=("taxonomy", "object", "occluded_count", "camera", "subject"),
-                   help="also break the metrics down by this key of the ground truth")
+    p.add_argument(
+        "--match",
+        choices=("id", "image"),
+        default="id",
+        help="join on the record id (default) or on the image file (the same file, however named)",
+    )
+    p.add_argument(
+        "--by",
+        choices=("taxonomy", "object", "occluded_count", "camera", "subject"),
+        help="also break the metrics down by this key of the ground truth",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--prior", help="run folder whose calibrated skeleton turns poses into joints (if it has one)")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed lines (counted) instead of stopping")
@@ -568,18 +699,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder for train.jsonl, test.jsonl, test_init.jsonl")
     p.add_argument("--occlusion", choices=("light", "medium", "heavy", "mixed"), default="mixed")
-    p.add_argument("--split-by", choices=("object", "taxonomy", "random"), default="object",
-                   help="hold out HOGraspNet's s3 objects, its s4 grasps, or a random fraction")
+    p.add_argument(
+        "--split-by",
+        choices=("object", "taxonomy", "random"),
+        default="object",
+        help="hold out HOGraspNet's s3 objects, its s4 grasps, or a random fraction",
+    )
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share for --split-by random")
     p.add_argument("--preview", metavar="FILE.png", help="save one 3D skeleton per grasp class")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("train", help="train the affordance-conditioned diffusion prior")
-    p.add_argument("--data", required=True,
-                   help="training records (JSONL with hand_pose and text), or hograspnet:ROOT (converted once)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="training records (JSONL with hand_pose and text), or hograspnet:ROOT (converted once)",
+    )
     p.add_argument("--val", help="validation records (JSONL), or hograspnet:ROOT (the split's test part)")
-    p.add_argument("--split", choices=("s0", "s1", "s2", "s3", "s4"), default="s0",
-                   help="HOGraspNet split for hograspnet:ROOT data")
+    p.add_argument(
+        "--split",
+        choices=("s0", "s1", "s2", "s3", "s4"),
+        default="s0",
+        help="HOGraspNet split for hograspnet:ROOT data",
+    )
     p.add_argument("--text-from", help="take each record's text from this JSONL (e.g. describe output), by id")
     p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
     p.add_argument("--restart", action="store_true", help="start over in --out instead of resuming its run")
@@ -589,8 +731,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--representation", choices=("axis_angle", "6d"), default="axis_angle")
-    p.add_argument("--architecture", choices=("mlp", "transformer"), default="mlp",
-                   help="denoiser: residual MLP with FiLM (default) or a transformer over joint tokens")
+    p.add_argument(
+        "--architecture",
+        choices=("mlp", "transformer"),
+        default="mlp",
+        help="denoiser: residual MLP with FiLM (default) or a transformer over joint tokens",
+    )
     p.add_argument("--width", type=int, help="hidden width (default: 256 for mlp, 128 for transformer)")
     p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
     p.add_argument("--prediction", choices=("eps", "x0"), default="eps")
@@ -615,8 +761,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refine", help="refine initial hand estimates with the affordance-guided prior")
     p.add_argument("--input", required=True, help="initial estimates (JSONL: hand_pose, global_orient, keypoints2d, K)")
-    p.add_argument("--out", required=True,
-                   help="refined records (JSONL); a rerun with the same settings resumes (settings: OUT.config.json)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="refined records (JSONL); a rerun with the same settings resumes (settings: OUT.config.json)",
+    )
     p.add_argument("--restart", action="store_true", help="start over instead of resuming a partial output")
     p.add_argument("--strict", action="store_true", help="refuse implausible inputs instead of warning about them")
     p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
@@ -627,18 +776,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=G.guidance, help="weight of the 2D keypoint guidance")
     p.add_argument("--cfg", type=float, default=G.cfg, help="classifier-free guidance scale on the text")
     p.add_argument("--samples", type=int, default=G.samples, help="samples per hand (spread: joint_std_mm)")
-    p.add_argument("--select", choices=("mean", "fit", "median"), default=G.select,
-                   help="final pose: mean of the samples, best 2D fit, or the sample nearest the median")
+    p.add_argument(
+        "--select",
+        choices=("mean", "fit", "median"),
+        default=G.select,
+        help="final pose: mean of the samples, best 2D fit, or the sample nearest the median",
+    )
     p.add_argument("--noising", choices=("sdedit", "invert"), default=G.noising)
-    p.add_argument("--occluded-t-start", type=int, default=G.occluded_t_start,
-                   help="noise level from which hidden joints are regenerated by the prior (0: off)")
+    p.add_argument(
+        "--occluded-t-start",
+        type=int,
+        default=G.occluded_t_start,
+        help="noise level from which hidden joints are regenerated by the prior (0: off)",
+    )
     p.add_argument("--batch", type=int, default=512, help="hands refined at once (per process under torchrun)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
-    p.add_argument("--no-self-calibration", action="store_true",
-                   help="keep the hand model even when the input's own 3D joints show another skeleton")
+    p.add_argument(
+        "--no-self-calibration",
+        action="store_true",
+        help="keep the hand model even when the input's own 3D joints show another skeleton",
+    )
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_refine)
 
@@ -657,8 +817,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cams", help="HOGraspNet cameras to read, e.g. mas,sub1 (default: all four)")
     p.add_argument("--limit", type=int, help="convert at most this many files (quick subsets)")
     p.add_argument("--occlusion-labels", help="folder of per-image visibility files (21 values, .json or .txt)")
-    p.add_argument("--units", choices=("auto", "cm", "mm", "m"), default="auto",
-                   help="units of HOGraspNet 3D joints (published: cm; auto checks the hand's size)")
+    p.add_argument(
+        "--units",
+        choices=("auto", "cm", "mm", "m"),
+        default="auto",
+        help="units of HOGraspNet 3D joints (published: cm; auto checks the hand's size)",
+    )
     p.add_argument("--test-objects", help="override s3's test objects, e.g. 10,2,12")
     p.add_argument("--test-grasps", help="override s4's test grasps, e.g. 23,25")
     p.add_argument("--skeleton", help="calibrated skeleton used to recover global orientation and scale")
@@ -672,12 +836,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("calibrate-uncertainty",
-                       help="fit the 90 %% joint_uncertainty_mm radii of a prior on refined records with ground truth")
+    p = sub.add_parser(
+        "calibrate-uncertainty",
+        help="fit the 90 %% joint_uncertainty_mm radii of a prior on refined records with ground truth",
+    )
     p.add_argument("--gt", help="ground truth records (JSONL)")
     p.add_argument("--pred", help="`affordhand refine` output on them (affordance or uncond mode)")
-    p.add_argument("--synthetic", action="store_true",
-                   help="instead: refine synthetic hands the prior never saw and calibrate on them")
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="instead: refine synthetic hands the prior never saw and calibrate on them",
+    )
     p.add_argument("--prior", default="default", help="the prior that refined them; the recipe is kept beside it")
     p.add_argument("--out", help="write the recipe here instead of PRIOR/uncertainty.json")
     p.add_argument("--level", type=float, default=0.9, help="coverage the radius aims at (default 0.9)")
@@ -687,8 +856,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-regressor", help="turn HaMeR-style regressor outputs into initial estimates")
     p.add_argument("file", help="the regressor's outputs (.npz for --format hamer, .json for --format json)")
-    p.add_argument("--format", choices=("hamer", "wilor", "json"), default="hamer",
-                   help="hamer or wilor: the .npz examples/save_{hamer,wilor}_outputs.py write (one layout); json")
+    p.add_argument(
+        "--format",
+        choices=("hamer", "wilor", "json"),
+        default="hamer",
+        help="hamer or wilor: the .npz examples/save_{hamer,wilor}_outputs.py write (one layout); json",
+    )
     p.add_argument("--out", required=True, help="initial estimates (JSONL) for `affordhand refine`")
     p.set_defaults(func=_cmd_import_regressor)
 
@@ -711,8 +884,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--text", help='affordance sentence, "A right hand ..." (else --describe-backend, else none)')
-    p.add_argument("--describe-backend", choices=("openai", "template"),
-                   help="describe each hand with a VLM server (openai), or from --object and --grasp (template)")
+    p.add_argument(
+        "--describe-backend",
+        choices=("openai", "template"),
+        help="describe each hand with a VLM server (openai), or from --object and --grasp (template)",
+    )
     _add_vlm_args(p, "http://127.0.0.1:8000/v1")
     p.add_argument("--object", help="template: what the hand holds (a HOGraspNet object name adds its size and shape)")
     p.add_argument("--grasp", help="template: the Feix grasp, by name (e.g. 'medium wrap') or number")
@@ -723,9 +899,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
-    p.add_argument("--max-disagreement", type=float, default=ImageOptions.max_disagreement,
-                   help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
-                        "its mirror image are taken as occluded; 1 turns the mirror pass off")
+    p.add_argument(
+        "--max-disagreement",
+        type=float,
+        default=ImageOptions.max_disagreement,
+        help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
+        "its mirror image are taken as occluded; 1 turns the mirror pass off",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_hand_model_args(p)

@@ -43,8 +43,10 @@ def run_demo(out_dir: str = "out/demo", seed: int = 0) -> int:
     build(data, out / "data")
     gt = read_records(out / "data" / "test.jsonl").records
     init = read_records(out / "data" / "test_init.jsonl").records
-    print(f"synthesized {len(gt)} test hands of objects the shipped prior never saw "
-          f"({', '.join(sorted({r['object'] for r in gt}))})")
+    print(
+        f"synthesized {len(gt)} test hands of objects the shipped prior never saw "
+        f"({', '.join(sorted({r['object'] for r in gt}))})"
+    )
     hand, prior = BuiltinHand(), load_prior("default")
     recipe = uncertainty_for("default")[0]
     results, rows = {}, {}
@@ -53,18 +55,25 @@ def run_demo(out_dir: str = "out/demo", seed: int = 0) -> int:
         config = RefineConfig(mode=mode, seed=seed)
         results[mode] = refine_batch(init, config, hand, prior, uncertainty=recipe)
         write_records(out / f"refined_{mode}.jsonl", results[mode])
-        label = {"none": "init (regressor)", "fit": "fit (2D fitting)", "uncond": "uncond (prior, no text)",
-                 "affordance": "affordance (prior + text)"}[mode]
+        label = {
+            "none": "init (regressor)",
+            "fit": "fit (2D fitting)",
+            "uncond": "uncond (prior, no text)",
+            "affordance": "affordance (prior + text)",
+        }[mode]
         rows[label] = evaluate(gt, results[mode], hand).overall
         print(f"  {mode:<10} {time.perf_counter() - t:5.1f} s")
     print_table(evaluation_table(rows, title=f"held-out objects, {len(gt)} hands (mm)", first="method"))
-    aff, unc, ini = (rows[k]["mpjpe_occluded"] for k in
-                     ("affordance (prior + text)", "uncond (prior, no text)", "init (regressor)"))
+    aff, unc, ini = (
+        rows[k]["mpjpe_occluded"] for k in ("affordance (prior + text)", "uncond (prior, no text)", "init (regressor)")
+    )
     print(f"occluded-joint MPJPE: affordance / uncond = {aff / unc:.2f}, affordance / init = {aff / ini:.2f}")
     m = rows["affordance (prior + text)"]
-    print(f"joint_uncertainty_mm (90 % radius), affordance: coverage {m['coverage_visible']:.3f} visible, "
-          f"{m['coverage_occluded']:.3f} occluded; mean radius {m['radius_visible_mm']:.1f} / "
-          f"{m['radius_occluded_mm']:.1f} mm")
+    print(
+        f"joint_uncertainty_mm (90 % radius), affordance: coverage {m['coverage_visible']:.3f} visible, "
+        f"{m['coverage_occluded']:.3f} occluded; mean radius {m['radius_visible_mm']:.1f} / "
+        f"{m['radius_occluded_mm']:.1f} mm"
+    )
     # For the figure: on four different objects, the hand with the most occluded joints short of all.
     order, seen = [], set()
     for i in np.argsort([-(~r["visible"]).sum() for r in gt], kind="stable"):
@@ -75,17 +84,34 @@ def run_demo(out_dir: str = "out/demo", seed: int = 0) -> int:
     cases = []
     for i in order:
         root = lambda j: j - j[:1]
-        cases.append({"title": gt[i]["text"], "keypoints": gt[i]["keypoints2d"], "visible": gt[i]["visible"],
-                      "uv_init": uv_init[i], "uv_refined": uv_ref[i], "joints_gt": root(gt[i]["joints3d"]),
-                      "joints_init": root(results["none"][i]["joints3d"]),
-                      "joints_refined": root(results["affordance"][i]["joints3d"])})
+        cases.append(
+            {
+                "title": gt[i]["text"],
+                "keypoints": gt[i]["keypoints2d"],
+                "visible": gt[i]["visible"],
+                "uv_init": uv_init[i],
+                "uv_refined": uv_ref[i],
+                "joints_gt": root(gt[i]["joints3d"]),
+                "joints_init": root(results["none"][i]["joints3d"]),
+                "joints_refined": root(results["affordance"][i]["joints3d"]),
+            }
+        )
     figure = refinement_figure(cases, out / "demo.png")
     summary = write_summary(
-        out / "summary.html", "affordhand demo",
-        [("Evaluation on held-out objects (mm)", metrics_html(rows, "method")),
-         ("What this shows", "<p>Root-relative MPJPE and PA-MPJPE over all, visible and occluded joints. "
-          "The figure shows the hands with the most occluded joints: 2D evidence (hollow markers are occluded), "
-          "the initial estimate (red) and the affordance-refined hand (blue) beside the ground truth (black).</p>")],
-        [figure], {"data": asdict(data), "refine": asdict(RefineConfig(seed=seed)), "prior": "default"})
+        out / "summary.html",
+        "affordhand demo",
+        [
+            ("Evaluation on held-out objects (mm)", metrics_html(rows, "method")),
+            (
+                "What this shows",
+                "<p>Root-relative MPJPE and PA-MPJPE over all, visible and occluded joints. "
+                "The figure shows the hands with the most occluded joints: 2D evidence (hollow markers are occluded), "
+                "the initial estimate (red) and the affordance-refined hand (blue) beside the ground truth "
+                "(black).</p>",
+            ),
+        ],
+        [figure],
+        {"data": asdict(data), "refine": asdict(RefineConfig(seed=seed)), "prior": "default"},
+    )
     print(f"wrote {out}/refined_*.jsonl, {figure} and {summary} in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -62,8 +62,11 @@ _TEMPLATES = (
     "{Side} {verb} the {shape} {obj} in a {grasp} grasp {intent}.",
     "{Side} wraps around {a} {size} {obj} in a {grasp} grasp, {intent}.",
 )
-_INTERACTION = {"power": "power grasp with palm contact", "intermediate": "side grasp",
-                "precision": "precision grasp with the fingertips"}
+_INTERACTION = {
+    "power": "power grasp with palm contact",
+    "intermediate": "side grasp",
+    "precision": "precision grasp with the fingertips",
+}
 
 
 def affordance_fields(side: str, obj: ObjectSpec, grasp: Grasp, intention: str) -> dict:
@@ -87,9 +90,15 @@ def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.r
     template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
     phrases = _INTENT_PHRASES.get(intention, (f"to {intention} it",))
     sentence = template.format(
-        Side=f"A {side} hand", verb=_HOLD_VERBS[rng.integers(len(_HOLD_VERBS))], a="a", size=size,
-        shape=obj.shape, obj=obj.display_name, intent=phrases[rng.integers(len(phrases))],
-        grasp=grasp.name.lower())
+        Side=f"A {side} hand",
+        verb=_HOLD_VERBS[rng.integers(len(_HOLD_VERBS))],
+        a="a",
+        size=size,
+        shape=obj.shape,
+        obj=obj.display_name,
+        intent=phrases[rng.integers(len(phrases))],
+        grasp=grasp.name.lower(),
+    )
     # "a" before a vowel sound anywhere in the sentence ("a adducted thumb grasp") becomes "an".
     return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split()))
 
@@ -123,6 +132,7 @@ def template_sentence(side: str, object_name: str, grasp_name: str, intention: s
         raise AffordhandError("the template description needs an object name")
     obj = OBJECTS.get("_".join(name.lower().split()))
     if obj is None:
-        return sentence_from_fields({"object_category": name, "intention": intention, "grasp_taxonomy": grasp.name},
-                                    side)
+        return sentence_from_fields(
+            {"object_category": name, "intention": intention, "grasp_taxonomy": grasp.name}, side
+        )
     return describe(side, obj, grasp, intention or obj.intentions[0], np.random.default_rng(0))

@@ -71,10 +71,13 @@ def check_same_run(what: str, saved: dict | None, wanted: dict) -> None:
     """Raise AffordhandError unless `saved` (the settings a partial output was made with) matches `wanted`
     in command, settings and inputs (the version may differ)."""
     if saved is None:
-        raise AffordhandError(f"{what} records no settings, so it cannot be resumed safely; "
-                              "rerun with --restart to start over")
+        raise AffordhandError(
+            f"{what} records no settings, so it cannot be resumed safely; rerun with --restart to start over"
+        )
     keys = ("command", "settings", "inputs")
     diff = differences({k: saved.get(k) for k in keys}, {k: wanted.get(k) for k in keys})
     if diff:
-        raise AffordhandError(f"{what} was made with other settings or input ({'; '.join(diff[:4])}); rerun "
-                              "with the same ones to resume, or with --restart to start over")
+        raise AffordhandError(
+            f"{what} was made with other settings or input ({'; '.join(diff[:4])}); rerun "
+            "with the same ones to resume, or with --restart to start over"
+        )

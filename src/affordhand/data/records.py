@@ -27,8 +27,13 @@ from affordhand.errors import AffordhandError
 
 # Field -> shape of its array. hand_pose also accepts 15x3 on input.
 ARRAY_FIELDS = {
-    "hand_pose": (45,), "global_orient": (3,), "betas": (10,), "transl": (3,),
-    "joints3d": (21, 3), "keypoints2d": (21, 2), "K": (3, 3),
+    "hand_pose": (45,),
+    "global_orient": (3,),
+    "betas": (10,),
+    "transl": (3,),
+    "joints3d": (21, 3),
+    "keypoints2d": (21, 2),
+    "K": (3, 3),
 }
 STRING_FIELDS = ("text", "object", "image")
 MAX_ROTATION = 2 * math.pi  # rad; larger axis-angle norms are almost always degrees by mistake
@@ -77,8 +82,9 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
         if name in rec and rec[name] is not None:
             norms = np.linalg.norm(rec[name].reshape(-1, 3), axis=1)
             if np.any(norms > MAX_ROTATION):
-                raise ValueError(f"field '{name}' has an axis-angle of {norms.max():.1f} rad (> 2 pi): "
-                                 "angles must be radians")
+                raise ValueError(
+                    f"field '{name}' has an axis-angle of {norms.max():.1f} rad (> 2 pi): angles must be radians"
+                )
     if rec.get("K") is not None:
         K = rec["K"]
         if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]):
@@ -118,8 +124,9 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
     return rec
 
 
-def iter_records(path: str | os.PathLike, skip_bad: bool = False, required: Iterable[str] = (),
-                 skipped: list | None = None) -> Iterator[dict]:
+def iter_records(
+    path: str | os.PathLike, skip_bad: bool = False, required: Iterable[str] = (), skipped: list | None = None
+) -> Iterator[dict]:
     """Yield validated records from a JSONL file; bad lines raise RecordError or, with skip_bad, are
     appended as (line, message) to `skipped`."""
     path = Path(path)
@@ -134,9 +141,15 @@ def iter_records(path: str | os.PathLike, skip_bad: bool = False, required: Iter
                 raw = json.loads(data.decode("utf-8"))
                 yield validate_record(raw, required)
             except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                msg = (f"bad JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else
-                       f"not UTF-8 text (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else
-                       "bad JSON: nested too deeply" if isinstance(exc, RecursionError) else str(exc))
+                msg = (
+                    f"bad JSON: {exc.msg}"
+                    if isinstance(exc, json.JSONDecodeError)
+                    else f"not UTF-8 text (byte {exc.start})"
+                    if isinstance(exc, UnicodeDecodeError)
+                    else "bad JSON: nested too deeply"
+                    if isinstance(exc, RecursionError)
+                    else str(exc)
+                )
                 if not skip_bad:
                     raise RecordError(f"{path}:{lineno}: {msg} (use --skip-bad to skip such lines)") from None
                 if skipped is not None:

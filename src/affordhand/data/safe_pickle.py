@@ -7,12 +7,19 @@ import _compat_pickle
 import io
 import pickle
 
-NUMPY_ONLY = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"), ("builtins", "object"),
-    ("_codecs", "encode"),  # how protocol-2 pickles store array bytes
-})
+NUMPY_ONLY = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("copyreg", "_reconstructor"),
+        ("builtins", "object"),
+        ("_codecs", "encode"),  # how protocol-2 pickles store array bytes
+    }
+)
 
 
 class RestrictedUnpickler(pickle.Unpickler):

@@ -69,8 +69,36 @@ GRASPS: dict[int, Grasp] = {row[0]: Grasp(*row) for row in _TABLE}
 FEIX_GRASPS: dict[int, Grasp] = dict(sorted({**GRASPS, **{row[0]: Grasp(*row) for row in _OTHERS}}.items()))
 _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5"}
 # The order in which HOGraspNet numbers its classes.
-HOGRASPNET_ORDER = (1, 2, 17, 18, 22, 30, 3, 4, 5, 19, 31, 10, 11, 26, 28, 16, 29, 23, 20, 25, 9, 24, 33, 7,
-                    12, 13, 27, 14)
+HOGRASPNET_ORDER = (
+    1,
+    2,
+    17,
+    18,
+    22,
+    30,
+    3,
+    4,
+    5,
+    19,
+    31,
+    10,
+    11,
+    26,
+    28,
+    16,
+    29,
+    23,
+    20,
+    25,
+    9,
+    24,
+    33,
+    7,
+    12,
+    13,
+    27,
+    14,
+)
 
 
 def _words(text: str) -> str:

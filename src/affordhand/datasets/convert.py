@@ -33,8 +33,9 @@ def with_global_orient(records: list[dict], hand) -> list[dict]:
     return everything
 
 
-def convert_stream(items: Iterable, convert: Callable, out: Path, hand, total: int | None = None,
-                   label: str = "convert") -> dict:
+def convert_stream(
+    items: Iterable, convert: Callable, out: Path, hand, total: int | None = None, label: str = "convert"
+) -> dict:
     """Convert items one by one (broken ones reported with their path and skipped), fill in global
     orientation in batches, validate and write the records atomically; return counts."""
     counts = {"written": 0, "broken": 0, "no_visibility": 0, "registered": 0}

@@ -76,8 +76,9 @@ def load_evaluation_joints(path: Path, frames: list[tuple[str, str]] | None) -> 
     except (OSError, ValueError, RecursionError) as exc:
         raise AffordhandError(f"{path}: not a readable evaluation_xyz.json ({exc})") from None
     if xyz.ndim != 3 or xyz.shape[1:] != (21, 3) or len(xyz) != len(frames):
-        raise AffordhandError(f"{path}: {list(xyz.shape)} joints for {len(frames)} listed frames; expected "
-                              f"[{len(frames)}, 21, 3]")
+        raise AffordhandError(
+            f"{path}: {list(xyz.shape)} joints for {len(frames)} listed frames; expected [{len(frames)}, 21, 3]"
+        )
     joints = xyz[:, list(HO3D_TO_OPENPOSE)] @ OPENGL_TO_CV.T
     return {f"{seq}/{frame}": j for (seq, frame), j in zip(frames, joints)}
 
@@ -99,8 +100,7 @@ def convert_meta(path: Path, gt: dict[str, np.ndarray] | None = None) -> dict:
     meta = load_meta(path)
     seq, frame = path.parent.parent.name, path.stem
     K = np.asarray(meta["camMat"], dtype=np.float64).reshape(3, 3)
-    record = {"id": f"{seq}/{frame}", "side": "right", "K": K, "object": str(meta.get("objName", "")),
-              "sequence": seq}
+    record = {"id": f"{seq}/{frame}", "side": "right", "K": K, "object": str(meta.get("objName", "")), "sequence": seq}
     rgb = path.parent.parent / "rgb" / f"{frame}.jpg"
     if rgb.is_file():
         record["image"] = str(rgb)

@@ -110,8 +110,17 @@ def iter_frames(root: Path, cams=CAMERAS) -> Iterator[Frame]:
                 if not cam_dir.is_dir():
                     continue
                 for path in sorted(cam_dir.glob(f"{cam}_*.json")):
-                    yield Frame(path, seq_dir.name, trial.name, index, cam, path.stem.split("_", 1)[1],
-                                int(m["subject"]), int(m["object"]), int(m["grasp"]))
+                    yield Frame(
+                        path,
+                        seq_dir.name,
+                        trial.name,
+                        index,
+                        cam,
+                        path.stem.split("_", 1)[1],
+                        int(m["subject"]),
+                        int(m["object"]),
+                        int(m["grasp"]),
+                    )
 
 
 def _array(value, shape, name):
@@ -166,8 +175,10 @@ def _visibility(frame: Frame, root: Path, keypoints: np.ndarray, labels: Path | 
     elif obj.shape == (size[1], size[0]):
         uv = keypoints
     else:
-        raise ValueError(f"{obj_mask.name}: a {obj.shape[1]}x{obj.shape[0]} mask is neither the 640x480 crop nor "
-                         f"the {size[0]}x{size[1]} frame")
+        raise ValueError(
+            f"{obj_mask.name}: a {obj.shape[1]}x{obj.shape[0]} mask is neither the 640x480 crop nor "
+            f"the {size[0]}x{size[1]} frame"
+        )
     h, w = obj.shape
     u, v = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
@@ -184,13 +195,16 @@ def metres_per_unit(joints: np.ndarray, units: str) -> float:
         for name, factor in UNITS.items():
             if HAND_SPAN_M[0] <= span * factor <= HAND_SPAN_M[1]:
                 return factor
-        raise ValueError(f"hand.3D_pose_per_cam: wrist to middle knuckle is {span:.4g}, a hand's in no unit "
-                         f"({', '.join(UNITS)})")
+        raise ValueError(
+            f"hand.3D_pose_per_cam: wrist to middle knuckle is {span:.4g}, a hand's in no unit ({', '.join(UNITS)})"
+        )
     if units not in UNITS:
         raise AffordhandError(f"unknown --units {units!r}: auto, {', '.join(UNITS)}")
     if not HAND_SPAN_M[0] <= span * UNITS[units] <= HAND_SPAN_M[1]:
-        raise ValueError(f"hand.3D_pose_per_cam: in {units} the wrist is {span * UNITS[units]:.3g} m from the "
-                         "middle knuckle, not a hand's 0.04-0.2 m: wrong --units?")
+        raise ValueError(
+            f"hand.3D_pose_per_cam: in {units} the wrist is {span * UNITS[units]:.3g} m from the "
+            "middle knuckle, not a hand's 0.04-0.2 m: wrong --units?"
+        )
     return UNITS[units]
 
 
@@ -268,9 +282,18 @@ def convert_frame(frame: Frame, root: Path, labels: Path | None = None, units: s
     return record
 
 
-def convert_split(root: Path, out: Path, hand, split: str = "s0", part: str = "train", cams=CAMERAS,
-                  limit: int | None = None, labels: Path | None = None, units: str = "auto",
-                  rule: SplitRule | None = None) -> dict:
+def convert_split(
+    root: Path,
+    out: Path,
+    hand,
+    split: str = "s0",
+    part: str = "train",
+    cams=CAMERAS,
+    limit: int | None = None,
+    labels: Path | None = None,
+    units: str = "auto",
+    rule: SplitRule | None = None,
+) -> dict:
     """Convert one part (train or test) of a split to a record file; return the counts."""
     from affordhand.datasets.convert import convert_stream
 
@@ -282,8 +305,16 @@ def convert_split(root: Path, out: Path, hand, split: str = "s0", part: str = "t
     rule = rule or SplitRule(split=split)
     frames = list(iter_frames(root, cams))
     rule.subjects = sorted({f.subject for f in frames})
-    frames = [f for f in frames if rule.is_test(f.subject, f.object_id, f.grasp, f.trial_index, f.camera) == (part == "test")]
+    frames = [
+        f for f in frames if rule.is_test(f.subject, f.object_id, f.grasp, f.trial_index, f.camera) == (part == "test")
+    ]
     if limit:
         frames = frames[:limit]
-    return convert_stream(frames, lambda f: convert_frame(f, root, labels, units), out, hand, total=len(frames),
-                          label=f"hograspnet {rule.split} {part}")
+    return convert_stream(
+        frames,
+        lambda f: convert_frame(f, root, labels, units),
+        out,
+        hand,
+        total=len(frames),
+        label=f"hograspnet {rule.split} {part}",
+    )

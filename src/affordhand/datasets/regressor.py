@@ -16,9 +16,9 @@ bookkeeping name them (examples/save_hamer_outputs.py saves exactly this from a 
     img_size (N, 2)                    image width, height in pixels
     ids (N,) or image (N,)             optional names; ids default to "<file stem>/<index>"
 
-Saved as .npz (`--format hamer` or `wilor`, the same layout; read with allow_pickle=False) or as a JSON object with the same keys
-(`--format json`). Rotations are turned into axis-angle with roma; left hands are mirrored back to MANO's
-left-hand convention (axis-angle (x, -y, -z), x of points negated).
+Saved as .npz (`--format hamer` or `wilor`, the same layout; read with allow_pickle=False) or as a JSON
+object with the same keys (`--format json`). Rotations are turned into axis-angle with roma; left hands are
+mirrored back to MANO's left-hand convention (axis-angle (x, -y, -z), x of points negated).
 """
 
 from __future__ import annotations
@@ -32,8 +32,16 @@ import torch
 
 from affordhand.errors import AffordhandError
 
-REQUIRED = ("pred_mano_params.global_orient", "pred_mano_params.hand_pose", "pred_keypoints_2d", "box_center",
-            "box_size", "is_right", "focal_length", "img_size")
+REQUIRED = (
+    "pred_mano_params.global_orient",
+    "pred_mano_params.hand_pose",
+    "pred_keypoints_2d",
+    "box_center",
+    "box_size",
+    "is_right",
+    "focal_length",
+    "img_size",
+)
 _MIRROR = np.array([1.0, -1.0, -1.0])
 
 
@@ -56,8 +64,10 @@ def load_arrays(path: Path, fmt: str) -> dict[str, np.ndarray]:
         raise AffordhandError(f"{path}: cannot read as {fmt} ({exc})") from None
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
-        raise AffordhandError(f"{path}: missing {', '.join(missing)} (see `affordhand import-regressor --help` "
-                              "and examples/save_hamer_outputs.py)")
+        raise AffordhandError(
+            f"{path}: missing {', '.join(missing)} (see `affordhand import-regressor --help` "
+            "and examples/save_hamer_outputs.py)"
+        )
     return arrays
 
 
@@ -93,9 +103,14 @@ def convert(arrays: dict[str, np.ndarray], stem: str) -> list[dict]:
     records = []
     for i in range(n):
         K = np.array([[focal[i], 0, img[i, 0] / 2], [0, focal[i], img[i, 1] / 2], [0, 0, 1.0]])
-        rec = {"id": str(arrays["ids"][i]) if "ids" in arrays else f"{stem}/{i}",
-               "side": "right" if right[i] else "left", "hand_pose": pose[i].reshape(45), "global_orient": orient[i],
-               "keypoints2d": kp_full[i], "K": K}
+        rec = {
+            "id": str(arrays["ids"][i]) if "ids" in arrays else f"{stem}/{i}",
+            "side": "right" if right[i] else "left",
+            "hand_pose": pose[i].reshape(45),
+            "global_orient": orient[i],
+            "keypoints2d": kp_full[i],
+            "K": K,
+        }
         if "pred_mano_params.betas" in arrays:
             rec["betas"] = np.asarray(arrays["pred_mano_params.betas"], dtype=np.float64).reshape(n, 10)[i]
         if "pred_cam_t_full" in arrays:

@@ -89,8 +89,9 @@ def _keyed(records: list[dict], match: str, source: str) -> dict[str, dict]:
     for r in records:
         key = match_key(r, match, source)
         if key in out:
-            raise AffordhandError(f"{source}: {key!r} belongs to two records ({out[key]['id']!r}, {r['id']!r}); "
-                                  "match on --match id")
+            raise AffordhandError(
+                f"{source}: {key!r} belongs to two records ({out[key]['id']!r}, {r['id']!r}); match on --match id"
+            )
         out[key] = r
     return out
 
@@ -118,8 +119,9 @@ def _match(gt: list[dict], pred: list[dict], hand_model, gt_source: str, pred_so
     return matched, preds, gt_joints[finite], pred_joints[finite], missing, extra, not_finite
 
 
-def matched_errors(gt: list[dict], pred: list[dict], hand_model, gt_source: str = "gt",
-                   pred_source: str = "pred", match: str = "id") -> tuple[list[dict], np.ndarray]:
+def matched_errors(
+    gt: list[dict], pred: list[dict], hand_model, gt_source: str = "gt", pred_source: str = "pred", match: str = "id"
+) -> tuple[list[dict], np.ndarray]:
     """Return (the predictions matched to ground truth, their root-relative joint errors (N, 21), mm)."""
     _, preds, gt_joints, pred_joints, *_ = _match(gt, pred, hand_model, gt_source, pred_source, match)
     return preds, metrics.joint_errors_mm(pred_joints.double(), gt_joints.double()).numpy()
@@ -137,24 +139,38 @@ def _summary(pred_joints, gt_joints, visible, radius) -> dict:
     return out
 
 
-def evaluate(gt: list[dict], pred: list[dict], hand_model, by: str | None = None,
-             gt_source: str = "gt", pred_source: str = "pred", match: str = "id") -> Evaluation:
+def evaluate(
+    gt: list[dict],
+    pred: list[dict],
+    hand_model,
+    by: str | None = None,
+    gt_source: str = "gt",
+    pred_source: str = "pred",
+    match: str = "id",
+) -> Evaluation:
     """Return metrics of pred against gt, matched by id (unmatched ids are listed, not dropped silently).
     Where every prediction has joint_uncertainty_mm, the metrics include each group's coverage (the share of
     joints whose error is within the radius) and mean radius."""
-    matched, preds, gt_joints, pred_joints, missing, extra, not_finite = _match(gt, pred, hand_model, gt_source,
-                                                                                pred_source, match)
-    visible = torch.as_tensor(np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool)
-                                        for r in matched]))
+    matched, preds, gt_joints, pred_joints, missing, extra, not_finite = _match(
+        gt, pred, hand_model, gt_source, pred_source, match
+    )
+    visible = torch.as_tensor(
+        np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool) for r in matched])
+    )
     radius = None
     if all(r.get("joint_uncertainty_mm") is not None for r in preds):
         radius = np.stack([np.asarray(r["joint_uncertainty_mm"], dtype=np.float64) for r in preds])
-    result = Evaluation(_summary(pred_joints, gt_joints, visible, radius), missing_in_pred=missing,
-                        extra_in_pred=extra, not_finite=not_finite)
+    result = Evaluation(
+        _summary(pred_joints, gt_joints, visible, radius),
+        missing_in_pred=missing,
+        extra_in_pred=extra,
+        not_finite=not_finite,
+    )
     if by:
         keys = [group_key(r, by) for r in matched]
         for key in sorted(set(keys), key=lambda k: (isinstance(k, str), k)):
             idx = torch.as_tensor([i for i, k in enumerate(keys) if k == key])
-            result.groups[str(key)] = _summary(pred_joints[idx], gt_joints[idx], visible[idx],
-                                               None if radius is None else radius[idx.numpy()])
+            result.groups[str(key)] = _summary(
+                pred_joints[idx], gt_joints[idx], visible[idx], None if radius is None else radius[idx.numpy()]
+            )
     return result

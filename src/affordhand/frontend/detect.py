@@ -13,7 +13,6 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -38,8 +37,9 @@ class DetectedHand:
     disagreement: np.ndarray | None = None
 
 
-def detect_hands(image: np.ndarray, max_hands: int = 4, min_confidence: float = 0.3,
-                 mirrored: bool = False, flip_check: bool = True) -> list[DetectedHand]:
+def detect_hands(
+    image: np.ndarray, max_hands: int = 4, min_confidence: float = 0.3, mirrored: bool = False, flip_check: bool = True
+) -> list[DetectedHand]:
     """Return the hands MediaPipe finds in an RGB image (possibly none).
 
     MediaPipe Hands gives no per-landmark confidence (its visibility fields are unset), so with flip_check
@@ -73,8 +73,9 @@ def _landmarker(max_hands: int, min_confidence: float):
             raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
         with _quiet_native_logs(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-            graph = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
-                                             min_detection_confidence=min_confidence)
+            graph = mp.solutions.hands.Hands(
+                static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_confidence
+            )
             graph.process(np.zeros((64, 64, 3), np.uint8))  # MediaPipe's native start-up lines come here
         _GRAPHS[key] = graph
     return _GRAPHS[key]
@@ -94,8 +95,9 @@ def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], wi
 def _hands(result, shape, mirrored: bool) -> list[DetectedHand]:
     h, w = shape[:2]
     found = []
-    for lm, world, handed in zip(result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [],
-                                 result.multi_handedness or []):
+    for lm, world, handed in zip(
+        result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [], result.multi_handedness or []
+    ):
         kp = np.array([[p.x * w, p.y * h] for p in lm.landmark])
         xyz = np.array([[p.x, p.y, p.z] for p in world.landmark])
         label = handed.classification[0].label.lower()

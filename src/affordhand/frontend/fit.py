@@ -31,7 +31,7 @@ def limit_excess(pose: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
     limits = torch.as_tensor(skeleton.joint_limits(), dtype=pose.dtype, device=pose.device)
     angles = torch.einsum("njd,jkd->njk", right, axes)
     excess = torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])
-    return (excess ** 2).sum((-1, -2))
+    return (excess**2).sum((-1, -2))
 
 
 def fit_to_world(hand, world: np.ndarray, is_left: np.ndarray, iters: int = 200):
@@ -49,7 +49,7 @@ def fit_to_world(hand, world: np.ndarray, is_left: np.ndarray, iters: int = 200)
     opt = torch.optim.Adam([orient, pose, log_s], lr=0.03)
     for _ in range(iters):
         joints = hand(orient, pose, scale=log_s.exp(), is_left=left).joints
-        loss = ((joints - target) ** 2).sum(-1).mean(-1) * 1e4 + 1e-3 * (pose ** 2).sum(-1)
+        loss = ((joints - target) ** 2).sum(-1).mean(-1) * 1e4 + 1e-3 * (pose**2).sum(-1)
         loss = loss + LIMIT_WEIGHT * limit_excess(pose, left)
         opt.zero_grad()
         loss.sum().backward()
@@ -75,7 +75,9 @@ def fit_either_side(hand, world: np.ndarray, labelled_left: np.ndarray | None = 
     is_left = error[:, 1] < error[:, 0]
     if labelled_left is not None:
         labelled_left = np.asarray(labelled_left, bool)
-        clear = np.where(labelled_left, error[:, 1] > SIDE_MARGIN * error[:, 0], error[:, 0] > SIDE_MARGIN * error[:, 1])
+        clear = np.where(
+            labelled_left, error[:, 1] > SIDE_MARGIN * error[:, 0], error[:, 0] > SIDE_MARGIN * error[:, 1]
+        )
         is_left = np.where(clear, ~labelled_left, labelled_left)
     pick = np.arange(n) + n * is_left
     return is_left, orient[pick], pose[pick], error
@@ -86,17 +88,29 @@ def initial_records(hand, hands: list, K: np.ndarray, ids: list[str]) -> tuple[l
     fit; a note says where the side differs from MediaPipe's handedness label."""
     if not hands:
         return [], {}
-    is_left, orient, pose, error = fit_either_side(hand, np.stack([h.world for h in hands]),
-                                                   np.array([h.side == "left" for h in hands]))
+    is_left, orient, pose, error = fit_either_side(
+        hand, np.stack([h.world for h in hands]), np.array([h.side == "left" for h in hands])
+    )
     records, notes = [], {}
     for i, h, left, o, p, e in zip(ids, hands, is_left, orient, pose, error):
         side = "left" if left else "right"
         if side != h.side:
-            notes[i] = (f"MediaPipe says {h.side} hand ({h.score:.2f}), but its 3D landmarks fit a {side} hand "
-                        f"({e[int(left)]:.1f} mm against {e[1 - int(left)]:.1f} mm): taken as {side}")
+            notes[i] = (
+                f"MediaPipe says {h.side} hand ({h.score:.2f}), but its 3D landmarks fit a {side} hand "
+                f"({e[int(left)]:.1f} mm against {e[1 - int(left)]:.1f} mm): taken as {side}"
+            )
             print(f"{i}: {notes[i]}", file=sys.stderr)
-        records.append({"id": i, "side": side, "hand_pose": p, "global_orient": o, "keypoints2d": h.keypoints2d,
-                        "K": K, "visible": np.ones(21, bool)})
+        records.append(
+            {
+                "id": i,
+                "side": side,
+                "hand_pose": p,
+                "global_orient": o,
+                "keypoints2d": h.keypoints2d,
+                "K": K,
+                "visible": np.ones(21, bool),
+            }
+        )
     # Camera placement and a fingers' fit to the 2D landmarks (the `fit` mode of refinement).
     fitted = refine_batch(records, RefineConfig(mode="fit"), hand)
     for rec in fitted:

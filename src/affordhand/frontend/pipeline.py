@@ -11,9 +11,9 @@ import torch
 
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
-from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.frontend.detect import detect_hands, read_image
 from affordhand.frontend.fit import initial_records, occlusion_from_box
+from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.camera import default_intrinsics, project
 from affordhand.refine.run import RefineConfig, refine_batch
@@ -49,8 +49,9 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, describer=None,
-                  uncertainty=None) -> list[dict]:
+def process_image(
+    path: Path, out: Path, options: ImageOptions, hand, prior, describer=None, uncertainty=None
+) -> list[dict]:
     """Detect, fit, refine and write the outputs of every hand in one image; return report entries. With an
     uncertainty recipe, each refined joint gets its 90 % radius (drawn as a circle in the overlay)."""
     image = read_image(path)
@@ -87,7 +88,9 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
             except ModelError as exc:
                 notes.append(f"no description ({exc}); refined without affordance text")
         if text:
-            rec["text"] = text.replace("A right hand", f"A {rec['side']} hand").replace("A left hand", f"A {rec['side']} hand")
+            rec["text"] = text.replace("A right hand", f"A {rec['side']} hand").replace(
+                "A left hand", f"A {rec['side']} hand"
+            )
         elif describer is None:
             notes.append("no text given (--text or --describe-backend); refined without affordance text")
         note = "; ".join(notes) or None
@@ -103,22 +106,52 @@ def process_image(path: Path, out: Path, options: ImageOptions, hand, prior, des
         before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
         after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
         files = {
-            "overlay": draw_overlay(image, uv_before, uv_after, visible, out / f"{stem}_overlay.png", options.object_box,
-                                    _radius_px(refined, K)),
+            "overlay": draw_overlay(
+                image,
+                uv_before,
+                uv_after,
+                visible,
+                out / f"{stem}_overlay.png",
+                options.object_box,
+                _radius_px(refined, K),
+            ),
             "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
         }
         if options.views:
             layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
-            files["figure"] = skeleton_grid([layers], [f"{stem} ({rec['side']})"], out / f"{stem}_3d.png", columns=1,
-                                            view=(-70, -90), panel_inches=4.0, dpi=120)
+            files["figure"] = skeleton_grid(
+                [layers],
+                [f"{stem} ({rec['side']})"],
+                out / f"{stem}_3d.png",
+                columns=1,
+                view=(-70, -90),
+                panel_inches=4.0,
+                dpi=120,
+            )
             files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem)
         seen = visible.astype(bool)
-        err = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean()) if seen.any() else float("nan")
-        entries.append({"record": refined, "files": files, "joints_before": before, "joints_after": after,
-                        "text": rec.get("text"), "note": note, "mode": mode,
-                        "reprojection_px": (err(uv_before), err(uv_after)), "occluded": int((~seen).sum()),
-                        "keypoints2d": {"detected": rec["keypoints2d"], "initial": uv_before, "refined": uv_after},
-                        "spread_mm": float(np.mean(refined["joint_std_mm"])) if refined.get("joint_std_mm") is not None else None})
+        err = (
+            lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean())
+            if seen.any()
+            else float("nan")
+        )
+        entries.append(
+            {
+                "record": refined,
+                "files": files,
+                "joints_before": before,
+                "joints_after": after,
+                "text": rec.get("text"),
+                "note": note,
+                "mode": mode,
+                "reprojection_px": (err(uv_before), err(uv_after)),
+                "occluded": int((~seen).sum()),
+                "keypoints2d": {"detected": rec["keypoints2d"], "initial": uv_before, "refined": uv_after},
+                "spread_mm": float(np.mean(refined["joint_std_mm"]))
+                if refined.get("joint_std_mm") is not None
+                else None,
+            }
+        )
     return entries
 
 
@@ -134,14 +167,20 @@ def _mesh(hand, record: dict, path: Path) -> Path:
     vertices = faces = None
     if getattr(hand, "name", "") == "mano":
         t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
-        out = hand(t("global_orient"), t("hand_pose"), transl=t("transl"), scale=t("scale")[0],
-                   is_left=torch.tensor([record["side"] == "left"]))
+        out = hand(
+            t("global_orient"),
+            t("hand_pose"),
+            transl=t("transl"),
+            scale=t("scale")[0],
+            is_left=torch.tensor([record["side"] == "left"]),
+        )
         vertices, faces = out.vertices[0].detach().numpy(), out.faces
     return export_mesh(path, np.asarray(record["joints3d"]), vertices, faces)
 
 
-def run_images(paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None,
-               uncertainty=None) -> list[dict]:
+def run_images(
+    paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None, uncertainty=None
+) -> list[dict]:
     """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
     from affordhand.report.html import batch_report
 

@@ -8,8 +8,13 @@ import torch
 
 
 @torch.no_grad()
-def align_global(hand, hand_pose: torch.Tensor, joints: torch.Tensor, is_left: torch.Tensor | None = None,
-                 weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def align_global(
+    hand,
+    hand_pose: torch.Tensor,
+    joints: torch.Tensor,
+    is_left: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (global_orient (N, 3), scale (N,)) that best map the model's joints onto `joints` (N, 21, 3).
 
     hand_pose (N, 45) is in each record's own side convention; for either side the global orientation

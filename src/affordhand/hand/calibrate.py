@@ -78,16 +78,19 @@ def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4, limit: in
     `limit` of them, evenly spread, are used (the skeleton has 63 numbers: a few thousand hands fix it)."""
     usable = paired_records(records, limit)
     if len(usable) < MIN_RECORDS:
-        raise AffordhandError(f"calibration needs at least {MIN_RECORDS} records with hand_pose, global_orient and joints3d; "
-                              f"found {len(usable)}")
+        raise AffordhandError(
+            f"calibration needs at least {MIN_RECORDS} records with hand_pose, global_orient and joints3d; "
+            f"found {len(usable)}"
+        )
     f64 = lambda key: torch.as_tensor(np.stack([r[key] for r in usable]), dtype=torch.float64)
     pose, orient = f64("hand_pose").reshape(-1, 15, 3), f64("global_orient")
     target = f64("joints3d")
     target = target - target[:, :1]
     is_left = torch.as_tensor([r["side"] == "left" for r in usable])
     rest0, tips0 = (torch.as_tensor(a, dtype=torch.float64) for a in skeleton.rest_joints())
-    before = _residuals_mm(rest0, tips0, orient, pose, target, is_left,
-                           _best_scale(rest0, tips0, orient, pose, target, is_left)).mean(0)
+    before = _residuals_mm(
+        rest0, tips0, orient, pose, target, is_left, _best_scale(rest0, tips0, orient, pose, target, is_left)
+    ).mean(0)
     rest = rest0.clone().requires_grad_(True)
     tips = tips0.clone().requires_grad_(True)
     opt = torch.optim.Adam([rest, tips], lr=lr)
@@ -106,16 +109,27 @@ def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4, limit: in
         mean_scale = float(log_s.mean().exp())
         # Fold the mean scale into the skeleton, so scale 1 means the data set's typical hand.
         rest, tips = rest * mean_scale, tips * mean_scale
-    return {"rest_joints": rest.detach().numpy(), "tips": tips.detach().numpy(), "before_mm": before.numpy(),
-            "after_mm": after.numpy(), "scale": (log_s.exp() / mean_scale).numpy(), "records": len(usable)}
+    return {
+        "rest_joints": rest.detach().numpy(),
+        "tips": tips.detach().numpy(),
+        "before_mm": before.numpy(),
+        "after_mm": after.numpy(),
+        "scale": (log_s.exp() / mean_scale).numpy(),
+        "records": len(usable),
+    }
 
 
 def save_skeleton(path: str | Path, result: dict, source: str = "") -> None:
     """Write a skeleton file (JSON) atomically."""
-    data = {"format": FORMAT, "rest_joints": np.round(result["rest_joints"], 6).tolist(),
-            "tips": np.round(result["tips"], 6).tolist(), "records": result["records"], "source": source,
-            "residual_mm_before": np.round(result["before_mm"], 3).tolist(),
-            "residual_mm_after": np.round(result["after_mm"], 3).tolist()}
+    data = {
+        "format": FORMAT,
+        "rest_joints": np.round(result["rest_joints"], 6).tolist(),
+        "tips": np.round(result["tips"], 6).tolist(),
+        "records": result["records"],
+        "source": source,
+        "residual_mm_before": np.round(result["before_mm"], 3).tolist(),
+        "residual_mm_after": np.round(result["after_mm"], 3).tolist(),
+    }
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 

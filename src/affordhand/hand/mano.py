@@ -31,8 +31,17 @@ _GET_MANO = (
 # Fingertip vertices of the MANO mesh (the indices smplx uses for MANO tips), in MANO finger order
 # index, middle, pinky, ring, thumb.
 _TIP_VERTICES = (320, 443, 671, 554, 744)
-_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f",
-                  "hands_components", "hands_mean")
+_REQUIRED_KEYS = (
+    "v_template",
+    "shapedirs",
+    "posedirs",
+    "J_regressor",
+    "weights",
+    "kintree_table",
+    "f",
+    "hands_components",
+    "hands_mean",
+)
 MAX_DENSE = 10_000_000  # elements a sparse array of the file may expand to (MANO's largest: 778 x 16)
 
 
@@ -121,17 +130,27 @@ class ManoHand(nn.Module):
         for side in ("right", "left"):
             data = load_mano_data(folder / f"MANO_{side.upper()}.pkl")
             with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning about 10 betas
-                models[side] = smplx.MANO(str(folder), is_rhand=side == "right", data_struct=Struct(**data),
-                                          use_pca=False, flat_hand_mean=True, create_global_orient=False,
-                                          create_hand_pose=False, create_betas=False, create_transl=False)
+                models[side] = smplx.MANO(
+                    str(folder),
+                    is_rhand=side == "right",
+                    data_struct=Struct(**data),
+                    use_pca=False,
+                    flat_hand_mean=True,
+                    create_global_orient=False,
+                    create_hand_pose=False,
+                    create_betas=False,
+                    create_transl=False,
+                )
             models[side].requires_grad_(False)
         # Known defect of the public MANO_LEFT.pkl: its shape blend shapes have the wrong x sign.
         right_sd, left_sd = models["right"].shapedirs, models["left"].shapedirs
         if torch.sum(torch.abs(left_sd[:, 0, :] - right_sd[:, 0, :])) < 1:
             left_sd[:, 0, :] *= -1
         self.right, self.left = models["right"], models["left"]
-        self.faces = {"right": np.asarray(self.right.faces, dtype=np.int64),
-                      "left": np.asarray(self.left.faces, dtype=np.int64)}
+        self.faces = {
+            "right": np.asarray(self.right.faces, dtype=np.int64),
+            "left": np.asarray(self.left.faces, dtype=np.int64),
+        }
         self.register_buffer("order", torch.as_tensor(skeleton.OPENPOSE_FROM_MANO, dtype=torch.long))
 
     def _run(self, model, global_orient, hand_pose, betas):

@@ -71,7 +71,9 @@ class BuiltinHand(nn.Module):
         return HandOutput(joints=joints)
 
 
-def forward_kinematics(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+def forward_kinematics(
+    rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor
+) -> torch.Tensor:
     """Return right-hand joints (B, 21, 3), OpenPose order, wrist at the origin, for rest joints (16, 3) and
     tips (5, 3) in MANO order, global orientation (B, 3) and finger pose (B, 15, 3) axis-angle.
 

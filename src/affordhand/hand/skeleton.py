@@ -19,37 +19,86 @@ import numpy as np
 
 # MANO joint order of the 15 finger joints, each with 3 axis-angle values.
 MANO_JOINT_NAMES = (
-    "index1", "index2", "index3",
-    "middle1", "middle2", "middle3",
-    "pinky1", "pinky2", "pinky3",
-    "ring1", "ring2", "ring3",
-    "thumb1", "thumb2", "thumb3",
+    "index1",
+    "index2",
+    "index3",
+    "middle1",
+    "middle2",
+    "middle3",
+    "pinky1",
+    "pinky2",
+    "pinky3",
+    "ring1",
+    "ring2",
+    "ring3",
+    "thumb1",
+    "thumb2",
+    "thumb3",
 )
 FINGERS = ("index", "middle", "pinky", "ring", "thumb")  # MANO chain order
 
 # The 21 output joints, OpenPose / HOGraspNet order.
 OPENPOSE_JOINT_NAMES = (
     "wrist",
-    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-    "index_mcp", "index_pip", "index_dip", "index_tip",
-    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
-    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
+    "thumb_cmc",
+    "thumb_mcp",
+    "thumb_ip",
+    "thumb_tip",
+    "index_mcp",
+    "index_pip",
+    "index_dip",
+    "index_tip",
+    "middle_mcp",
+    "middle_pip",
+    "middle_dip",
+    "middle_tip",
+    "ring_mcp",
+    "ring_pip",
+    "ring_dip",
+    "ring_tip",
+    "pinky_mcp",
+    "pinky_pip",
+    "pinky_dip",
+    "pinky_tip",
 )
 # For each OpenPose joint: index into [wrist, 15 MANO joints, 5 tips in MANO finger order].
 OPENPOSE_FROM_MANO = (0, 13, 14, 15, 20, 1, 2, 3, 16, 4, 5, 6, 17, 10, 11, 12, 19, 7, 8, 9, 18)
 # Bones as (parent, child) in OpenPose order, finger by finger (thumb first).
-BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
-         (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20))
+BONES = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (0, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (0, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+)
 # Which OpenPose joints belong to which finger (tips included), used for occlusion by finger.
 OPENPOSE_FINGER_JOINTS = {
-    "thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12),
-    "ring": (13, 14, 15, 16), "pinky": (17, 18, 19, 20),
+    "thumb": (1, 2, 3, 4),
+    "index": (5, 6, 7, 8),
+    "middle": (9, 10, 11, 12),
+    "ring": (13, 14, 15, 16),
+    "pinky": (17, 18, 19, 20),
 }
 # For each of the 15 MANO finger joints, the OpenPose joint at the end of the bone it rotates: its rotation
 # shows in the image only where that joint is seen.
-MANO_BONE_END = tuple(OPENPOSE_FROM_MANO.index(k + 2) if k % 3 != 2 else OPENPOSE_FROM_MANO.index(16 + k // 3)
-                      for k in range(15))
+MANO_BONE_END = tuple(
+    OPENPOSE_FROM_MANO.index(k + 2) if k % 3 != 2 else OPENPOSE_FROM_MANO.index(16 + k // 3) for k in range(15)
+)
 
 
 def seen_rotations(visible):
@@ -104,7 +153,7 @@ def rest_joints() -> tuple[np.ndarray, np.ndarray]:
         for length in _LENGTHS[finger]:
             p = p + length * d
             chain.append(p)
-        joints[1 + 3 * f: 4 + 3 * f] = chain[:3]
+        joints[1 + 3 * f : 4 + 3 * f] = chain[:3]
         tips[f] = chain[3]
     return joints, tips
 

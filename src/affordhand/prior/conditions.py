@@ -32,9 +32,13 @@ def grasp_features(grasp: Grasp) -> np.ndarray:
     """Return the grasp's feature vector (GRASP_FEATURES,): class one-hot, then its Feix attributes."""
     low, _, high = grasp.virtual_fingers.partition("-")
     fingers = range(int(low), int(high or low) + 1)
-    parts = ([g == grasp.feix_id for g in _FEIX_IDS], [k == grasp.kind for k in _KINDS],
-             [o == grasp.opposition for o in _OPPOSITIONS], [grasp.thumb == "abducted", grasp.thumb == "adducted"],
-             [f in fingers for f in (2, 3, 4, 5)])
+    parts = (
+        [g == grasp.feix_id for g in _FEIX_IDS],
+        [k == grasp.kind for k in _KINDS],
+        [o == grasp.opposition for o in _OPPOSITIONS],
+        [grasp.thumb == "abducted", grasp.thumb == "adducted"],
+        [f in fingers for f in (2, 3, 4, 5)],
+    )
     return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
 
 
@@ -59,8 +63,9 @@ def condition_dim(conditions, text_dim: int) -> int:
     return max((s.stop for s in condition_layout(conditions, text_dim).values()), default=0)
 
 
-def condition_vectors(conditions, encoder, texts: list[str | None],
-                      grasps: list[Grasp | None]) -> tuple[torch.Tensor, torch.Tensor]:
+def condition_vectors(
+    conditions, encoder, texts: list[str | None], grasps: list[Grasp | None]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (cond (B, C), has_cond (B,)) for each hand's sentence and grasp (None where unknown).
 
     The text encoder runs only when a sentence is there and the layout has a text block."""
@@ -77,21 +82,24 @@ def condition_vectors(conditions, encoder, texts: list[str | None],
             if legacy:
                 cond[idx, block] = emb
             else:
-                cond[idx, block.start:block.stop - 1] = emb
+                cond[idx, block.start : block.stop - 1] = emb
                 cond[idx, block.stop - 1] = 1.0
             has[idx] = True
     if "grasp" in layout:
         idx = [i for i, g in enumerate(grasps) if g is not None]
         if idx:
             block = layout["grasp"]
-            cond[idx, block.start:block.stop - 1] = torch.as_tensor(np.stack([grasp_features(grasps[i]) for i in idx]))
+            cond[idx, block.start : block.stop - 1] = torch.as_tensor(
+                np.stack([grasp_features(grasps[i]) for i in idx])
+            )
             cond[idx, block.stop - 1] = 1.0
             has[idx] = True
     return cond, has
 
 
-def drop_fields(cond: torch.Tensor, has_cond: torch.Tensor, layout: dict[str, slice], p: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def drop_fields(
+    cond: torch.Tensor, has_cond: torch.Tensor, layout: dict[str, slice], p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (cond, has_cond) with each field's block zeroed at random (probability p per field and row);
     a row left with no field gets the null condition, as at inference. Draws are made for every row and
     field, whatever is dropped, so the random stream does not depend on the data."""
@@ -100,7 +108,7 @@ def drop_fields(cond: torch.Tensor, has_cond: torch.Tensor, layout: dict[str, sl
     drop = torch.rand(cond.shape[0], len(layout), generator=generator).to(cond.device) < p
     mask = torch.ones_like(cond)
     for k, block in enumerate(layout.values()):
-        mask[:, block] = (~drop[:, k:k + 1]).to(cond.dtype)
+        mask[:, block] = (~drop[:, k : k + 1]).to(cond.dtype)
     cond = cond * mask
     present = torch.stack([cond[:, block.stop - 1] > 0 for block in layout.values()], 1).any(1)
     return cond, has_cond & present

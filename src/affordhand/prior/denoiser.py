@@ -40,8 +40,15 @@ class _Block(nn.Module):
 class Denoiser(nn.Module):
     """Residual MLP with FiLM conditioning; sizes from the prior's config."""
 
-    def __init__(self, pose_dim: int = 45, cond_dim: int = 384, width: int = 256, depth: int = 4,
-                 emb: int = 256, dropout: float = 0.0):
+    def __init__(
+        self,
+        pose_dim: int = 45,
+        cond_dim: int = 384,
+        width: int = 256,
+        depth: int = 4,
+        emb: int = 256,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.pose_dim, self.cond_dim, self.emb = pose_dim, cond_dim, emb
         self.inp = nn.Linear(pose_dim, width)
@@ -71,8 +78,16 @@ class JointTransformer(nn.Module):
     """A small transformer over 15 joint tokens plus one token for timestep and text (the alternative
     to the MLP; the README gives the measurement that chose between them). Same call as Denoiser."""
 
-    def __init__(self, pose_dim: int = 45, cond_dim: int = 384, width: int = 128, depth: int = 4,
-                 emb: int = 256, dropout: float = 0.0, heads: int = 4):
+    def __init__(
+        self,
+        pose_dim: int = 45,
+        cond_dim: int = 384,
+        width: int = 128,
+        depth: int = 4,
+        emb: int = 256,
+        dropout: float = 0.0,
+        heads: int = 4,
+    ):
         super().__init__()
         self.pose_dim, self.cond_dim, self.emb = pose_dim, cond_dim, emb
         self.per_joint = pose_dim // 15
@@ -81,8 +96,9 @@ class JointTransformer(nn.Module):
         self.t_mlp = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, width))
         self.c_mlp = nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, width)) if cond_dim else None
         self.null = nn.Parameter(torch.zeros(width))
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, self.per_joint))
 

@@ -19,8 +19,9 @@ class _NoText:
         self.dim = dim
 
 
-def encode_conditions(prior: Prior, texts: list[str | None],
-                      grasps: list | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+def encode_conditions(
+    prior: Prior, texts: list[str | None], grasps: list | None = None
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Return (cond (B, C) or None, has_cond (B,)) for each hand's sentence and Feix grasp, with the prior's
     own text encoder (loaded only when there is a sentence to encode). grasps=None: the grasp each
     sentence names."""
@@ -32,14 +33,24 @@ def encode_conditions(prior: Prior, texts: list[str | None],
     if "text" in prior.config.layout and any(texts):
         encoder = load_text_encoder(prior.config.text_encoder)
         if encoder.dim != prior.config.text_dim:
-            raise AffordhandError(f"text encoder {encoder.name} gives {encoder.dim}-D embeddings, the prior expects "
-                                  f"{prior.config.text_dim}")
+            raise AffordhandError(
+                f"text encoder {encoder.name} gives {encoder.dim}-D embeddings, the prior expects "
+                f"{prior.config.text_dim}"
+            )
     return condition_vectors(prior.config.conditions, encoder, texts, grasps)
 
 
 @torch.no_grad()
-def sample_poses(prior: Prior, texts: list[str | None], guidance: float = 3.0, steps: int = 50,
-                 sampler: str = "ddim", seed: int = 0, cond=None, has_cond=None) -> torch.Tensor:
+def sample_poses(
+    prior: Prior,
+    texts: list[str | None],
+    guidance: float = 3.0,
+    steps: int = 50,
+    sampler: str = "ddim",
+    seed: int = 0,
+    cond=None,
+    has_cond=None,
+) -> torch.Tensor:
     """Return right-hand hand_pose (B, 45) sampled for each text (None = unconditional)."""
     if cond is None:
         cond, has_cond = encode_conditions(prior, texts)

@@ -59,8 +59,12 @@ class PriorConfig:
     x_max: list = field(default_factory=list)
 
     def __post_init__(self):
-        for name, allowed in (("representation", ("axis_angle", "6d")), ("architecture", ("mlp", "transformer")),
-                              ("schedule", ("cosine", "linear")), ("prediction", ("eps", "x0"))):
+        for name, allowed in (
+            ("representation", ("axis_angle", "6d")),
+            ("architecture", ("mlp", "transformer")),
+            ("schedule", ("cosine", "linear")),
+            ("prediction", ("eps", "x0")),
+        ):
             if getattr(self, name) not in allowed:
                 raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {' or '.join(allowed)}")
         condition_layout(self.conditions, self.text_dim)  # checks the field names
@@ -88,8 +92,7 @@ class Prior(torch.nn.Module):
         super().__init__()
         self.config = config
         net_class = Denoiser if config.architecture == "mlp" else JointTransformer
-        self.net = net_class(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb,
-                             config.dropout)
+        self.net = net_class(config.pose_dim, config.cond_dim, config.width, config.depth, config.emb, config.dropout)
         bounds = None
         if config.x_min and config.x_max:
             bounds = (torch.tensor(config.x_min, dtype=torch.float32), torch.tensor(config.x_max, dtype=torch.float32))
@@ -141,8 +144,11 @@ def prior_digest(spec: str | os.PathLike) -> str:
     from affordhand.data.provenance import file_sha256
 
     run_dir = resolve_prior_dir(spec)
-    parts = [f"{name}:{file_sha256(run_dir / name)}" for name in ("config.json", "model.safetensors", SKELETON_FILE)
-             if (run_dir / name).is_file()]
+    parts = [
+        f"{name}:{file_sha256(run_dir / name)}"
+        for name in ("config.json", "model.safetensors", SKELETON_FILE)
+        if (run_dir / name).is_file()
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -168,6 +174,7 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
         raise AffordhandError(f"{weights}: not a readable safetensors file ({exc})") from None
     missing, unexpected = prior.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     if missing or unexpected:
-        raise AffordhandError(f"{weights} does not match its config.json (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
+        raise AffordhandError(
+            f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return prior.to(device).eval()

@@ -23,8 +23,12 @@ def guided_output(prior: Prior, cond: torch.Tensor | None, has_cond: torch.Tenso
         if scale == 1:  # out_u + 1 * (out_c - out_u) is the conditional output: one pass, not two
             return prior.output(x, t, cond, has_cond)
         B = x.shape[0]
-        both = prior.output(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, cond]),
-                            torch.cat([has_cond, torch.zeros_like(has_cond)]))
+        both = prior.output(
+            torch.cat([x, x]),
+            torch.cat([t, t]),
+            torch.cat([cond, cond]),
+            torch.cat([has_cond, torch.zeros_like(has_cond)]),
+        )
         out_c, out_u = both[:B], both[B:]
         guided = out_u + scale * (out_c - out_u)
         return torch.where(has_cond[:, None], guided, out_u)
@@ -33,8 +37,15 @@ def guided_output(prior: Prior, cond: torch.Tensor | None, has_cond: torch.Tenso
 
 
 @torch.no_grad()
-def sample_ddim(prior: Prior, output_fn: Callable, x: torch.Tensor, timesteps: list[int], eta: float = 0.0,
-                callback: Callable | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_ddim(
+    prior: Prior,
+    output_fn: Callable,
+    x: torch.Tensor,
+    timesteps: list[int],
+    eta: float = 0.0,
+    callback: Callable | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Return x0 after DDIM steps over descending timesteps from x (B, D) at timesteps[0]."""
     sched = prior.schedule
     for i, t in enumerate(timesteps):
@@ -49,8 +60,13 @@ def sample_ddim(prior: Prior, output_fn: Callable, x: torch.Tensor, timesteps: l
 
 
 @torch.no_grad()
-def sample_ddpm(prior: Prior, output_fn: Callable, x: torch.Tensor, t_start: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_ddpm(
+    prior: Prior,
+    output_fn: Callable,
+    x: torch.Tensor,
+    t_start: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Return x0 after ancestral DDPM sampling from x at t_start (default T - 1) down to 0, every step."""
     sched = prior.schedule
     for t in range(sched.T - 1 if t_start is None else t_start, -1, -1):

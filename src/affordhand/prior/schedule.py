@@ -27,8 +27,14 @@ def cosine_betas(T: int, s: float = 0.008) -> torch.Tensor:
 class Schedule:
     """A DDPM noise schedule held as arrays; `prediction` is 'eps' or 'x0' (what the network outputs)."""
 
-    def __init__(self, T: int = 1000, kind: str = "cosine", prediction: str = "eps", clip_x0: float = 4.0,
-                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        T: int = 1000,
+        kind: str = "cosine",
+        prediction: str = "eps",
+        clip_x0: float = 4.0,
+        bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         if kind not in ("linear", "cosine"):
             raise ValueError(f"unknown schedule {kind!r}")
         if prediction not in ("eps", "x0"):
@@ -40,8 +46,11 @@ class Schedule:
 
     def _ab(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """Return alpha_bar at t (B,) shaped to broadcast with like (B, D); t = -1 means alpha_bar = 1."""
-        ab = torch.where(t >= 0, self.alpha_bar.to(like.device)[t.clamp_min(0)], torch.ones((), dtype=torch.float64,
-                                                                                             device=like.device))
+        ab = torch.where(
+            t >= 0,
+            self.alpha_bar.to(like.device)[t.clamp_min(0)],
+            torch.ones((), dtype=torch.float64, device=like.device),
+        )
         return ab.to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -90,7 +99,7 @@ class Schedule:
         """Return x at t_prev (t_prev = -1: the clean sample) from x_t and the (eps, x0) estimates."""
         ab, ab_prev = self._ab(t, x_t), self._ab(t_prev, x_t)
         sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
-        x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt() * eps
+        x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps
         if eta > 0:
             x = x + sigma * (noise if noise is not None else torch.randn_like(x_t))
         return x

@@ -18,8 +18,9 @@ SHIPPED_DATA = SynthConfig(n=20000, seed=0, occlusion="mixed", split_by="object"
 SHIPPED_STEPS = 4000  # the held-out validation loss is lowest near here (see README)
 
 
-def build_shipped_prior(seed: int = 0, out: str | Path = DEFAULT_PRIOR, steps: int = SHIPPED_STEPS,
-                        quiet: bool = False) -> float:
+def build_shipped_prior(
+    seed: int = 0, out: str | Path = DEFAULT_PRIOR, steps: int = SHIPPED_STEPS, quiet: bool = False
+) -> float:
     """Synthesize the training data, train the prior, write it (fp16) to `out`; return seconds taken."""
     t0 = time.perf_counter()
     out = Path(out)
@@ -32,8 +33,11 @@ def build_shipped_prior(seed: int = 0, out: str | Path = DEFAULT_PRIOR, steps: i
         config = PriorConfig(steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"])
         train(config, str(Path(tmp) / "train.jsonl"), run, val=str(Path(tmp) / "test.jsonl"), quiet=quiet)
         weights = load_file(str(run / "model.safetensors"))
-        atomic_save({k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
-                    out / "model.safetensors", {"format": "affordhand-prior-1", "dtype": "float16"})
+        atomic_save(
+            {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
+            out / "model.safetensors",
+            {"format": "affordhand-prior-1", "dtype": "float16"},
+        )
         text = (run / "config.json").read_text().replace(str(Path(tmp)), "<synth>")
         (out / "config.json").write_text(text)
         (out / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text())

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from safetensors.torch import load_file
 
+from affordhand.data.atomic import atomic_write_text
+from affordhand.data.provenance import file_sha256
 from affordhand.data.records import read_records
+from affordhand.data.taxonomy import record_grasp
 from affordhand.errors import AffordhandError
 from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import (
@@ -34,10 +37,7 @@ from affordhand.hand.calibrate import (
     save_skeleton,
     skeleton_mismatch_mm,
 )
-from affordhand.data.taxonomy import record_grasp
 from affordhand.hand.rotations import mirror_where
-from affordhand.data.atomic import atomic_write_text
-from affordhand.data.provenance import file_sha256
 from affordhand.parallel import join
 from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
 from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
@@ -110,7 +110,7 @@ def validation_loss(prior, x0, cond, has_cond, seed: int = 1234, batch: int = 10
     g = torch.Generator().manual_seed(seed)
     losses = []
     for i in range(0, len(x0), batch):
-        losses.append(float(_loss(prior, x0[i:i + batch], cond[i:i + batch], has_cond[i:i + batch], g, 0.0)))
+        losses.append(float(_loss(prior, x0[i : i + batch], cond[i : i + batch], has_cond[i : i + batch], g, 0.0)))
     return float(np.mean(losses))
 
 
@@ -121,16 +121,28 @@ RESUMABLE = ("steps", "checkpoint_every", "data_file", "text_dim", "cond_dim", "
 def check_resume(saved: dict, config: PriorConfig, run_dir: Path) -> None:
     """Raise AffordhandError unless the run in run_dir was made by the same settings and data as config."""
     if saved.get("data_hash") != config.data_hash:
-        raise AffordhandError(f"{run_dir} was trained on other data ({saved.get('data_file')}); use a new --out "
-                              "folder, or --restart to start over")
+        raise AffordhandError(
+            f"{run_dir} was trained on other data ({saved.get('data_file')}); use a new --out "
+            "folder, or --restart to start over"
+        )
     for key, value in asdict(config).items():
         if key not in RESUMABLE and key in saved and saved[key] != value:
-            raise AffordhandError(f"{run_dir} holds a run with {key}={saved[key]!r}, not {value!r}; rerun with the "
-                                  "same settings, a new --out, or --restart to start over")
+            raise AffordhandError(
+                f"{run_dir} holds a run with {key}={saved[key]!r}, not {value!r}; rerun with the "
+                "same settings, a new --out, or --restart to start over"
+            )
 
 
-def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None = None, device: str = "cpu",
-          quiet: bool = False, skip_bad: bool = False, restart: bool = False) -> Prior:
+def train(
+    config: PriorConfig,
+    data: str,
+    run_dir: str | Path,
+    val: str | None = None,
+    device: str = "cpu",
+    quiet: bool = False,
+    skip_bad: bool = False,
+    restart: bool = False,
+) -> Prior:
     """Train (or resume) a prior on the poses and texts of a record file; return the EMA prior.
     A run folder holding a checkpoint resumes only under the same settings and data; restart starts over."""
     run_dir = Path(run_dir)
@@ -197,8 +209,13 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
         atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
     N = len(x_all)
     t0 = time.perf_counter()
-    with Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
-                  TimeRemainingColumn(), disable=quiet) as bar:
+    with Progress(
+        TextColumn("train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        disable=quiet,
+    ) as bar:
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
         running = None
         while step < config.steps:
@@ -206,8 +223,9 @@ def train(config: PriorConfig, data: str, run_dir: str | Path, val: str | None =
             for group in opt.param_groups:
                 group["lr"] = config.lr * min(1.0, (step + 1) / WARMUP)
             prior.train()
-            loss = _loss(prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows,
-                         config.field_drop)
+            loss = _loss(
+                prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows, config.field_drop
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -43,11 +43,14 @@ def batch_from_records(records: list[dict]) -> HandBatch:
     pose = f32("hand_pose").reshape(-1, 15, 3)
     pose = mirror_where(pose, is_left).reshape(-1, 45)
     orient = mirror_where(f32("global_orient"), is_left)
-    transl = torch.as_tensor(np.stack([r["transl"] if r.get("transl") is not None else np.full(3, np.nan)
-                                       for r in records]), dtype=torch.float32)
+    transl = torch.as_tensor(
+        np.stack([r["transl"] if r.get("transl") is not None else np.full(3, np.nan) for r in records]),
+        dtype=torch.float32,
+    )
     scale = torch.as_tensor([r.get("scale") or 1.0 for r in records], dtype=torch.float32)
-    visible = torch.as_tensor(np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool)
-                                        for r in records]))
+    visible = torch.as_tensor(
+        np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool) for r in records])
+    )
     return HandBatch(pose, orient, transl, scale, f32("keypoints2d"), visible, f32("K"), is_left)
 
 
@@ -66,4 +69,4 @@ def reprojection(hand, pose_r, orient_r, transl, scale, batch: HandBatch) -> tor
 
 def geman_mcclure(sq_residual: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Return the robust Geman-McClure cost in [0, 1) of squared residuals (px^2), scale sigma_px."""
-    return sq_residual / (sq_residual + sigma_px ** 2)
+    return sq_residual / (sq_residual + sigma_px**2)

@@ -58,9 +58,13 @@ def fit_global(hand, batch: HandBatch, pose_r: torch.Tensor, config: FitConfig =
     transl = initial_translation(batch).requires_grad_(True)
     log_s0 = batch.scale.log()
     log_s = log_s0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([{"params": [orient], "lr": config.lr_orient},
-                            {"params": [transl], "lr": config.lr_transl},
-                            {"params": [log_s], "lr": config.lr_scale}])
+    opt = torch.optim.Adam(
+        [
+            {"params": [orient], "lr": config.lr_orient},
+            {"params": [transl], "lr": config.lr_transl},
+            {"params": [log_s], "lr": config.lr_scale},
+        ]
+    )
     w = _joint_weights(batch, config.finger_weight)
     norm = w.sum(-1).clamp_min(1e-6)
     pose_r = pose_r.detach()
@@ -90,4 +94,3 @@ def fit_pose(hand, batch: HandBatch, orient_r, transl, scale, config: FitConfig 
         loss.sum().backward()
         opt.step()
     return pose.detach()
-

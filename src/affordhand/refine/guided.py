@@ -21,12 +21,11 @@ import copy
 
 import torch
 
-from affordhand.errors import AffordhandError
-from affordhand.refine.settings import GuidedConfig  # noqa: F401  (its home is settings.py)
 from affordhand.hand import skeleton
 from affordhand.prior.model import Prior
 from affordhand.prior.sampling import ddim_invert, guided_output
 from affordhand.refine.batch import HandBatch, geman_mcclure, joints_camera, reprojection
+from affordhand.refine.settings import GuidedConfig  # noqa: F401  (its home is settings.py)
 
 
 def _noise(ids_seed: torch.Tensor, shape, device) -> torch.Tensor:
@@ -63,8 +62,18 @@ def refinement_schedule(prior: Prior, bounds: str = "anatomical"):
     return sched
 
 
-def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale, cond, has_cond,
-                  config: GuidedConfig, seeds: torch.Tensor) -> dict:
+def refine_guided(
+    prior: Prior,
+    hand,
+    batch: HandBatch,
+    orient_r,
+    transl,
+    scale,
+    cond,
+    has_cond,
+    config: GuidedConfig,
+    seeds: torch.Tensor,
+) -> dict:
     """Return {'pose_r': (B, 45), 'joint_std_mm': (B, 21) or None, 'loss2d': (B,)} for B hands.
 
     orient_r, transl, scale come from the global fit; cond (B, C) / has_cond (B,) are the text embedding;
@@ -95,8 +104,9 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
     fn = guided_output(prior, cond_k, has_k, config.cfg)
     if config.occluded_t_start and config.occluded_t_start > steps[0]:
         fresh = _noise(rep(seeds) * 1000 + 500 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
-        regenerated = _regenerate_hidden(sched, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0],
-                                         config.steps)
+        regenerated = _regenerate_hidden(
+            sched, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0], config.steps
+        )
         seen = skeleton.seen_rotations(kb.visible)
         x = torch.where(seen, x, regenerated)  # seen joints keep the chosen noising (SDEdit or inversion)
     vis = kb.visible.float()
@@ -134,7 +144,9 @@ def refine_guided(prior: Prior, hand, batch: HandBatch, orient_r, transl, scale,
         if config.select == "mean":
             chosen = pose_k.reshape(B, K, -1).mean(1)
             res = reprojection(hand, chosen, orient_r, transl, scale, batch)
-            loss = (batch.visible.float() * geman_mcclure(res, config.sigma_px)).sum(-1) / batch.visible.sum(-1).clamp_min(1)
+            loss = (batch.visible.float() * geman_mcclure(res, config.sigma_px)).sum(-1) / batch.visible.sum(
+                -1
+            ).clamp_min(1)
             return {"pose_r": chosen, "joint_std_mm": std_mm, "loss2d": loss}
         if config.select == "median":
             median = joints.median(1).values
@@ -153,8 +165,9 @@ def _regenerate_hidden(sched, fn, x_init, noise, fresh, batch, t_high, t_low, st
     levels = [t for t in sched.timesteps(steps) if t_low < t <= t_high]
     levels = ([t_high] if not levels or levels[0] != t_high else []) + levels + [t_low]
     full = lambda t: torch.full((x_init.shape[0],), t, dtype=torch.long, device=x_init.device)
-    x = torch.where(seen, sched.q_sample(x_init, full(levels[0]), noise),
-                    sched.q_sample(x_init, full(levels[0]), fresh))
+    x = torch.where(
+        seen, sched.q_sample(x_init, full(levels[0]), noise), sched.q_sample(x_init, full(levels[0]), fresh)
+    )
     for t, t_next in zip(levels[:-1], levels[1:]):
         eps, x0 = sched.split(x, full(t), fn(x, full(t)))
         x = sched.ddim_step(x, full(t), full(t_next), eps, x0)

@@ -33,7 +33,9 @@ def implausible(records: list[dict], hand) -> list[list[str]]:
     for i, r in enumerate(records):
         K = r["K"]
         if _outside(K[0, 0], FOCAL_PX) or _outside(K[1, 1], FOCAL_PX):
-            reasons[i].append(f"focal length {K[0, 0]:.3g}, {K[1, 1]:.3g} px is outside {FOCAL_PX[0]:g}-{FOCAL_PX[1]:g}")
+            reasons[i].append(
+                f"focal length {K[0, 0]:.3g}, {K[1, 1]:.3g} px is outside {FOCAL_PX[0]:g}-{FOCAL_PX[1]:g}"
+            )
         reach = np.abs(r["keypoints2d"] - K[:2, 2]).max()
         if reach > KEYPOINT_REACH:
             reasons[i].append(f"keypoints lie {reach:.3g} px from the principal point (> {KEYPOINT_REACH:g})")
@@ -47,8 +49,10 @@ def implausible(records: list[dict], hand) -> list[list[str]]:
     if check_2d:
         for i, error in zip(check_2d, _reprojection_in_hands([records[i] for i in check_2d], hand)):
             if not error <= REPROJECTION_HANDS:  # also catches nan
-                reasons[i].append(f"the initial estimate reprojects {error:.1f} hand sizes from its keypoints "
-                                  f"(> {REPROJECTION_HANDS:g}): is transl in metres, in the camera frame?")
+                reasons[i].append(
+                    f"the initial estimate reprojects {error:.1f} hand sizes from its keypoints "
+                    f"(> {REPROJECTION_HANDS:g}): is transl in metres, in the camera frame?"
+                )
     return reasons
 
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from affordhand.errors import AffordhandError
 from affordhand.data.taxonomy import record_grasp
-from affordhand.prior.generate import encode_conditions
+from affordhand.errors import AffordhandError
 from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
 from affordhand.hand.model import BuiltinHand
 from affordhand.hand.rotations import mirror_where
+from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
@@ -40,7 +40,7 @@ class RefineConfig:
 
 def record_seed(record_id: str, seed: int) -> int:
     """Return a per-record seed, so a hand's noise is the same whatever batch it is in."""
-    return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2 ** 31)
+    return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2**31)
 
 
 def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, hand, mode, extra):
@@ -50,9 +50,16 @@ def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, 
     out = []
     for i, rec in enumerate(records):
         new = dict(rec)
-        new.update({"hand_pose": pose[i].cpu().numpy(), "global_orient": orient[i].cpu().numpy(),
-                    "transl": transl[i].cpu().numpy(), "scale": float(scale[i]),
-                    "joints3d": joints[i].cpu().numpy(), "refine_mode": mode})
+        new.update(
+            {
+                "hand_pose": pose[i].cpu().numpy(),
+                "global_orient": orient[i].cpu().numpy(),
+                "transl": transl[i].cpu().numpy(),
+                "scale": float(scale[i]),
+                "joints3d": joints[i].cpu().numpy(),
+                "refine_mode": mode,
+            }
+        )
         for key, values in extra.items():
             if values is not None:
                 new[key] = values[i].cpu().numpy() if torch.is_tensor(values) else values[i]
@@ -60,8 +67,14 @@ def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, 
     return out
 
 
-def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, device: str = "cpu",
-                 uncertainty: UncertaintyModel | None = None) -> list[dict]:
+def refine_batch(
+    records: list[dict],
+    config: RefineConfig,
+    hand,
+    prior=None,
+    device: str = "cpu",
+    uncertainty: UncertaintyModel | None = None,
+) -> list[dict]:
     """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
     prior (affordance, uncond), each also gets joint_move_mm and, given an uncertainty recipe,
     joint_uncertainty_mm (see refine/uncertainty.py)."""
@@ -84,8 +97,7 @@ def refine_batch(records: list[dict], config: RefineConfig, hand, prior=None, de
         cond, has = encode_conditions(prior, texts, grasps)
         cond = cond.to(device) if cond is not None else None
         seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
-        result = refine_guided(prior, hand, batch, orient, transl, scale, cond, has.to(device), config.guided,
-                               seeds)
+        result = refine_guided(prior, hand, batch, orient, transl, scale, cond, has.to(device), config.guided, seeds)
         pose = result["pose_r"]
         extra["joint_std_mm"] = result["joint_std_mm"]
         with torch.no_grad():
@@ -115,15 +127,21 @@ def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = 
     found = f"the input's own 3D joints are {mismatch:.1f} mm from the {hand.name} hand's for the same poses"
     pairs = paired_records(records)
     if not isinstance(hand, BuiltinHand) or not calibrate_from_input or len(pairs) < MIN_RECORDS:
-        why = ("--hand-model mano is kept" if not isinstance(hand, BuiltinHand) else
-               "self-calibration is off" if not calibrate_from_input else
-               f"fewer than {MIN_RECORDS} records hold both, too few to calibrate from")
+        why = (
+            "--hand-model mano is kept"
+            if not isinstance(hand, BuiltinHand)
+            else "self-calibration is off"
+            if not calibrate_from_input
+            else f"fewer than {MIN_RECORDS} records hold both, too few to calibrate from"
+        )
         return hand, f"warning: {found}; {why}: joint errors include this skeleton difference"
     result = calibrate(pairs)
     calibrated = BuiltinHand(result["rest_joints"], result["tips"]).to(hand.rest.device)
     after = skeleton_mismatch_mm(records, calibrated)
-    return calibrated, (f"note: {found}; calibrated the built-in skeleton on {result['records']} of them: "
-                        f"{mismatch:.1f} -> {after:.1f} mm")
+    return calibrated, (
+        f"note: {found}; calibrated the built-in skeleton on {result['records']} of them: "
+        f"{mismatch:.1f} -> {after:.1f} mm"
+    )
 
 
 def count_without_text(records: list[dict]) -> int:

@@ -25,7 +25,10 @@ class GuidedConfig:
     bounds: str = "anatomical"  # clip x0-hat to the joint limits' range and the data's ("anatomical") or the data's
 
     def __post_init__(self):
-        for name, allowed in (("select", ("mean", "fit", "median")), ("noising", ("sdedit", "invert")),
-                              ("bounds", ("anatomical", "data"))):
+        for name, allowed in (
+            ("select", ("mean", "fit", "median")),
+            ("noising", ("sdedit", "invert")),
+            ("bounds", ("anatomical", "data")),
+        ):
             if getattr(self, name) not in allowed:
                 raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {', '.join(allowed)}")

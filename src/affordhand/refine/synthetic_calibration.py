@@ -19,8 +19,9 @@ from affordhand.synth.dataset import SynthConfig, build
 VALIDATION_SEED = 1  # the synthetic seed defaults are chosen on (the shipped prior trains on seed 0)
 
 
-def calibrate_on_synthetic(prior_spec="default", out: str | Path | None = None, seed: int = VALIDATION_SEED,
-                           n: int = 4000, batch: int = 256) -> tuple[UncertaintyModel, Path]:
+def calibrate_on_synthetic(
+    prior_spec="default", out: str | Path | None = None, seed: int = VALIDATION_SEED, n: int = 4000, batch: int = 256
+) -> tuple[UncertaintyModel, Path]:
     """Fit the uncertainty recipe of a prior (affordance mode, default settings) on the test split of a
     synthetic data set; write it to out (default: PRIOR/uncertainty.json); return it and the path."""
     prior = load_prior(prior_spec)
@@ -31,12 +32,13 @@ def calibrate_on_synthetic(prior_spec="default", out: str | Path | None = None, 
         init = read_records(Path(tmp) / "test_init.jsonl").records
     refined = []
     for i in range(0, len(init), batch):
-        refined += refine_batch(init[i:i + batch], RefineConfig(mode="affordance"), hand, prior)
+        refined += refine_batch(init[i : i + batch], RefineConfig(mode="affordance"), hand, prior)
     rel = lambda j: j - j[:, :1]
     truth = rel(np.stack([gt[r["id"]]["joints3d"] for r in refined]))
     errors = 1000 * np.linalg.norm(rel(np.stack([r["joints3d"] for r in refined])) - truth, axis=-1)
     features, visible = record_features(refined)
-    model = fit_uncertainty(features, errors, visible, source={"synthetic": {"seed": seed, "n": n},
-                                                               "hands": len(refined)})
+    model = fit_uncertainty(
+        features, errors, visible, source={"synthetic": {"seed": seed, "n": n}, "hands": len(refined)}
+    )
     path = Path(out) if out else resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
     return model, model.save(path)

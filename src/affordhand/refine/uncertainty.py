@@ -61,7 +61,9 @@ class UncertaintyModel:
         from affordhand.data.atomic import atomic_write_text
 
         path = Path(path)
-        atomic_write_text(path, json.dumps({"format": FORMAT, "features": list(FEATURES), **asdict(self)}, indent=2) + "\n")
+        atomic_write_text(
+            path, json.dumps({"format": FORMAT, "features": list(FEATURES), **asdict(self)}, indent=2) + "\n"
+        )
         return path
 
 
@@ -72,8 +74,13 @@ def load_uncertainty(path: str | os.PathLike) -> UncertaintyModel:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != FORMAT or tuple(raw.get("features", ())) != FEATURES:
             raise ValueError("not an affordhand uncertainty recipe of this version")
-        model = UncertaintyModel(groups=raw["groups"], level=float(raw["level"]), mode=raw.get("mode", "affordance"),
-                                 records=int(raw.get("records", 0)), source=raw.get("source", {}))
+        model = UncertaintyModel(
+            groups=raw["groups"],
+            level=float(raw["level"]),
+            mode=raw.get("mode", "affordance"),
+            records=int(raw.get("records", 0)),
+            source=raw.get("source", {}),
+        )
         for name in GROUPS:
             if len(model.groups[name]["beta"]) != len(FEATURES) or not math.isfinite(model.groups[name]["q"]):
                 raise ValueError(f"group {name} is malformed")
@@ -95,8 +102,13 @@ def joint_features(std_mm: np.ndarray, move_mm: np.ndarray, residual_mm: np.ndar
 def residual_mm(joints3d: np.ndarray, keypoints2d: np.ndarray, K: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """Return each visible joint's 2D residual (N, 21) in mm at the joint's depth (0 where hidden)."""
     z = np.clip(joints3d[..., 2], 1e-3, None)
-    uv = np.stack([K[:, None, 0, 0] * joints3d[..., 0] / z + K[:, None, 0, 2],
-                   K[:, None, 1, 1] * joints3d[..., 1] / z + K[:, None, 1, 2]], -1)
+    uv = np.stack(
+        [
+            K[:, None, 0, 0] * joints3d[..., 0] / z + K[:, None, 0, 2],
+            K[:, None, 1, 1] * joints3d[..., 1] / z + K[:, None, 1, 2],
+        ],
+        -1,
+    )
     px = np.linalg.norm(uv - keypoints2d, axis=-1)
     return np.where(visible, 1000.0 * px * z / K[:, None, 0, 0], 0.0)
 
@@ -105,8 +117,10 @@ def record_features(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Return (features (N, 21, F), visible (N, 21)) of refined records (they hold joint_move_mm)."""
     missing = [r["id"] for r in records if r.get("joint_move_mm") is None]
     if missing:
-        raise AffordhandError(f"{len(missing)} records have no joint_move_mm (first: {missing[0]!r}): calibrate on "
-                              "the output of `affordhand refine` in affordance or uncond mode")
+        raise AffordhandError(
+            f"{len(missing)} records have no joint_move_mm (first: {missing[0]!r}): calibrate on "
+            "the output of `affordhand refine` in affordance or uncond mode"
+        )
     stack = lambda key, default: np.stack([np.asarray(r[key]) if r.get(key) is not None else default for r in records])
     visible = stack("visible", np.ones(21, bool)).astype(bool)
     res = residual_mm(stack("joints3d", None), stack("keypoints2d", None), stack("K", None), visible)
@@ -120,8 +134,14 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(np.sort(scores)[k - 1]) if k <= n else float("inf")
 
 
-def fit_uncertainty(features: np.ndarray, errors_mm: np.ndarray, visible: np.ndarray, level: float = 0.9,
-                    mode: str = "affordance", source: dict | None = None) -> UncertaintyModel:
+def fit_uncertainty(
+    features: np.ndarray,
+    errors_mm: np.ndarray,
+    visible: np.ndarray,
+    level: float = 0.9,
+    mode: str = "affordance",
+    source: dict | None = None,
+) -> UncertaintyModel:
     """Return the recipe fitted on refined joints with known errors (N, 21), mm (see the module's docstring)."""
     if not 0 < level < 1:
         raise AffordhandError(f"the coverage level must be between 0 and 1, got {level}")
@@ -133,8 +153,11 @@ def fit_uncertainty(features: np.ndarray, errors_mm: np.ndarray, visible: np.nda
         X, y = features[mask], np.log(np.clip(errors_mm[mask], 0.1, None))
         beta = np.linalg.solve(X.T @ X + RIDGE * len(X) * np.eye(X.shape[1]), X.T @ y)
         scale = np.exp(np.clip(X @ beta, -20, 20))
-        groups[name] = {"beta": beta.tolist(), "q": conformal_quantile(errors_mm[mask] / scale, level),
-                        "joints": int(mask.sum())}
+        groups[name] = {
+            "beta": beta.tolist(),
+            "q": conformal_quantile(errors_mm[mask] / scale, level),
+            "joints": int(mask.sum()),
+        }
     return UncertaintyModel(groups, level, mode, int(len(features)), source or {})
 
 
@@ -155,7 +178,9 @@ def uncertainty_for(prior_spec) -> tuple[UncertaintyModel, str | None]:
     if own.is_file():
         return load_uncertainty(own), None
     shipped = resolve_prior_dir("default") / UNCERTAINTY_FILE
-    note = (f"note: {resolve_prior_dir(prior_spec)} has no {UNCERTAINTY_FILE}; joint_uncertainty_mm uses the "
-            "shipped prior's calibration (synthetic hands); calibrate this prior's with "
-            "`affordhand calibrate-uncertainty`")
+    note = (
+        f"note: {resolve_prior_dir(prior_spec)} has no {UNCERTAINTY_FILE}; joint_uncertainty_mm uses the "
+        "shipped prior's calibration (synthetic hands); calibrate this prior's with "
+        "`affordhand calibrate-uncertainty`"
+    )
     return load_uncertainty(shipped), note

@@ -34,8 +34,9 @@ def draw_skeleton_3d(ax, joints: np.ndarray, colour: str | None = None, alpha: f
     """Draw one hand's joints (21, 3) on a 3D axis, one colour per finger unless colour is given."""
     for b, (i, j) in enumerate(BONES):
         c = colour or FINGER_COLOURS[b // 4]
-        ax.plot(*zip(joints[i], joints[j]), color=c, alpha=alpha, linewidth=2,
-                label=label if (b == 0 and label) else None)
+        ax.plot(
+            *zip(joints[i], joints[j]), color=c, alpha=alpha, linewidth=2, label=label if (b == 0 and label) else None
+        )
     ax.scatter(*joints.T, s=6, color=colour or "k", alpha=alpha)
 
 
@@ -47,8 +48,15 @@ def _equal_box(ax, points: np.ndarray) -> None:
     ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
 
 
-def skeleton_grid(joint_sets: list[np.ndarray], titles: list[str], path: str | Path, columns: int = 7,
-                  view=(-60, -90), panel_inches: float = 2.6, dpi: int = 90) -> Path:
+def skeleton_grid(
+    joint_sets: list[np.ndarray],
+    titles: list[str],
+    path: str | Path,
+    columns: int = 7,
+    view=(-60, -90),
+    panel_inches: float = 2.6,
+    dpi: int = 90,
+) -> Path:
     """Save a grid of 3D skeletons (each (21, 3) metres, or a list of (joints, colour, label)) as PNG."""
     plt = _pyplot()
     rows = int(np.ceil(len(joint_sets) / columns))

@@ -16,16 +16,19 @@ def metrics_html(rows: dict[str, dict], first: str = "") -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in EVAL_COLUMNS)
     body = "".join(
         f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(k, m[k])}</td>" for k, _ in EVAL_COLUMNS) + "</tr>"
-        for name, m in rows.items())
+        for name, m in rows.items()
+    )
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{body}</table>"
 
 
-def write_summary(path: str | Path, title: str, sections: list[tuple[str, str]], images: list[Path],
-                  settings: dict) -> Path:
+def write_summary(
+    path: str | Path, title: str, sections: list[tuple[str, str]], images: list[Path], settings: dict
+) -> Path:
     """Write an HTML page with the given (heading, html) sections, embedded PNGs and the settings."""
     imgs = "".join(
         f'<img alt="{html.escape(p.name)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        for p in images)
+        for p in images
+    )
     parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
@@ -39,24 +42,27 @@ img{{max-width:100%}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
 
 def batch_report(path: str | Path, entries: list[dict]) -> Path:
     """Write one HTML page for a batch of photos: overlay, 3D figure, text, metrics and links per hand."""
+
     def img(p):
-        return f'<img style="max-height:360px" src="data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}">'
+        data = base64.b64encode(Path(p).read_bytes()).decode()
+        return f'<img style="max-height:360px" src="data:image/png;base64,{data}">'
 
     rows = []
     for e in entries:
         before, after = e["reprojection_px"]
         spread = f"{e['spread_mm']:.1f} mm" if e["spread_mm"] is not None else "-"
         links = " ".join(f'<a href="{html.escape(Path(e["files"][k]).name)}">{k}</a>' for k in ("viewer", "mesh"))
-        rows.append(f"""<section><h2>{html.escape(e['record']['id'])} ({e['record']['side']} hand)</h2>
-<p><b>Text:</b> {html.escape(e['text'] or '-')}{'<br><i>' + html.escape(e['note']) + '</i>' if e['note'] else ''}</p>
-<p>mode {e['mode']}; occluded joints {e['occluded']}; 2D error of visible joints {before:.1f} px before,
+        rows.append(f"""<section><h2>{html.escape(e["record"]["id"])} ({e["record"]["side"]} hand)</h2>
+<p><b>Text:</b> {html.escape(e["text"] or "-")}{"<br><i>" + html.escape(e["note"]) + "</i>" if e["note"] else ""}</p>
+<p>mode {e["mode"]}; occluded joints {e["occluded"]}; 2D error of visible joints {before:.1f} px before,
 {after:.1f} px after; mean joint spread over samples {spread}; {links}</p>
-{img(e['files']['overlay'])} {img(e['files']['figure'])}</section>""")
+{img(e["files"]["overlay"])} {img(e["files"]["figure"])}</section>""")
     body = "".join(rows) or "<p>No hand was found in these images.</p>"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>affordhand report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}section{{border-top:1px solid #ccc}}</style>
 </head><body><h1>affordhand: refined hands</h1>
-<p>Red: initial fit to the detected landmarks; blue: refined with the affordance prior; yellow rings: occluded joints.</p>
+<p>Red: initial fit to the detected landmarks; blue: refined with the affordance prior;
+yellow rings: occluded joints.</p>
 {body}</body></html>"""
     atomic_write_text(path, page)
     return Path(path)

@@ -12,8 +12,15 @@ BEFORE, AFTER, HIDDEN, BOX = (230, 60, 40), (40, 120, 240), (255, 200, 0), (220,
 TIPS = (4, 8, 12, 16, 20)  # OpenPose fingertips
 
 
-def draw_overlay(image: np.ndarray, before: np.ndarray, after: np.ndarray, visible: np.ndarray, path: str | Path,
-                 object_box=None, radius_px: np.ndarray | None = None) -> Path:
+def draw_overlay(
+    image: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    visible: np.ndarray,
+    path: str | Path,
+    object_box=None,
+    radius_px: np.ndarray | None = None,
+) -> Path:
     """Save the image with the initial (red) and refined (blue) skeletons; occluded joints ringed yellow;
     with radius_px (21,), a thin blue circle around each refined fingertip: its 90 % uncertainty radius (the
     tips carry the largest radii; circles on every joint would hide the hand)."""

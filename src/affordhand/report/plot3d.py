@@ -20,11 +20,22 @@ def hands_html(layers: list[tuple[np.ndarray, str, str]], path: str | Path, titl
             for p in (joints[a], joints[b]):
                 xs.append(p[0]), ys.append(p[1]), zs.append(p[2])
             xs.append(None), ys.append(None), zs.append(None)
-        fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", name=name,
-                                   line={"color": colour, "width": 6}, marker={"size": 3, "color": colour}))
-    fig.update_layout(title=title, scene={"aspectmode": "data", "camera": {"up": {"x": 0, "y": -1, "z": 0},
-                                                                           "eye": {"x": 0, "y": 0, "z": -2}}},
-                      margin={"l": 0, "r": 0, "t": 30, "b": 0})
+        fig.add_trace(
+            go.Scatter3d(
+                x=xs,
+                y=ys,
+                z=zs,
+                mode="lines+markers",
+                name=name,
+                line={"color": colour, "width": 6},
+                marker={"size": 3, "color": colour},
+            )
+        )
+    fig.update_layout(
+        title=title,
+        scene={"aspectmode": "data", "camera": {"up": {"x": 0, "y": -1, "z": 0}, "eye": {"x": 0, "y": 0, "z": -2}}},
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(path), include_plotlyjs="directory", full_html=True)

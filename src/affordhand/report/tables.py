@@ -5,11 +5,22 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-EVAL_COLUMNS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("mpjpe_visible", "MPJPE vis"),
-                ("mpjpe_occluded", "MPJPE occ"), ("pa_mpjpe_visible", "PA vis"),
-                ("pa_mpjpe_occluded", "PA occ"), ("auc", "AUC"), ("count", "n"))
-UNCERTAINTY_COLUMNS = (("coverage_visible", "cover vis"), ("radius_visible_mm", "radius vis"),
-                       ("coverage_occluded", "cover occ"), ("radius_occluded_mm", "radius occ"))
+EVAL_COLUMNS = (
+    ("mpjpe", "MPJPE"),
+    ("pa_mpjpe", "PA-MPJPE"),
+    ("mpjpe_visible", "MPJPE vis"),
+    ("mpjpe_occluded", "MPJPE occ"),
+    ("pa_mpjpe_visible", "PA vis"),
+    ("pa_mpjpe_occluded", "PA occ"),
+    ("auc", "AUC"),
+    ("count", "n"),
+)
+UNCERTAINTY_COLUMNS = (
+    ("coverage_visible", "cover vis"),
+    ("radius_visible_mm", "radius vis"),
+    ("coverage_occluded", "cover occ"),
+    ("radius_occluded_mm", "radius occ"),
+)
 
 
 def _fmt(key, value):

@@ -71,16 +71,16 @@ def generate(config: SynthConfig) -> dict[str, np.ndarray | list]:
     # Joints: right-hand model frame, then global rotation and scale, mirrored for left hands, translated.
     local = scene.forward(pose_r, np.zeros((n, 3)), np.zeros(n, bool))
     power = np.array([GRASPS[g].kind == "power" for g in grasp_ids])
-    centre_local, radius = scene.object_sphere(local, power, np.array([np.median(o.size_cm) for o in objects]),
-                                               1.0)
+    centre_local, radius = scene.object_sphere(local, power, np.array([np.median(o.size_cm) for o in objects]), 1.0)
     R = roma.rotvec_to_rotmat(torch.as_tensor(orient_r)).numpy()
     flip = np.where(is_left, -1.0, 1.0)[:, None]
     centre = np.einsum("nij,nj->ni", R, centre_local * hand_scale[:, None])
     centre[:, 0] *= flip[:, 0]
     centre += transl
     joints = scene.forward(pose_r, orient_r, is_left, transl=transl, scale=hand_scale)
-    visible = ~(scene.object_occlusion(joints, centre, radius * obj_scale * hand_scale)
-                | scene.self_occlusion(joints, K))
+    visible = ~(
+        scene.object_occlusion(joints, centre, radius * obj_scale * hand_scale) | scene.self_occlusion(joints, K)
+    )
     visible[:, 0] |= ~visible.any(1)  # keep at least the wrist, as detectors anchor on it
     keypoints = scene.project_np(joints, K) + rng.normal(0, scene.PIXEL_NOISE, (n, 21, 2))
     sides = np.where(is_left, "left", "right")
@@ -89,9 +89,22 @@ def generate(config: SynthConfig) -> dict[str, np.ndarray | list]:
         grasp = GRASPS[int(grasp_ids[i])]
         fields.append(affordance_fields(sides[i], objects[i], grasp, intentions[i]))
         texts.append(describe(sides[i], objects[i], grasp, intentions[i], rng))
-    return {"pose_r": pose_r, "orient_r": orient_r, "is_left": is_left, "transl": transl, "scale": hand_scale,
-            "K": K, "joints": joints, "visible": visible, "keypoints": keypoints, "objects": objects,
-            "grasp_ids": grasp_ids, "texts": texts, "fields": fields, "levels": levels}
+    return {
+        "pose_r": pose_r,
+        "orient_r": orient_r,
+        "is_left": is_left,
+        "transl": transl,
+        "scale": hand_scale,
+        "K": K,
+        "joints": joints,
+        "visible": visible,
+        "keypoints": keypoints,
+        "objects": objects,
+        "grasp_ids": grasp_ids,
+        "texts": texts,
+        "fields": fields,
+        "levels": levels,
+    }
 
 
 def split_mask(data: dict, config: SynthConfig) -> np.ndarray:
@@ -109,8 +122,9 @@ def split_mask(data: dict, config: SynthConfig) -> np.ndarray:
     raise AffordhandError(f"unknown --split-by {config.split_by!r}: object, taxonomy or random")
 
 
-def _records(data: dict, idx: np.ndarray, prefix: str, pose_r=None, orient_r=None, transl=None, scale=None,
-             truth: bool = True) -> list[dict]:
+def _records(
+    data: dict, idx: np.ndarray, prefix: str, pose_r=None, orient_r=None, transl=None, scale=None, truth: bool = True
+) -> list[dict]:
     pose_r = data["pose_r"] if pose_r is None else pose_r
     orient_r = data["orient_r"] if orient_r is None else orient_r
     transl = data["transl"] if transl is None else transl
@@ -120,11 +134,22 @@ def _records(data: dict, idx: np.ndarray, prefix: str, pose_r=None, orient_r=Non
         left = bool(data["is_left"][i])
         pose = _mirror_np(pose_r[i].reshape(15, 3)).reshape(45) if left else pose_r[i]
         orient = _mirror_np(orient_r[i]) if left else orient_r[i]
-        rec = {"id": f"{prefix}{i:07d}", "side": "left" if left else "right", "hand_pose": pose,
-               "global_orient": orient, "transl": transl[i], "scale": float(scale[i]),
-               "keypoints2d": data["keypoints"][i], "visible": data["visible"][i], "K": data["K"][i],
-               "text": data["texts"][i], "fields": data["fields"][i], "taxonomy_id": int(data["grasp_ids"][i]),
-               "object": data["objects"][i].name, "occlusion_level": str(data["levels"][i])}
+        rec = {
+            "id": f"{prefix}{i:07d}",
+            "side": "left" if left else "right",
+            "hand_pose": pose,
+            "global_orient": orient,
+            "transl": transl[i],
+            "scale": float(scale[i]),
+            "keypoints2d": data["keypoints"][i],
+            "visible": data["visible"][i],
+            "K": data["K"][i],
+            "text": data["texts"][i],
+            "fields": data["fields"][i],
+            "taxonomy_id": int(data["grasp_ids"][i]),
+            "object": data["objects"][i].name,
+            "occlusion_level": str(data["levels"][i]),
+        }
         if truth:
             rec["joints3d"] = data["joints"][i]
         out.append(rec)
@@ -146,25 +171,32 @@ def build(config: SynthConfig, out_dir: str | Path) -> dict:
     rng = np.random.default_rng(config.seed + 2)
     sub = {k: data[k][test_idx] for k in ("pose_r", "orient_r", "transl", "scale", "visible")}
     pose_i, orient_i, transl_i, scale_i = scene.simulate_regressor(
-        sub["pose_r"], sub["orient_r"], sub["transl"], sub["scale"], sub["visible"], mean_pose_r, rng)
+        sub["pose_r"], sub["orient_r"], sub["transl"], sub["scale"], sub["visible"], mean_pose_r, rng
+    )
     # The initial estimate's 2D keypoints: the detector's (noisy truth) where visible, else its own guess.
     full = {k: data[k].copy() for k in ("pose_r", "orient_r", "transl", "scale")}
     full["pose_r"][test_idx], full["orient_r"][test_idx] = pose_i, orient_i
     full["transl"][test_idx], full["scale"][test_idx] = transl_i, scale_i
     init_joints = scene.forward(pose_i, orient_i, data["is_left"][test_idx], transl_i, scale_i)
-    init_kp = np.where(sub["visible"][..., None], data["keypoints"][test_idx],
-                       scene.project_np(init_joints, data["K"][test_idx]))
+    init_kp = np.where(
+        sub["visible"][..., None], data["keypoints"][test_idx], scene.project_np(init_joints, data["K"][test_idx])
+    )
     init_data = dict(data, keypoints=data["keypoints"].copy())
     init_data["keypoints"][test_idx] = init_kp
     out.mkdir(parents=True, exist_ok=True)
     write_records(out / "train.jsonl", _records(data, train_idx, prefix))
     write_records(out / "test.jsonl", _records(data, test_idx, prefix))
-    write_records(out / "test_init.jsonl", _records(init_data, test_idx, prefix, full["pose_r"], full["orient_r"],
-                                                    full["transl"], full["scale"], truth=False))
+    write_records(
+        out / "test_init.jsonl",
+        _records(
+            init_data, test_idx, prefix, full["pose_r"], full["orient_r"], full["transl"], full["scale"], truth=False
+        ),
+    )
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     occluded = 21 - data["visible"].sum(1)
     return {
-        "train": len(train_idx), "test": len(test_idx),
+        "train": len(train_idx),
+        "test": len(test_idx),
         "taxonomy": Counter(int(g) for g in data["grasp_ids"]),
         "object": Counter(o.name for o in data["objects"]),
         "occluded_count": Counter(int(c) for c in occluded),

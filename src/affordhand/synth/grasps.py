@@ -123,7 +123,7 @@ def sample_angles(feix_id: int, grip_cm: np.ndarray, rng: np.random.Generator) -
         dip = coupling * pip + rng.normal(0, NOISE["joint"] / 2, n)
         angles[:, j, 0], angles[:, j + 1, 0], angles[:, j + 2, 0] = mcp, pip, dip
         angles[:, j, 1] = SPREADS[spec.spread][f] + rng.normal(0, NOISE["spread"], n)
-        angles[:, j:j + 3, 2] = rng.normal(0, NOISE["joint"] / 2, (n, 3))
+        angles[:, j : j + 3, 2] = rng.normal(0, NOISE["joint"] / 2, (n, 3))
     t = THUMBS[spec.thumb]
     thumb = [b + g * c + rng.normal(0, NOISE["thumb"], n) for b, g in t]
     angles[:, 12, 0], angles[:, 12, 1], angles[:, 12, 2] = thumb[0], thumb[1], thumb[2]

@@ -15,8 +15,9 @@ from affordhand.synth.grasps import SPECS, sample_poses
 def grasp_preview(path: str | Path, seed: int = 0) -> Path:
     """Save a grid with one grasp of each class (mid-range object size), viewed from the thumb side."""
     rng = np.random.default_rng(seed)
-    poses = np.concatenate([sample_poses(g, np.array([np.mean(SPECS[g].grip_range_cm)]), rng)
-                            for g in HOGRASPNET_ORDER])
+    poses = np.concatenate(
+        [sample_poses(g, np.array([np.mean(SPECS[g].grip_range_cm)]), rng) for g in HOGRASPNET_ORDER]
+    )
     joints = scene.forward(poses, np.zeros((len(poses), 3)), np.zeros(len(poses), bool))
     titles = [f"{g} {GRASPS[g].name}" for g in HOGRASPNET_ORDER]
     return skeleton_grid(list(joints), titles, path, columns=7, view=(25, 60))

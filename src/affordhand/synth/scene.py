@@ -47,8 +47,14 @@ LEVELS = {
     "medium": OcclusionLevel(0.5, 1.0),
     "heavy": OcclusionLevel(0.9, 1.35),
 }
-REGRESSOR = {"rot_deg": 4.0, "transl_m": (0.005, 0.005, 0.02), "scale": 0.04, "seen": 0.06,
-             "unseen": 0.12, "evidence": 0.3}
+REGRESSOR = {
+    "rot_deg": 4.0,
+    "transl_m": (0.005, 0.005, 0.02),
+    "scale": 0.04,
+    "seen": 0.06,
+    "unseen": 0.12,
+    "evidence": 0.3,
+}
 
 
 def sample_intrinsics(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -108,7 +114,9 @@ def object_occlusion(joints: np.ndarray, centre: np.ndarray, radius: np.ndarray)
 def self_occlusion(joints: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Return (n, 21) bool: another part of the hand covers the joint in the image, nearer the camera."""
     parts = np.concatenate([joints, np.stack([(joints[:, a] + joints[:, b]) / 2 for a, b in skeleton.BONES], 1)], 1)
-    part_of = list(range(21)) + [b for _, b in skeleton.BONES]  # which joint each occluder belongs to (for bones: child)
+    part_of = list(range(21)) + [
+        b for _, b in skeleton.BONES
+    ]  # which joint each occluder belongs to (for bones: child)
     uv_j, uv_p = project_np(joints, K), project_np(parts, K)
     radius_px = K[:, 0, 0, None] * FINGER_RADIUS / parts[..., 2]  # (n, P)
     d2 = np.linalg.norm(uv_j[:, :, None] - uv_p[:, None], axis=-1)  # (n, 21, P)
@@ -140,7 +148,8 @@ def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rn
     n = len(pose_r)
     noise_rot = _random_rotvecs(n, rng)
     noise_rot *= (np.radians(noise["rot_deg"]) * np.abs(rng.normal(size=(n, 1)))) / np.maximum(
-        np.linalg.norm(noise_rot, axis=1, keepdims=True), 1e-9)
+        np.linalg.norm(noise_rot, axis=1, keepdims=True), 1e-9
+    )
     orient = roma.rotvec_composition([torch.as_tensor(noise_rot), torch.as_tensor(orient_r)]).numpy()
     transl = transl + rng.normal(size=(n, 3)) * np.asarray(noise["transl_m"])
     scale = scale * (1 + noise["scale"] * rng.normal(size=n))
@@ -161,6 +170,11 @@ def forward(pose_r: np.ndarray, orient_r: np.ndarray, is_left: np.ndarray, trans
     pose = mirror_where(pose, left)
     orient = mirror_where(orient, left)
     with torch.no_grad():
-        out = hand(orient, pose, transl=None if transl is None else torch.as_tensor(transl),
-                   scale=None if scale is None else torch.as_tensor(scale), is_left=left)
+        out = hand(
+            orient,
+            pose,
+            transl=None if transl is None else torch.as_tensor(transl),
+            scale=None if scale is None else torch.as_tensor(scale),
+            is_left=left,
+        )
     return out.joints.numpy()

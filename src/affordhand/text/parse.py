@@ -30,7 +30,7 @@ def _balanced_objects(text: str):
         elif ch == "}" and depth:
             depth -= 1
             if depth == 0:
-                yield text[start:i + 1]
+                yield text[start : i + 1]
 
 
 def extract_json(reply: str) -> dict | None:

@@ -8,8 +8,16 @@ import json
 from affordhand.data.taxonomy import GRASPS, HOGRASPNET_ORDER
 
 PROMPT_VERSION = "affordhand-describe-v1"
-FIELDS = ("hand_caption", "object_category", "object_shape", "object_size", "interaction_type", "intention",
-          "grasp_taxonomy", "hand_pose_description")
+FIELDS = (
+    "hand_caption",
+    "object_category",
+    "object_shape",
+    "object_size",
+    "interaction_type",
+    "intention",
+    "grasp_taxonomy",
+    "hand_pose_description",
+)
 # What the summary sees: everything but the hand pose description (as the method does).
 SUMMARY_FIELDS = tuple(f for f in FIELDS if f != "hand_pose_description")
 
@@ -42,6 +50,8 @@ drawn on the image). Describe the interaction. Answer with one JSON object and n
 def summary_prompt(fields: dict, side: str) -> str:
     """Return the request for one sentence that condenses the fields."""
     shown = {k: fields.get(k) for k in SUMMARY_FIELDS if fields.get(k)}
-    return (f"Summarize this description of a hand-object interaction in ONE sentence that starts with "
-            f"\"A {side} hand\" and mentions the object, its shape or size, the intention and the grasp type. "
-            f"Answer with the sentence only.\n{json.dumps(shown, ensure_ascii=False)}")
+    return (
+        f"Summarize this description of a hand-object interaction in ONE sentence that starts with "
+        f'"A {side} hand" and mentions the object, its shape or size, the intention and the grasp type. '
+        f"Answer with the sentence only.\n{json.dumps(shown, ensure_ascii=False)}"
+    )

@@ -47,7 +47,7 @@ class JobStore:
         with self._lock:
             now = time.monotonic()
             old = [j for j, t in self._jobs.items() if now - t > self.max_age_s]
-            old += sorted(self._jobs, key=self._jobs.get)[:max(0, len(self._jobs) - len(old) - self.max_jobs + 1)]
+            old += sorted(self._jobs, key=self._jobs.get)[: max(0, len(self._jobs) - len(old) - self.max_jobs + 1)]
             for job in old:
                 self._remove(job)
             job = uuid.uuid4().hex[:12]
@@ -71,12 +71,23 @@ class JobStore:
         with self._lock:
             self._jobs.clear()
             shutil.rmtree(self.root, ignore_errors=True)
+
+
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
 
 
-def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=None, skeleton=None,
-               describer=None, max_upload_mb: float = 8.0, work_dir: str | None = None, max_jobs: int = 32,
-               max_age_s: float = 3600.0, device: str = "cpu"):
+def create_app(
+    prior: str = "default",
+    hand_model: str = "builtin",
+    mano_dir=None,
+    skeleton=None,
+    describer=None,
+    max_upload_mb: float = 8.0,
+    work_dir: str | None = None,
+    max_jobs: int = 32,
+    max_age_s: float = 3600.0,
+    device: str = "cpu",
+):
     """Return the FastAPI app (prior and hand model loaded once)."""
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
@@ -102,8 +113,12 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         yield
         store.close()  # uvicorn's graceful shutdown, on SIGINT and SIGTERM alike
 
-    app = FastAPI(title="affordhand", version="1", lifespan=lifespan,
-                  description="Refine 3D hands in photos with an affordance prior.")
+    app = FastAPI(
+        title="affordhand",
+        version="1",
+        lifespan=lifespan,
+        description="Refine 3D hands in photos with an affordance prior.",
+    )
     hidden = re.compile(re.escape(str(root)) + r"/(?:[0-9a-f]{12}/)?")
 
     def public(message: str) -> str:
@@ -121,8 +136,7 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception):
         traceback.print_exception(exc, file=sys.stderr)  # the server's log has the details; the client, no paths
-        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"},
-                            status_code=500)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"}, status_code=500)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
@@ -130,8 +144,9 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js():
-        return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
-                            media_type="application/javascript")
+        return FileResponse(
+            Path(plotly.__file__).parent / "package_data" / "plotly.min.js", media_type="application/javascript"
+        )
 
     @app.get("/api/status")
     def status() -> dict:
@@ -163,8 +178,9 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
             raise
 
     @app.post("/api/describe")
-    def describe(image: UploadFile = File(...), hand_box: str = Form(""), object_box: str = Form(""),
-                 side: str = Form("right")) -> dict:
+    def describe(
+        image: UploadFile = File(...), hand_box: str = Form(""), object_box: str = Form(""), side: str = Form("right")
+    ) -> dict:
         """Describe the hand with the configured vision-language backend; returns the sentence and fields."""
         from affordhand.text.backends import ModelError
         from affordhand.text.describe import Item
@@ -182,20 +198,33 @@ def create_app(prior: str = "default", hand_model: str = "builtin", mano_dir=Non
         return {"text": result["text"], "fields": result["fields"], "warnings": result["warnings"]}
 
     @app.post("/api/refine")
-    def refine(image: UploadFile = File(...), text: str = Form(""), object_box: str = Form(""),
-               occluded: str = Form(""), samples: int = Form(4)) -> dict:
+    def refine(
+        image: UploadFile = File(...),
+        text: str = Form(""),
+        object_box: str = Form(""),
+        occluded: str = Form(""),
+        samples: int = Form(4),
+    ) -> dict:
         """Detect hands in the image, refine them, and return per hand the overlay (PNG data URL), joints
         before and after (metres, camera frame), the record and download links."""
         if text and not text.startswith(("A right hand", "A left hand")):
             raise HTTPException(400, 'the description must start with "A right hand" or "A left hand"')
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
-        options = ImageOptions(text=text or None, object_box=parse_box(object_box), occluded=parse_fingers(occluded),
-                               samples=samples, views=False, device=device)
+        options = ImageOptions(
+            text=text or None,
+            object_box=parse_box(object_box),
+            occluded=parse_fingers(occluded),
+            samples=samples,
+            views=False,
+            device=device,
+        )
         job, path = _save_upload(image)
         with kept_unless_failed(job):
-            hands = [_hand_entry(e, job, path.parent) for e in process_image(path, path.parent, options, hand,
-                                                                            prior_model, uncertainty=uncertainty)]
+            hands = [
+                _hand_entry(e, job, path.parent)
+                for e in process_image(path, path.parent, options, hand, prior_model, uncertainty=uncertainty)
+            ]
         if not hands:
             store.discard(job)  # nothing to download
         return {"job": job, "hands": hands, "message": "" if hands else "no hand found in this image"}
@@ -223,11 +252,18 @@ def _hand_entry(entry: dict, job: str, folder: Path) -> dict:
     record_path = folder / f"{Path(files['mesh']).stem}.json"
     record_path.write_text(dumps_record(rec) + "\n")
     return {
-        "id": rec["id"], "side": rec["side"], "text": entry["text"], "note": entry["note"], "mode": entry["mode"],
-        "occluded": entry["occluded"], "reprojection_px": entry["reprojection_px"],
+        "id": rec["id"],
+        "side": rec["side"],
+        "text": entry["text"],
+        "note": entry["note"],
+        "mode": entry["mode"],
+        "occluded": entry["occluded"],
+        "reprojection_px": entry["reprojection_px"],
         "overlay": "data:image/png;base64," + base64.b64encode(Path(files["overlay"]).read_bytes()).decode(),
-        "joints_before": entry["joints_before"].tolist(), "joints_after": entry["joints_after"].tolist(),
-        "joint_uncertainty_mm": None if rec.get("joint_uncertainty_mm") is None
+        "joints_before": entry["joints_before"].tolist(),
+        "joints_after": entry["joints_after"].tolist(),
+        "joint_uncertainty_mm": None
+        if rec.get("joint_uncertainty_mm") is None
         else [round(float(v), 2) for v in rec["joint_uncertainty_mm"]],
         "record_url": f"/api/files/{job}/{record_path.name}",
         "mesh_url": f"/api/files/{job}/{Path(files['mesh']).name}",

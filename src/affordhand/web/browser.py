@@ -17,8 +17,16 @@ from pathlib import Path
 
 from affordhand.errors import AffordhandError
 
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def chromium_paths() -> tuple[str | None, str | None]:
@@ -40,8 +48,12 @@ def running_server(timeout_s: float = 60.0):
     # The server's log goes to a file, not a pipe: nobody reads a pipe while it runs, and a full one would
     # block the server.
     with tempfile.TemporaryFile("w+") as log:
-        server = subprocess.Popen([sys.executable, "-m", "affordhand", "serve", "--port", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT, text=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "affordhand", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout_s
@@ -60,8 +72,15 @@ def running_server(timeout_s: float = 60.0):
             server.wait(timeout=10)
 
 
-def refine_in_browser(url: str, image: str | Path, text: str, box: str = "", screenshot: str | Path | None = None,
-                      window=(1200, 1400), timeout_s: float = 120.0) -> str:
+def refine_in_browser(
+    url: str,
+    image: str | Path,
+    text: str,
+    box: str = "",
+    screenshot: str | Path | None = None,
+    window=(1200, 1400),
+    timeout_s: float = 120.0,
+) -> str:
     """Upload image on the page at url, fill box and text, press Refine and wait for the overlay and the 3D
     view of the first hand; save a screenshot when asked; return the text of the results."""
     from selenium import webdriver
