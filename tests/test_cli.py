@@ -94,3 +94,14 @@ def test_help_lists_subcommands_and_version():
     assert proc.returncode == 0 and "evaluate" in proc.stdout and "demo" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "affordhand", "--version"], capture_output=True, text=True)
     assert proc.stdout.strip().startswith("affordhand 0.")
+
+
+def test_quiet_turns_progress_bars_off(tmp_path, monkeypatch, capsys):
+    from affordhand.progress import quiet, show_progress
+
+    monkeypatch.delenv("AFFORDHAND_QUIET", raising=False)
+    assert not quiet()
+    gt, pred = _pair(tmp_path)
+    monkeypatch.setenv("AFFORDHAND_QUIET", "0")  # restored by monkeypatch after the test
+    assert main(["--quiet", "evaluate", "--gt", str(gt), "--pred", str(pred)]) == 0
+    assert quiet() and not show_progress()

@@ -247,6 +247,7 @@ def _cmd_refine(args) -> int:
     from affordhand.data.provenance import check_same_run, settings_path
     from affordhand.data.records import read_records
     from affordhand.parallel import barrier, join
+    from affordhand.progress import quiet, show_progress
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
@@ -323,7 +324,7 @@ def _cmd_refine(args) -> int:
         print(f"resuming: {len(done)} records already refined", file=sys.stderr)
     writer = PartialWriter(out, done, settings, rank, world)
     failed: list[tuple[str, list[str]]] = []
-    with Progress(disable=(not sys.stderr.isatty() and not args.progress) or rank > 0) as bar:
+    with Progress(disable=(not show_progress() and not args.progress) or rank > 0 or quiet()) as bar:
         task = bar.add_task(f"refine ({args.mode})", total=len(shard), completed=len(done))
         for i in range(0, len(todo), args.batch):
             chunk = todo[i : i + args.batch]
@@ -518,6 +519,17 @@ def _cmd_calibrate_uncertainty(args) -> int:
     return 0
 
 
+def _cmd_export_prior(args) -> int:
+    from affordhand.prior.export import export_prior
+
+    out = export_prior(args.prior, args.out)
+    print(
+        f"wrote {out} (model card: {out}/README.md); upload it as a Hugging Face model repository and use it "
+        "with --prior hf:ORG/NAME"
+    )
+    return 0
+
+
 def _cmd_import_regressor(args) -> int:
     from pathlib import Path
 
@@ -672,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="3D hand reconstruction under occlusion, refined with an affordance-guided diffusion prior.",
     )
     parser.add_argument("--version", action="version", version=f"affordhand {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (as AFFORDHAND_QUIET=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("evaluate", help="MPJPE / PA-MPJPE / AUC of predictions against ground truth")
@@ -746,7 +759,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="draw hand poses from a prior for a sentence")
-    p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
+    p.add_argument(
+        "--prior", default="default", help="run folder, 'default' (shipped) or hf:ORG/NAME[@REV] (Hugging Face Hub)"
+    )
     p.add_argument("--text", default=None, help='affordance sentence, "A right hand ..." (omit: unconditional)')
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
@@ -768,7 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--restart", action="store_true", help="start over instead of resuming a partial output")
     p.add_argument("--strict", action="store_true", help="refuse implausible inputs instead of warning about them")
-    p.add_argument("--prior", default="default", help="run folder or 'default' (shipped)")
+    p.add_argument(
+        "--prior", default="default", help="run folder, 'default' (shipped) or hf:ORG/NAME[@REV] (Hugging Face Hub)"
+    )
     p.add_argument("--mode", choices=("affordance", "uncond", "fit", "none"), default="affordance")
     p.add_argument("--text-from", help="take each record's text from this JSONL file, by id")
     p.add_argument("--steps", type=int, default=G.steps, help="DDIM steps over the full noise range")
@@ -854,6 +871,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hand_model_args(p)
     p.set_defaults(func=_cmd_calibrate_uncertainty)
 
+    p = sub.add_parser("export-prior", help="copy a prior's files with a model card, ready to share on the Hub")
+    p.add_argument("prior", help="run folder, 'default' or hf:ORG/NAME")
+    p.add_argument("out", help="folder to write")
+    p.set_defaults(func=_cmd_export_prior)
+
     p = sub.add_parser("import-regressor", help="turn HaMeR-style regressor outputs into initial estimates")
     p.add_argument("file", help="the regressor's outputs (.npz for --format hamer, .json for --format json)")
     p.add_argument(
@@ -938,6 +960,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.quiet:
+        os.environ["AFFORDHAND_QUIET"] = "1"
     try:
         if getattr(args, "device", None) is not None:
             from affordhand.devices import resolve_device

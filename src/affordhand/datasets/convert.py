@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from affordhand.data.records import validate_record, write_records
 from affordhand.hand.align import align_global
+from affordhand.progress import show_progress
 
 BATCH = 1024
 
@@ -42,7 +43,7 @@ def convert_stream(
 
     def records() -> Iterator[dict]:
         pending: list[dict] = []
-        with Progress(transient=False, disable=not sys.stderr.isatty()) as bar:
+        with Progress(transient=False, disable=not show_progress()) as bar:
             task = bar.add_task(label, total=total)
             for item in items:
                 bar.advance(task)

@@ -188,8 +188,10 @@ def run_images(
     out.mkdir(parents=True, exist_ok=True)
     from rich.progress import Progress
 
+    from affordhand.progress import show_progress
+
     entries = []
-    with Progress(disable=not sys.stderr.isatty() or len(paths) < 2) as bar:
+    with Progress(disable=not show_progress() or len(paths) < 2) as bar:
         task = bar.add_task("image", total=len(paths))
         for p in paths:
             try:

@@ -3,6 +3,7 @@ model.safetensors (EMA weights used for sampling). Loading never unpickles."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -126,9 +127,34 @@ class Prior(torch.nn.Module):
         atomic_save(self.state_dict(), run_dir / "model.safetensors", {"format": "affordhand-prior-1"})
 
 
+PRIOR_FILES = ("config.json", "model.safetensors", SKELETON_FILE, "uncertainty.json", "README.md")
+
+
 def resolve_prior_dir(spec: str | os.PathLike) -> Path:
-    """Return the folder of a prior: 'default' (shipped inside the package) or a run folder."""
-    return DEFAULT_PRIOR if str(spec) == "default" else Path(spec)
+    """Return the folder of a prior: 'default' (shipped inside the package), a run folder, or
+    'hf:ORG/NAME[@REVISION]' from the Hugging Face Hub (the files of PRIOR_FILES only: configuration and
+    safetensors weights, never code; cached, so it works offline once fetched)."""
+    if str(spec) == "default":
+        return DEFAULT_PRIOR
+    if str(spec).startswith("hf:"):
+        return _hub_prior(str(spec)[3:])
+    return Path(spec)
+
+
+@functools.lru_cache(maxsize=8)
+def _hub_prior(name: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError:
+        raise AffordhandError("hf: priors need huggingface_hub: pip install 'affordhand[text]'") from None
+    repo, _, revision = name.partition("@")
+    if repo.count("/") != 1:
+        raise AffordhandError(f"hf:{name}: expected hf:ORG/NAME or hf:ORG/NAME@REVISION")
+    try:
+        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=list(PRIOR_FILES)))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise AffordhandError(f"hf:{name}: cannot fetch the prior ({type(exc).__name__}: {exc})") from None
 
 
 def prior_skeleton(spec: str | os.PathLike) -> Path | None:

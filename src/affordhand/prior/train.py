@@ -41,6 +41,7 @@ from affordhand.hand.rotations import mirror_where
 from affordhand.parallel import join
 from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
 from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
+from affordhand.progress import show_progress
 from affordhand.text.encoders import load_text_encoder
 
 WARMUP = 500
@@ -214,7 +215,7 @@ def train(
         BarColumn(),
         TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
         TimeRemainingColumn(),
-        disable=quiet,
+        disable=quiet or not show_progress(),
     ) as bar:
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
         running = None

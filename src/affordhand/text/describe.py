@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -31,6 +30,7 @@ from affordhand.data.objects import OBJECTS
 from affordhand.data.records import read_records
 from affordhand.data.taxonomy import GRASPS
 from affordhand.errors import AffordhandError
+from affordhand.progress import show_progress
 from affordhand.text.backends import ModelError
 from affordhand.text.parse import clean_sentence, parse_fields
 from affordhand.text.prompt import PROMPT_VERSION, summary_prompt, vlm_prompt
@@ -256,7 +256,7 @@ def run_describe(items: list[Item], describer: Describer, out: str | Path, concu
     with (
         cache_path.open("a", encoding="utf-8") as journal,
         ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
-        Progress(disable=not sys.stderr.isatty()) as bar,
+        Progress(disable=not show_progress()) as bar,
     ):
         task = bar.add_task("describe", total=len(items), completed=counts["cached"])
         for future in as_completed([pool.submit(work, item) for item in todo]):

@@ -1,0 +1,80 @@
+"""Export a prior for sharing: its files (configuration, safetensors weights, calibrated skeleton,
+uncertainty recipe; no code, no checkpoint) and a model card (README.md) that says what it was trained on,
+how, and what was measured, ready to upload as a Hugging Face model repository and load with
+`--prior hf:ORG/NAME`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from affordhand.errors import AffordhandError
+from affordhand.prior.model import PRIOR_FILES, SKELETON_FILE, load_prior, resolve_prior_dir
+
+
+def export_prior(spec: str, out: str | Path) -> Path:
+    """Copy the prior's files into out and write its model card; return out."""
+    src = resolve_prior_dir(spec)
+    load_prior(spec)  # refuses a folder that is not a whole prior
+    out = Path(out)
+    if out.resolve() == src.resolve():
+        raise AffordhandError(f"{out} is the prior's own folder: export to another one")
+    out.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in PRIOR_FILES:
+        if name != "README.md" and (src / name).is_file():
+            shutil.copyfile(src / name, out / name)
+            copied.append(name)
+    (out / "README.md").write_text(model_card(src, copied), encoding="utf-8")
+    return out
+
+
+def model_card(src: Path, files: list[str]) -> str:
+    """Return the model card of the prior in src: front matter for the Hub, data, settings and figures."""
+    config = json.loads((src / "config.json").read_text())
+    metrics = []
+    if (src / "metrics.jsonl").is_file():
+        metrics = [json.loads(line) for line in (src / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last = metrics[-1] if metrics else {}
+    lines = [
+        "---",
+        "library_name: affordhand",
+        "tags: [hand-pose, diffusion, mano, affordance]",
+        "---",
+        "# affordhand prior",
+        "",
+        "A diffusion prior over MANO finger poses (15 x 3 axis-angle), conditioned on an affordance sentence"
+        f"{' and the Feix grasp' if 'grasp' in config.get('conditions', []) else ''}, for",
+        "[affordhand](https://github.com/) refinement: `affordhand refine --prior hf:ORG/NAME`.",
+        "",
+        "## Training",
+        "",
+        f"- data: `{config.get('data_file', '?')}` (sha256 `{config.get('data_hash', '?')}`)",
+        f"- conditions: {', '.join(config.get('conditions', ['text']))}; text encoder `{config.get('text_encoder')}`",
+        f"- network: {config.get('architecture')} width {config.get('width')} depth {config.get('depth')}, "
+        f"{config.get('representation')}, {config.get('schedule')} schedule, T = {config.get('T')}",
+        f"- {config.get('steps')} steps, batch {config.get('batch')}, lr {config.get('lr')}, seed {config.get('seed')}",
+    ]
+    if last:
+        val = f", validation loss {last['val_loss']:.4f}" if "val_loss" in last else ""
+        lines.append(f"- last logged step {last.get('step')}: training loss {last.get('loss', float('nan')):.4f}{val}")
+    lines += ["", "## Files", ""] + [f"- `{name}`" for name in files]
+    if SKELETON_FILE in files:
+        lines.append(
+            "\nThe built-in hand's skeleton was calibrated on the training records' own joints "
+            f"(`{SKELETON_FILE}`); refinement with this prior uses it."
+        )
+    if "uncertainty.json" in files:
+        recipe = json.loads((src / "uncertainty.json").read_text())
+        groups = ", ".join(f"{g} q = {v['q']:.2f} on {v['joints']} joints" for g, v in recipe["groups"].items())
+        lines.append(
+            f"\n`joint_uncertainty_mm` recipe ({recipe['level']:.0%} radii), calibrated on "
+            f"{json.dumps(recipe.get('source', {}))}: {groups}."
+        )
+    lines += [
+        "",
+        "Weights only: configuration and safetensors, no code. The data's own licence applies to what",
+        "was learnt from it.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,70 @@
+"""Shareable priors: export with a model card, and load as hf:ORG/NAME from a Hub cache, offline."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from affordhand.errors import AffordhandError
+from affordhand.prior.model import load_prior, resolve_prior_dir
+
+
+def _hub_cache(root, exported, repo="someone/affordhand-prior", revision="0123456789abcdef0123456789abcdef01234567"):
+    """Lay out a Hugging Face cache as huggingface_hub writes it, holding the exported files."""
+    folder = root / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for path in exported.iterdir():
+        shutil.copyfile(path, snapshot / path.name)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def test_export_writes_the_files_and_a_model_card_and_hf_loads_them_offline(tmp_path, monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    out = tmp_path / "export"
+    proc = subprocess.run(
+        [sys.executable, "-m", "affordhand", "export-prior", "default", str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "uncertainty.json", "README.md"}
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: affordhand") and "sha256" in card and "validation loss" in card
+    assert not list(out.glob("*.py"))  # weights and settings only, never code
+    hub = tmp_path / "hub"
+    snapshot = _hub_cache(hub, out)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert resolve_prior_dir("hf:someone/affordhand-prior") == snapshot
+    prior = load_prior("hf:someone/affordhand-prior")
+    assert prior.config.steps == json.loads((out / "config.json").read_text())["steps"]
+    env = {**__import__("os").environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affordhand",
+            "sample",
+            "--prior",
+            "hf:someone/affordhand-prior",
+            "--n",
+            "2",
+            "--out",
+            str(tmp_path / "s.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(AffordhandError, match="cannot fetch the prior"):
+        resolve_prior_dir("hf:someone/not-there")
+    with pytest.raises(AffordhandError, match="expected hf:ORG/NAME"):
+        resolve_prior_dir("hf:just-a-name")
