@@ -193,3 +193,18 @@ def test_skeleton_mesh_follows_the_bones(tmp_path):
     mesh = skeleton_mesh(joints)
     assert mesh.bounds[1][0] == pytest.approx(0.2 + 0.006 * 1.3, abs=2e-3)
     assert export_mesh(tmp_path / "m.obj", joints).stat().st_size > 1000
+
+
+def test_a_small_photo_is_upscaled_for_its_overlay_with_a_legend(tmp_path):
+    from PIL import Image
+
+    from affordhand.report.overlay import MIN_SIDE, draw_overlay
+
+    rng = np.random.default_rng(0)
+    image = np.full((224, 160, 3), 200, np.uint8)
+    joints = rng.uniform(40, 140, (21, 2))
+    path = draw_overlay(image, joints, joints + 2, np.ones(21, bool), tmp_path / "o.png", radius_px=np.full(21, 8.0))
+    with Image.open(path) as im:
+        assert max(im.size) >= MIN_SIDE and im.size[0] * 224 == im.size[1] * 160  # upscaled, same aspect
+        legend = np.asarray(im.convert("RGB"))[8:20, 8:120]
+        assert (legend == 255).all(-1).mean() > 0.3  # the light legend box in the corner
