@@ -141,7 +141,58 @@ def main() -> None:
         dt = (time.perf_counter() - t0) / reps
         print(f"| {batch} | {dt:.3f} | {batch / dt:.0f} |")
     cli_speed(sets["medium"][1], args.prior, args.device)
+    cli_memory(sets["medium"][1], args.prior, args.device)
     tmp.cleanup()
+
+
+def cli_memory(pool: list[dict], prior: str, device: str, sizes=(2000, 20000)) -> None:
+    """Print the peak resident memory of `affordhand refine` on 2000 and 20000 hands: the input is streamed,
+    so it must not grow with the input (target: within 1.3x)."""
+    import os
+    import subprocess
+    import sys
+
+    from affordhand.data.records import write_records
+
+    probe = (
+        "import resource, sys; from affordhand.cli import main; rc = main(sys.argv[1:]); "
+        "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+    )
+    print("\n## Memory as a user runs it: peak RSS of `affordhand refine` (MB)\n")
+    print("| mode | " + " | ".join(f"{n} hands" for n in sizes) + " | ratio |")
+    print("|---|" + "---|" * (len(sizes) + 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            recs = [{**r, "id": f"{r['id']}#{i}"} for i, r in enumerate((pool * (n // len(pool) + 1))[:n])]
+            write_records(f"{tmp}/in{n}.jsonl", recs)
+        for mode in ("none", "affordance"):
+            peak = []
+            for n in sizes:
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        probe,
+                        "refine",
+                        "--input",
+                        f"{tmp}/in{n}.jsonl",
+                        "--out",
+                        f"{tmp}/out_{mode}{n}.jsonl",
+                        "--mode",
+                        mode,
+                        "--prior",
+                        prior,
+                        "--device",
+                        device,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "AFFORDHAND_CACHE_DIR": f"{tmp}/c"},
+                )
+                peak.append(int(proc.stderr.rsplit("maxrss_kb", 1)[1].split()[0]) / 1024)
+            cells = " | ".join(f"{p:.0f}" for p in peak)
+            print(f"| {mode} | {cells} | {peak[-1] / peak[0]:.2f} |")
 
 
 def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large: int = 1024) -> None:

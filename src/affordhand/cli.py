@@ -251,25 +251,17 @@ def _cmd_refine(args) -> int:
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.fit import FitConfig
     from affordhand.refine.guided import GuidedConfig
-    from affordhand.refine.io import PartialWriter, finish, partial_path, read_partial
+    from affordhand.refine.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
     from affordhand.refine.plausible import implausible, not_finite
-    from affordhand.refine.run import (
-        RefineConfig,
-        attach_texts,
-        count_without_text,
-        match_hand_to_input,
-        refine_batch,
-    )
+    from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_batch
 
-    rf = read_records(args.input, skip_bad=args.skip_bad, required=NEEDED)
-    records = rf.records
-    if rf.skipped:
-        print(
-            f"skipped {len(rf.skipped)} bad records (first: line {rf.skipped[0][0]}: {rf.skipped[0][1]})",
-            file=sys.stderr,
-        )
+    described = None
     if args.text_from:
-        attach_texts(records, read_records(args.text_from, skip_bad=True).records)
+        described = {r["id"]: r for r in read_records(args.text_from, skip_bad=True).records if r.get("text")}
+    # The input is streamed: one pass for what the run needs up front, one to refine batch by batch.
+    ids, light, without_text, skipped = scan_input(args.input, args.skip_bad, NEEDED, described)
+    if skipped:
+        print(f"skipped {len(skipped)} bad records (first: line {skipped[0][0]}: {skipped[0][1]})", file=sys.stderr)
     if args.batch < 1 or args.samples < 1 or args.steps < 1:
         raise AffordhandError("--batch, --samples and --steps must be positive")
     prior = uncertainty = None
@@ -283,11 +275,8 @@ def _cmd_refine(args) -> int:
             print(note, file=sys.stderr)
         if not 0 < args.t_start < prior.config.T:
             raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
-    if args.mode == "affordance" and count_without_text(records):
-        print(
-            f"warning: {count_without_text(records)} records have no text and are refined unconditionally",
-            file=sys.stderr,
-        )
+    if args.mode == "affordance" and without_text:
+        print(f"warning: {without_text} records have no text and are refined unconditionally", file=sys.stderr)
     config = RefineConfig(
         mode=args.mode,
         seed=args.seed,
@@ -303,14 +292,18 @@ def _cmd_refine(args) -> int:
             occluded_t_start=args.occluded_t_start,
         ),
     )
-    hand, message = match_hand_to_input(records, _hand_model(args, args.prior), not args.no_self_calibration)
+    hand, message = match_hand_to_input(light, _hand_model(args, args.prior), not args.no_self_calibration)
     if message:
         print(message, file=sys.stderr)
+    del light
     rank, world, _ = join(args.device)
     # Under torchrun each process refines every world-th batch: the batches are the ones a single process
     # makes, so the merged file is byte for byte the single process's.
-    shard = [r for i in range(rank * args.batch, len(records), world * args.batch) for r in records[i : i + args.batch]]
-    _check_plausible(args.input, shard, implausible(shard, hand), args.strict)
+    batches = lambda skip=frozenset(): input_batches(
+        args.input, args.skip_bad, NEEDED, described, args.batch, rank, world, skip
+    )
+    flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
+    _check_plausible(args.input, flagged, args.strict)
     hand = hand.to(args.device)
     out = Path(args.out)
     settings = _refine_settings(args, config, prior)
@@ -319,15 +312,15 @@ def _cmd_refine(args) -> int:
         saved, done = settings, {}
     elif partial_path(out, rank, world).is_file():
         check_same_run(str(partial_path(out, rank, world)), saved, settings)
-    todo = [r for r in shard if r["id"] not in done]
     if done:
         print(f"resuming: {len(done)} records already refined", file=sys.stderr)
     writer = PartialWriter(out, done, settings, rank, world)
+    done_ids, shard_size = frozenset(done), sum(1 for p in range(len(ids)) if (p // args.batch) % world == rank)
+    del done
     failed: list[tuple[str, list[str]]] = []
     with Progress(disable=(not show_progress() and not args.progress) or rank > 0 or quiet()) as bar:
-        task = bar.add_task(f"refine ({args.mode})", total=len(shard), completed=len(done))
-        for i in range(0, len(todo), args.batch):
-            chunk = todo[i : i + args.batch]
+        task = bar.add_task(f"refine ({args.mode})", total=shard_size, completed=len(done_ids))
+        for chunk in batches(done_ids):
             refined = []
             for rec in refine_batch(chunk, config, hand, prior, args.device, uncertainty):
                 bad = not_finite(rec)
@@ -346,10 +339,9 @@ def _cmd_refine(args) -> int:
         )
     barrier()  # every rank's partial is complete
     if rank == 0:
-        written, _ = finish(out, settings, [r["id"] for r in records], world)
+        written, _ = finish(out, settings, ids, world)
         print(
-            f"wrote {written} of {len(records)} refined records to {out} (mode {args.mode}; settings: "
-            f"{settings_path(out)})"
+            f"wrote {written} of {len(ids)} refined records to {out} (mode {args.mode}; settings: {settings_path(out)})"
         )
     return 0
 
@@ -374,9 +366,8 @@ def _refine_settings(args, config, prior) -> dict:
     )
 
 
-def _check_plausible(source, records: list[dict], reasons: list[list[str]], strict: bool) -> None:
-    """Warn about (or, strict, refuse) records whose values no camera or hand produces."""
-    flagged = [(r["id"], why) for r, why in zip(records, reasons) if why]
+def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool) -> None:
+    """Warn about (or, strict, refuse) records whose values no camera or hand produces: (id, reasons)."""
     if not flagged:
         return
     first = "; ".join(f"{rid!r}: {', '.join(why)}" for rid, why in flagged[:3])

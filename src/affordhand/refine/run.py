@@ -144,11 +144,6 @@ def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = 
     )
 
 
-def count_without_text(records: list[dict]) -> int:
-    """Return how many records have no text (refined unconditionally in affordance mode)."""
-    return sum(1 for r in records if not r.get("text"))
-
-
 def attach_texts(records: list[dict], described: list[dict]) -> int:
     """Set each record's text, and its structured `fields` (which carry the grasp) where given, from
     described records (e.g. `affordhand describe` output), matched by id, in place; return how many got one."""
