@@ -52,8 +52,8 @@ from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
 from affordhand.eval.evaluate import evaluate, matched_errors
 from affordhand.hand import BuiltinHand
-from affordhand.hand.calibrate import calibrate, load_skeleton
-from affordhand.prior.model import PriorConfig, load_prior, prior_skeleton
+from affordhand.hand.calibrate import calibrate
+from affordhand.prior.model import PriorConfig, load_prior, prior_hand_model
 from affordhand.prior.train import train
 from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_batch
 from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
@@ -221,9 +221,7 @@ def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: 
 def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
     """Return the hand model `affordhand refine --prior PRIOR_DIR` uses on these inputs: the prior's
     calibrated skeleton (or the built-in one), recalibrated from the input's own joints on a mismatch."""
-    skeleton = prior_skeleton(prior_dir)
-    hand = load_skeleton(skeleton) if skeleton else BuiltinHand()
-    return match_hand_to_input(init, hand)[0]
+    return match_hand_to_input(init, prior_hand_model(prior_dir)[0])[0]
 
 
 def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512, uncertainty=None) -> list[dict]:

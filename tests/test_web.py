@@ -97,6 +97,11 @@ def test_job_store_keeps_a_bounded_number_of_jobs_and_removes_all_on_close(tmp_p
     store.max_age_s = 0.0
     store.new()
     assert len(store) == 1  # jobs past their age go at the next upload
+    store.max_age_s = 3600.0
+    first, second = store.new()[0], store.new()[0]
+    store._jobs[first] -= 7200.0  # expired, and the count is over the bound too: both go
+    store.new()
+    assert len(store) == 2 and first not in store._jobs and second in store._jobs
     store.close()
     assert not (tmp_path / "jobs").exists()
 

@@ -87,8 +87,7 @@ def refine(
     from dataclasses import fields
 
     from affordhand.devices import resolve_device
-    from affordhand.hand import load_hand_model
-    from affordhand.prior.model import prior_skeleton
+    from affordhand.prior.model import prior_hand_model
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_batch
     from affordhand.refine.settings import GuidedConfig
@@ -102,9 +101,7 @@ def refine(
         raise AffordhandError(f"unknown option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
     records = _validated(records, NEEDED)
     device = resolve_device(device)
-    if skeleton is None and hand_model == "builtin":
-        skeleton = prior_skeleton(prior)
-    hand, _ = match_hand_to_input(records, load_hand_model(hand_model, None, skeleton), self_calibration)
+    hand, _ = match_hand_to_input(records, prior_hand_model(prior, hand_model, None, skeleton)[0], self_calibration)
     hand = hand.to(device)
     model = uncertainty = None
     if mode in ("affordance", "uncond"):
@@ -125,10 +122,9 @@ def evaluate(
     over visible and occluded joints, auc (PCK of PA errors over 0-50 mm), count; with joint_uncertainty_mm,
     the coverage and mean radius per group. by: taxonomy, object, occluded_count, camera or subject."""
     from affordhand.eval.evaluate import evaluate as _evaluate
-    from affordhand.hand import load_hand_model
-    from affordhand.prior.model import prior_skeleton
+    from affordhand.prior.model import prior_hand_model
 
-    hand = load_hand_model("builtin", None, prior_skeleton(prior) if prior else None)
+    hand = prior_hand_model(prior)[0]
     result = _evaluate(_validated(gt), _validated(pred), hand, by=by, match=match)
     return {
         "overall": result.overall,
@@ -180,8 +176,7 @@ def refine_image(
 
     from affordhand.frontend.options import ImageOptions
     from affordhand.frontend.pipeline import process_image
-    from affordhand.hand import load_hand_model
-    from affordhand.prior.model import prior_skeleton
+    from affordhand.prior.model import prior_hand_model
     from affordhand.refine.uncertainty import uncertainty_for
 
     if text is not None and not text.startswith(("A right hand", "A left hand")):
@@ -198,7 +193,7 @@ def refine_image(
         views=out is not None,
         device=device,
     )
-    hand = load_hand_model("builtin", None, prior_skeleton(prior)).to(device)
+    hand = prior_hand_model(prior)[0].to(device)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out) if out is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

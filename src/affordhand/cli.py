@@ -25,16 +25,12 @@ def _add_hand_model_args(p: argparse.ArgumentParser) -> None:
 def _hand_model(args, prior_spec=None):
     """Return the hand model the flags name; the built-in hand takes --skeleton, else the skeleton calibrated
     with the prior (skeleton.json in its run folder), else its anatomical default."""
-    from affordhand.hand import load_hand_model
+    from affordhand.prior.model import prior_hand_model
 
-    skeleton = args.skeleton
-    if skeleton is None and args.hand_model == "builtin" and prior_spec is not None:
-        from affordhand.prior.model import prior_skeleton
-
-        skeleton = prior_skeleton(prior_spec)
-        if skeleton is not None:
-            print(f"using the skeleton calibrated with the prior: {skeleton}", file=sys.stderr)
-    return load_hand_model(args.hand_model, args.mano_dir, skeleton)
+    hand, skeleton = prior_hand_model(prior_spec, args.hand_model, args.mano_dir, args.skeleton)
+    if skeleton is not None and args.skeleton is None:
+        print(f"using the skeleton calibrated with the prior: {skeleton}", file=sys.stderr)
+    return hand
 
 
 def _cmd_evaluate(args) -> int:

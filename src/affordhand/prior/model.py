@@ -164,6 +164,16 @@ def prior_skeleton(spec: str | os.PathLike) -> Path | None:
     return path if path.is_file() else None
 
 
+def prior_hand_model(prior_spec=None, kind: str = "builtin", mano_dir=None, skeleton=None):
+    """Return (hand model, skeleton file used): `skeleton` when given, else, for the built-in hand, the
+    skeleton calibrated with the prior (if it has one), else the built-in default or the user's MANO."""
+    from affordhand.hand import load_hand_model
+
+    if skeleton is None and kind == "builtin" and prior_spec is not None:
+        skeleton = prior_skeleton(prior_spec)
+    return load_hand_model(kind, mano_dir, skeleton), skeleton
+
+
 def prior_digest(spec: str | os.PathLike) -> str:
     """Return a sha256 over the prior's files (config, weights, skeleton): it names the prior a result
     was made with."""

@@ -22,6 +22,7 @@ from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fit import FitConfig, fit_global, fit_pose
 from affordhand.refine.guided import GuidedConfig, refine_guided
+from affordhand.refine.io import with_text
 from affordhand.refine.uncertainty import UncertaintyModel, record_features
 
 MODES = ("affordance", "uncond", "fit", "none")
@@ -149,8 +150,5 @@ def attach_texts(records: list[dict], described: list[dict]) -> int:
     described records (e.g. `affordhand describe` output), matched by id, in place; return how many got one."""
     by_id = {r["id"]: r for r in described if r.get("text")}
     for r in records:
-        if r["id"] in by_id:
-            r["text"] = by_id[r["id"]]["text"]
-            if isinstance(by_id[r["id"]].get("fields"), dict):
-                r["fields"] = by_id[r["id"]]["fields"]
+        with_text(r, by_id)
     return sum(r["id"] in by_id for r in records)

@@ -46,9 +46,10 @@ class JobStore:
         """Return (job id, its new folder), after dropping jobs past the bounds."""
         with self._lock:
             now = time.monotonic()
-            old = [j for j, t in self._jobs.items() if now - t > self.max_age_s]
-            old += sorted(self._jobs, key=self._jobs.get)[: max(0, len(self._jobs) - len(old) - self.max_jobs + 1)]
-            for job in old:
+            for job in [j for j, t in self._jobs.items() if now - t > self.max_age_s]:
+                self._remove(job)
+            # Room for the new job: the oldest of those left go.
+            for job in sorted(self._jobs, key=self._jobs.get)[: max(0, len(self._jobs) - self.max_jobs + 1)]:
                 self._remove(job)
             job = uuid.uuid4().hex[:12]
             self._jobs[job] = now
@@ -94,13 +95,10 @@ def create_app(
     import plotly
 
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
-    from affordhand.hand import load_hand_model
-    from affordhand.prior.model import load_prior, prior_skeleton
+    from affordhand.prior.model import load_prior, prior_hand_model
     from affordhand.refine.uncertainty import uncertainty_for
 
-    if skeleton is None and hand_model == "builtin":
-        skeleton = prior_skeleton(prior)  # the skeleton calibrated with the prior, if it has one
-    hand = load_hand_model(hand_model, mano_dir, skeleton).to(device)
+    hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
     prior_model = load_prior(prior, device)
     uncertainty = uncertainty_for(prior)[0]
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
