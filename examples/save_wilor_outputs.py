@@ -22,95 +22,19 @@ checkpoint_path='./pretrained_models/wilor_final.ckpt', cfg_path='./pretrained_m
 L136-144. Left hands come out mirrored (the crop is flipped): `import-regressor` mirrors them back.
 """
 
-import argparse
-import json
-from collections import defaultdict
-
-import numpy as np
-import torch
+import regressor_outputs  # beside this script
 from wilor.datasets.vitdet_dataset import ViTDetDataset  # WiLoR's own package
 from wilor.models import load_wilor
 from wilor.utils import recursive_to
 from wilor.utils.renderer import cam_crop_to_full
 
-
-def hand_box(record: dict) -> list[float]:
-    """Return the record's box, or the box around its visible keypoints."""
-    if record.get("box") is not None:
-        return [float(v) for v in record["box"]]
-    kp = np.asarray(record["keypoints2d"], dtype=np.float64)
-    visible = np.asarray(record.get("visible", [True] * 21), dtype=bool)
-    kp = kp[visible] if visible.any() else kp
-    return [*kp.min(0).tolist(), *kp.max(0).tolist()]
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", required=True, help="JSONL records with image, side and box or keypoints2d")
-    parser.add_argument("--out", required=True, help="the .npz to write")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    import cv2
-
-    by_image = defaultdict(list)
-    with open(args.records, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                record = json.loads(line)
-                by_image[record["image"]].append(record)
-    model, model_cfg = load_wilor(
-        checkpoint_path="./pretrained_models/wilor_final.ckpt", cfg_path="./pretrained_models/model_config.yaml"
-    )
-    model = model.to(args.device).eval()
-    keys = ("global_orient", "hand_pose", "betas")
-    out = {f"pred_mano_params.{k}": [] for k in keys}
-    for k in (
-        "pred_keypoints_2d",
-        "pred_keypoints_3d",
-        "pred_cam_t_full",
-        "box_center",
-        "box_size",
-        "is_right",
-        "focal_length",
-        "img_size",
-        "ids",
-        "image",
-    ):
-        out[k] = []
-    for image_path, records in sorted(by_image.items()):
-        img = cv2.imread(image_path)
-        if img is None:
-            print(f"skipping {image_path}: cannot read it")
-            continue
-        boxes = np.array([hand_box(r) for r in records])
-        is_right = np.array([r.get("side", "right") == "right" for r in records], dtype=np.float32)
-        dataset = ViTDetDataset(model_cfg, img, boxes, is_right, rescale_factor=2.0)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=len(boxes), shuffle=False)
-        for batch in loader:  # one batch: every hand of this image, in the records' order
-            batch = recursive_to(batch, args.device)
-            with torch.no_grad():
-                pred = model(batch)
-            multiplier = 2 * batch["right"] - 1
-            pred_cam = pred["pred_cam"].clone()
-            pred_cam[:, 1] = multiplier * pred_cam[:, 1]
-            img_size = batch["img_size"].float()
-            focal = model_cfg.EXTRA.FOCAL_LENGTH / model_cfg.MODEL.IMAGE_SIZE * img_size.max()
-            cam_t = cam_crop_to_full(pred_cam, batch["box_center"].float(), batch["box_size"].float(), img_size, focal)
-            for k in keys:
-                out[f"pred_mano_params.{k}"].append(pred["pred_mano_params"][k].cpu().numpy())
-            out["pred_keypoints_2d"].append(pred["pred_keypoints_2d"].cpu().numpy())
-            out["pred_keypoints_3d"].append(pred["pred_keypoints_3d"].cpu().numpy())
-            out["pred_cam_t_full"].append(cam_t.cpu().numpy())
-            out["box_center"].append(batch["box_center"].cpu().numpy())
-            out["box_size"].append(batch["box_size"].cpu().numpy())
-            out["is_right"].append(batch["right"].cpu().numpy())
-            out["focal_length"].append(np.full(len(boxes), float(focal)))
-            out["img_size"].append(img_size.cpu().numpy())
-            out["ids"].append(np.array([r["id"] for r in records]))
-            out["image"].append(np.array([image_path] * len(records)))
-    np.savez(args.out, **{k: np.concatenate(v) for k, v in out.items()})
-    print(f"wrote {args.out}: {sum(len(v) for v in by_image.values())} hands")
-
-
 if __name__ == "__main__":
-    main()
+    regressor_outputs.main(
+        __doc__.splitlines()[0],
+        lambda: load_wilor(
+            checkpoint_path="./pretrained_models/wilor_final.ckpt", cfg_path="./pretrained_models/model_config.yaml"
+        ),
+        ViTDetDataset,
+        recursive_to,
+        cam_crop_to_full,
+    )
