@@ -15,7 +15,7 @@ import torch
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.batch import batch_from_records, joints_camera
+from affordhand.refine.batch import batch_from_records
 from affordhand.refine.fit import FitConfig, fit_global
 from affordhand.refine.guided import GuidedConfig, refine_guided
 from affordhand.refine.run import record_seed
@@ -33,20 +33,10 @@ cond_all = torch.nn.functional.normalize(torch.randn(len(recs), 384, generator=g
 def run(records, cond, device, prior, hand):
     b = batch_from_records(records).to(device)
     seeds = torch.as_tensor([record_seed(r["id"], 0) for r in records])
-    o, t, s = fit_global(hand, b, b.pose_r, FitConfig())
-    res = refine_guided(
-        prior,
-        hand,
-        b,
-        o,
-        t,
-        s,
-        cond.to(device),
-        torch.ones(len(records), dtype=torch.bool, device=device),
-        GuidedConfig(),
-        seeds,
-    )
-    return joints_camera(hand, res["pose_r"], o, t, s, b.is_left)
+    fitted = fit_global(hand, b, FitConfig())
+    has = torch.ones(len(records), dtype=torch.bool, device=device)
+    res = refine_guided(prior, hand, fitted, cond.to(device), has, GuidedConfig(), seeds)
+    return fitted.joints(hand, res.pose_r)
 
 
 hc, hg = BuiltinHand(), BuiltinHand().cuda()

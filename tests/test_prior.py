@@ -7,7 +7,7 @@ import torch
 
 from affordhand.errors import AffordhandError
 from affordhand.prior.model import Prior, PriorConfig, load_prior
-from affordhand.prior.sampling import ddim_invert, guided_output, sample_ddim
+from affordhand.prior.sampling import ddim_invert, denoiser, guided_output, sample_ddim
 from affordhand.prior.schedule import Schedule
 from affordhand.prior.train import train
 from affordhand.synth.dataset import SynthConfig, build
@@ -49,12 +49,12 @@ class _GaussianPrior:
 
 def test_ddim_inversion_round_trip():
     prior = _GaussianPrior()
-    fn = lambda x, t: prior.output(x, t)
+    denoise = denoiser(prior.schedule, lambda x, t: prior.output(x, t))
     x0 = 0.5 * torch.randn(32, 45, dtype=torch.float64)
     up = prior.schedule.timesteps(100, 400)[::-1]
-    x_t = ddim_invert(prior, fn, x0, up)
+    x_t = ddim_invert(prior.schedule, denoise, x0, up)
     assert not torch.allclose(x_t, x0, atol=1e-2)
-    back = sample_ddim(prior, fn, x_t, up[::-1])
+    back = sample_ddim(prior.schedule, denoise, x_t, up[::-1])
     assert torch.allclose(back, x0, atol=2e-2)
 
 

@@ -61,8 +61,7 @@ def test_keypoint_guidance_reduces_the_2d_loss_of_visible_joints(synth, prior):
     batch = batch_from_records(init)
 
     def loss(records):
-        b = batch_from_records(records)
-        res = reprojection(HAND, b.pose_r, b.orient_r, b.transl, b.scale, batch)
+        res = reprojection(HAND, batch_from_records(records))  # the records keep the input's keypoints
         return float((batch.visible * geman_mcclure(res, 15.0)).sum() / batch.visible.sum())
 
     free = refine_batch(init, RefineConfig(mode="affordance", guided=GuidedConfig(guidance=0.0)), HAND, prior)
@@ -182,7 +181,6 @@ def test_a_fist_outside_the_training_range_stays_a_fist(synth, prior):
     from affordhand.hand import skeleton
     from affordhand.hand.camera import project
     from affordhand.hand.rotations import mirror_rotvec
-    from affordhand.refine.batch import joints_camera
     from affordhand.refine.guided import refinement_schedule
 
     angles = np.zeros((1, 15, 3))
@@ -201,7 +199,7 @@ def test_a_fist_outside_the_training_range_stays_a_fist(synth, prior):
         r = {k: v for k, v in r.items() if k != "text"}
         gt.append(dict(r, hand_pose=own, visible=np.ones(21, bool)))
     b = batch_from_records(gt)
-    joints = joints_camera(HAND, b.pose_r, b.orient_r, b.transl, b.scale, b.is_left)
+    joints = b.joints(HAND)
     uv = project(joints, b.K).numpy()
     for r, j, kp in zip(gt, joints.numpy(), uv):
         r["joints3d"], r["keypoints2d"] = j, kp

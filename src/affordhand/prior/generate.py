@@ -8,7 +8,7 @@ from affordhand.data.taxonomy import grasp_in_text
 from affordhand.errors import AffordhandError
 from affordhand.prior.conditions import condition_vectors
 from affordhand.prior.model import Prior
-from affordhand.prior.sampling import guided_output, sample_ddim, sample_ddpm
+from affordhand.prior.sampling import denoiser, guided_output, sample_ddim, sample_ddpm
 from affordhand.text.encoders import load_text_encoder
 
 
@@ -59,11 +59,11 @@ def sample_poses(
     x = torch.randn(len(texts), prior.config.pose_dim, generator=g).to(device)
     if cond is not None:
         cond, has_cond = cond.to(device), has_cond.to(device)
-    fn = guided_output(prior, cond, has_cond, guidance)
+    denoise = denoiser(prior.schedule, guided_output(prior, cond, has_cond, guidance))
     if sampler == "ddim":
-        x0 = sample_ddim(prior, fn, x, prior.schedule.timesteps(steps))
+        x0 = sample_ddim(prior.schedule, denoise, x, prior.schedule.timesteps(steps))
     elif sampler == "ddpm":
-        x0 = sample_ddpm(prior, fn, x, generator=g)
+        x0 = sample_ddpm(prior.schedule, denoise, x, generator=g)
     else:
         raise AffordhandError(f"unknown sampler {sampler!r}: ddim or ddpm")
     return prior.decode_pose(x0).cpu()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from affordhand.hand.rotations import mirror_where
 # Joints that only global orientation, translation and scale move (wrist and the base of each finger).
 PALM_JOINTS = (0, 1, 5, 9, 13, 17)
 NEEDED = ("hand_pose", "global_orient", "keypoints2d", "K")
+WEIGHT_FLOOR = 1e-6  # a hand with no weighted joint gets a zero cost, not a division by zero
 
 
 @dataclass
@@ -34,6 +35,19 @@ class HandBatch:
 
     def to(self, device) -> "HandBatch":
         return HandBatch(*[getattr(self, f).to(device) for f in self.__dataclass_fields__])
+
+    def repeat(self, k: int) -> "HandBatch":
+        """Return the batch with each hand repeated k times in a row (B * k hands)."""
+        return HandBatch(*[getattr(self, f).repeat_interleave(k, 0) for f in self.__dataclass_fields__])
+
+    def with_global(self, orient_r: torch.Tensor, transl: torch.Tensor, scale: torch.Tensor) -> "HandBatch":
+        """Return a copy with another global pose (orientation, translation, scale)."""
+        return replace(self, orient_r=orient_r, transl=transl, scale=scale)
+
+    def joints(self, hand, pose_r: torch.Tensor | None = None) -> torch.Tensor:
+        """Return camera-frame joints (B, 21, 3), metres, for finger poses pose_r (default: the batch's)."""
+        pose_r = self.pose_r if pose_r is None else pose_r
+        return joints_camera(hand, pose_r, self.orient_r, self.transl, self.scale, self.is_left)
 
 
 def batch_from_records(records: list[dict]) -> HandBatch:
@@ -61,12 +75,23 @@ def joints_camera(hand, pose_r, orient_r, transl, scale, is_left) -> torch.Tenso
     return hand(orient, pose, transl=transl, scale=scale, is_left=is_left).joints
 
 
-def reprojection(hand, pose_r, orient_r, transl, scale, batch: HandBatch) -> torch.Tensor:
-    """Return squared pixel residuals (B, 21) of the hand against the batch's 2D keypoints."""
-    uv = project(joints_camera(hand, pose_r, orient_r, transl, scale, batch.is_left), batch.K)
+def reprojection(hand, batch: HandBatch, pose_r: torch.Tensor | None = None) -> torch.Tensor:
+    """Return squared pixel residuals (B, 21) of the batch's hands (finger poses pose_r, default the batch's)
+    against its 2D keypoints."""
+    uv = project(batch.joints(hand, pose_r), batch.K)
     return ((uv - batch.keypoints) ** 2).sum(-1)
 
 
 def geman_mcclure(sq_residual: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Return the robust Geman-McClure cost in [0, 1) of squared residuals (px^2), scale sigma_px."""
     return sq_residual / (sq_residual + sigma_px**2)
+
+
+def keypoint_loss(
+    hand, batch: HandBatch, pose_r: torch.Tensor, sigma_px: float, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Return (B,) the weighted mean robust 2D cost of the hands' joints; weights (B, 21) default to the
+    visible joints (a hidden joint's keypoint is a guess, so it has no data term)."""
+    weights = batch.visible.float() if weights is None else weights
+    cost = geman_mcclure(reprojection(hand, batch, pose_r), sigma_px)
+    return (weights * cost).sum(-1) / weights.sum(-1).clamp_min(WEIGHT_FLOOR)

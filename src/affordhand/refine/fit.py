@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from affordhand.refine.batch import PALM_JOINTS, HandBatch, geman_mcclure, reprojection
+from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss
 
 MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
 
@@ -30,6 +30,7 @@ class FitConfig:
     scale_prior: float = 1.0  # weight of (log scale - log initial scale)^2
     pose_iters: int = 150
     lr_pose: float = 0.01
+    pose_sigma_px: float = 20.0  # robust scale of the finger fit: tighter than the global fit's
     pose_prior: float = 0.02  # weight of the squared deviation from the initial finger pose (rad^2)
 
 
@@ -52,8 +53,9 @@ def _joint_weights(batch: HandBatch, finger_weight: float) -> torch.Tensor:
     return w[None] * batch.visible.float()
 
 
-def fit_global(hand, batch: HandBatch, pose_r: torch.Tensor, config: FitConfig = FitConfig()):
-    """Return (orient_r, transl, scale) fitted to the visible keypoints with the finger pose held fixed."""
+def fit_global(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> HandBatch:
+    """Return the batch with its orientation, translation and scale fitted to the visible keypoints, the
+    finger pose held fixed."""
     orient = batch.orient_r.clone().requires_grad_(True)
     transl = initial_translation(batch).requires_grad_(True)
     log_s0 = batch.scale.log()
@@ -66,29 +68,25 @@ def fit_global(hand, batch: HandBatch, pose_r: torch.Tensor, config: FitConfig =
         ]
     )
     w = _joint_weights(batch, config.finger_weight)
-    norm = w.sum(-1).clamp_min(1e-6)
-    pose_r = pose_r.detach()
+    pose_r = batch.pose_r.detach()
     for _ in range(config.iters):
-        res = reprojection(hand, pose_r, orient, transl, log_s.exp(), batch)
-        loss = (w * geman_mcclure(res, config.sigma_px)).sum(-1) / norm
+        moved = batch.with_global(orient, transl, log_s.exp())
+        loss = keypoint_loss(hand, moved, pose_r, config.sigma_px, w)
         loss = loss + config.scale_prior * (log_s - log_s0) ** 2
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
-    return orient.detach(), transl.detach(), log_s.exp().detach()
+    return batch.with_global(orient.detach(), transl.detach(), log_s.exp().detach())
 
 
-def fit_pose(hand, batch: HandBatch, orient_r, transl, scale, config: FitConfig = FitConfig()) -> torch.Tensor:
-    """Return finger poses (B, 45) fitted to the visible keypoints, pulled toward the initial pose and
-    kept inside the joint limits' range by the same pull (the `fit` baseline)."""
+def fit_pose(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> torch.Tensor:
+    """Return finger poses (B, 45) fitted to the visible keypoints of a globally fitted batch, pulled toward
+    the initial pose and kept inside the joint limits' range by the same pull (the `fit` baseline)."""
     init = batch.pose_r.detach()
     pose = init.clone().requires_grad_(True)
     opt = torch.optim.Adam([pose], lr=config.lr_pose)
-    vis = batch.visible.float()
-    norm = vis.sum(-1).clamp_min(1.0)
     for _ in range(config.pose_iters):
-        res = reprojection(hand, pose, orient_r, transl, scale, batch)
-        loss = (vis * geman_mcclure(res, config.sigma_px / 2)).sum(-1) / norm
+        loss = keypoint_loss(hand, batch, pose, config.pose_sigma_px)
         loss = loss + config.pose_prior * ((pose - init) ** 2).sum(-1)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()

@@ -18,14 +18,25 @@ Defaults were chosen on a validation set (synth seed 1), never on the benchmark'
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 
 from affordhand.hand import skeleton
 from affordhand.prior.model import Prior
-from affordhand.prior.sampling import ddim_invert, guided_output
-from affordhand.refine.batch import HandBatch, geman_mcclure, joints_camera, reprojection
-from affordhand.refine.settings import GuidedConfig  # noqa: F401  (its home is settings.py)
+from affordhand.prior.sampling import Denoiser, ddim_invert, denoiser, guided_output, sample_ddim
+from affordhand.prior.schedule import Schedule
+from affordhand.refine.batch import HandBatch, keypoint_loss
+from affordhand.refine.settings import GuidedConfig
+
+
+@dataclass
+class GuidedResult:
+    """What guided refinement returns for B hands."""
+
+    pose_r: torch.Tensor  # (B, 45) rad, right-hand finger pose
+    joint_std_mm: torch.Tensor | None  # (B, 21) spread of the K samples' root-relative joints; None for K = 1
+    loss2d: torch.Tensor  # (B,) robust 2D cost of the visible joints
 
 
 def _noise(ids_seed: torch.Tensor, shape, device) -> torch.Tensor:
@@ -62,114 +73,107 @@ def refinement_schedule(prior: Prior, bounds: str = "anatomical"):
     return sched
 
 
-def refine_guided(
-    prior: Prior,
-    hand,
-    batch: HandBatch,
-    orient_r,
-    transl,
-    scale,
-    cond,
-    has_cond,
-    config: GuidedConfig,
-    seeds: torch.Tensor,
-) -> dict:
-    """Return {'pose_r': (B, 45), 'joint_std_mm': (B, 21) or None, 'loss2d': (B,)} for B hands.
+def keypoint_guidance(schedule: Schedule, denoise: Denoiser, cost, scale: float) -> Denoiser:
+    """Return a denoiser whose noise estimate also descends cost(x0_hat) -> (N,), the 2D keypoint term:
+    eps <- eps + sqrt(1 - alpha_bar_t) * scale * d cost / d x_t (ScoreHMR, Eq. 10)."""
 
-    orient_r, transl, scale come from the global fit; cond (B, C) / has_cond (B,) are the text embedding;
-    seeds (B,) make each hand's noise reproducible."""
-    B, K = batch.pose_r.shape[0], config.samples
-    sched = refinement_schedule(prior, config.bounds)
-    rep = lambda v: v.repeat_interleave(K, 0) if v is not None else None
-    kb = HandBatch(*[rep(getattr(batch, f)) for f in batch.__dataclass_fields__])
-    orient_k, transl_k, scale_k = rep(orient_r), rep(transl), rep(scale)
-    cond_k, has_k = rep(cond), rep(has_cond)
-    x_init = prior.encode_pose(kb.pose_r)
-    if config.occluded_trust != 1.0 and prior.config.representation == "axis_angle":
-        # A regressor's hidden fingers regress to its mean: trust them less than the visible ones.
-        seen = skeleton.seen_rotations(kb.visible)
-        x_init = torch.where(seen, x_init, config.occluded_trust * x_init)
-    full = sched.timesteps(config.steps)
-    steps = [t for t in full if t <= config.t_start] or [0]
-    if steps[0] != config.t_start:
-        steps = [config.t_start] + steps
-    noise = _noise(rep(seeds) * 1000 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
+    def guided(x, t):
+        eps, _ = denoise(x, t)
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            # x0-hat is clipped to the data range; the gradient goes straight through the clip, or a
+            # coordinate outside the range would get no pull from the keypoints at all.
+            x0_raw = schedule.x0_from_eps(xg, t, eps)
+            x0_g = x0_raw + (schedule.clip(x0_raw) - x0_raw).detach()
+            grad = torch.autograd.grad(cost(x0_g).sum(), xg)[0]
+        weight = ((1 - schedule.alpha_bar.to(x.device)[t]).sqrt() * scale).to(x.dtype)[:, None]
+        with torch.no_grad():
+            return schedule.from_eps(x, t, eps + weight * grad)
+
+    return guided
+
+
+def _levels(schedule: Schedule, config: GuidedConfig) -> list[int]:
+    """Return the descending DDIM levels of refinement: the full grid's levels below t_start, from t_start."""
+    steps = [t for t in schedule.timesteps(config.steps) if t <= config.t_start] or [0]
+    return steps if steps[0] == config.t_start else [config.t_start] + steps
+
+
+def _noised(prior: Prior, sched: Schedule, x_init, kb: HandBatch, fn, levels, seeds, config: GuidedConfig):
+    """Return the initial estimates x_init (N, D) brought to noise level levels[0] (SDEdit or DDIM
+    inversion), with the hidden joints' rotations regenerated from occluded_t_start when that is higher."""
+    N, K = x_init.shape[0], config.samples
+    row = seeds.repeat_interleave(K) * 1000 + torch.arange(N) % K
+    noise = _noise(row, (x_init.shape[1],), x_init.device)
     if config.noising == "sdedit":
-        x = sched.q_sample(x_init, torch.full((B * K,), steps[0], dtype=torch.long, device=x_init.device), noise)
-    elif config.noising == "invert":
-        null = guided_output(prior, None, None, 0.0)
-        x = ddim_invert(prior, null, x_init, steps[::-1])
+        x = sched.q_sample(x_init, torch.full((N,), levels[0], dtype=torch.long, device=x_init.device), noise)
     else:
-        raise ValueError(f"unknown noising {config.noising!r}")
-    fn = guided_output(prior, cond_k, has_k, config.cfg)
-    if config.occluded_t_start and config.occluded_t_start > steps[0]:
-        fresh = _noise(rep(seeds) * 1000 + 500 + torch.arange(B * K) % K, (x_init.shape[1],), x_init.device)
-        regenerated = _regenerate_hidden(
-            sched, fn, x_init, noise, fresh, kb, config.occluded_t_start, steps[0], config.steps
-        )
-        seen = skeleton.seen_rotations(kb.visible)
-        x = torch.where(seen, x, regenerated)  # seen joints keep the chosen noising (SDEdit or inversion)
-    vis = kb.visible.float()
-    norm = vis.sum(-1).clamp_min(1.0)
-    x0 = x_init
-    for i, t in enumerate(steps):
-        t_prev = steps[i + 1] if i + 1 < len(steps) else -1
-        tt = torch.full((B * K,), t, dtype=torch.long, device=x.device)
-        ab = sched.alpha_bar[t].item()
-        with torch.no_grad():
-            eps, _ = sched.split(x, tt, fn(x, tt))
-        if config.guidance > 0:
-            with torch.enable_grad():
-                xg = x.detach().requires_grad_(True)
-                # x0-hat is clipped to the data range; the gradient goes straight through the clip, or a
-                # coordinate outside the range would get no pull from the keypoints at all.
-                x0_raw = sched.x0_from_eps(xg, tt, eps)
-                x0_g = x0_raw + (sched.clip(x0_raw) - x0_raw).detach()
-                res = reprojection(hand, prior.decode_pose(x0_g), orient_k, transl_k, scale_k, kb)
-                loss = (vis * geman_mcclure(res, config.sigma_px)).sum(-1) / norm
-                grad = torch.autograd.grad(loss.sum(), xg)[0]
-            eps = eps + (1 - ab) ** 0.5 * config.guidance * grad
-        with torch.no_grad():
-            eps, x0 = sched.from_eps(x, tt, eps)
-            x = sched.ddim_step(x, tt, torch.full_like(tt, t_prev), eps, x0)
-    with torch.no_grad():
-        pose_k = prior.decode_pose(x0)
-        res = reprojection(hand, pose_k, orient_k, transl_k, scale_k, kb)
-        loss2d = ((vis * geman_mcclure(res, config.sigma_px)).sum(-1) / norm).reshape(B, K)
-        if K == 1:
-            return {"pose_r": pose_k, "joint_std_mm": None, "loss2d": loss2d[:, 0]}
-        joints = joints_camera(hand, pose_k, orient_k, transl_k, scale_k, kb.is_left)
-        joints = (joints - joints[:, :1]).reshape(B, K, 21, 3)
-        std_mm = 1000 * joints.std(1).norm(dim=-1)
-        if config.select == "mean":
-            chosen = pose_k.reshape(B, K, -1).mean(1)
-            res = reprojection(hand, chosen, orient_r, transl, scale, batch)
-            loss = (batch.visible.float() * geman_mcclure(res, config.sigma_px)).sum(-1) / batch.visible.sum(
-                -1
-            ).clamp_min(1)
-            return {"pose_r": chosen, "joint_std_mm": std_mm, "loss2d": loss}
-        if config.select == "median":
-            median = joints.median(1).values
-            pick = (joints - median[:, None]).norm(dim=-1).mean(-1).argmin(1)
-        else:
-            pick = loss2d.argmin(1)
-        chosen = pose_k.reshape(B, K, -1)[torch.arange(B), pick]
-        return {"pose_r": chosen, "joint_std_mm": std_mm, "loss2d": loss2d[torch.arange(B), pick]}
+        null = denoiser(prior.schedule, guided_output(prior, None, None, 0.0))
+        x = ddim_invert(prior.schedule, null, x_init, levels[::-1])
+    if not config.occluded_t_start or config.occluded_t_start <= levels[0]:
+        return x
+    fresh = _noise(row + 500, (x_init.shape[1],), x_init.device)
+    hidden = _regenerate_hidden(sched, denoiser(sched, fn), x_init, noise, fresh, kb, levels[0], config)
+    return torch.where(skeleton.seen_rotations(kb.visible), x, hidden)  # seen joints keep the chosen noising
+
+
+def _regenerate_hidden(sched, denoise, x_init, noise, fresh, kb: HandBatch, t_low: int, config: GuidedConfig):
+    """Return x at t_low where the joints whose bone end is hidden were denoised by the prior from
+    occluded_t_start, while the seen ones are held on the noised initial estimate at every level (RePaint)."""
+    seen = skeleton.seen_rotations(kb.visible)
+    t_high = config.occluded_t_start
+    levels = [t for t in sched.timesteps(config.steps) if t_low < t <= t_high]
+    levels = ([t_high] if not levels or levels[0] != t_high else []) + levels
+    at = lambda t: torch.full((x_init.shape[0],), t, dtype=torch.long, device=x_init.device)
+    x = torch.where(seen, sched.q_sample(x_init, at(levels[0]), noise), sched.q_sample(x_init, at(levels[0]), fresh))
+    hold = lambda step: torch.where(seen, sched.q_sample(x_init, at(step["t_next"]), noise), step["x"])
+    return sample_ddim(sched, denoise, x, levels, callback=hold, t_end=t_low)
 
 
 @torch.no_grad()
-def _regenerate_hidden(sched, fn, x_init, noise, fresh, batch, t_high, t_low, steps):
-    """Return x at t_low where the joints whose bone end is hidden were denoised by the prior from t_high,
-    while the seen joints are held on the noised initial estimate at every level (RePaint-style)."""
-    seen = skeleton.seen_rotations(batch.visible)
-    levels = [t for t in sched.timesteps(steps) if t_low < t <= t_high]
-    levels = ([t_high] if not levels or levels[0] != t_high else []) + levels + [t_low]
-    full = lambda t: torch.full((x_init.shape[0],), t, dtype=torch.long, device=x_init.device)
-    x = torch.where(
-        seen, sched.q_sample(x_init, full(levels[0]), noise), sched.q_sample(x_init, full(levels[0]), fresh)
-    )
-    for t, t_next in zip(levels[:-1], levels[1:]):
-        eps, x0 = sched.split(x, full(t), fn(x, full(t)))
-        x = sched.ddim_step(x, full(t), full(t_next), eps, x0)
-        x = torch.where(seen, sched.q_sample(x_init, full(t_next), noise), x)
-    return x
+def _select(prior: Prior, hand, batch: HandBatch, kb: HandBatch, x0, config: GuidedConfig) -> GuidedResult:
+    """Return the final pose per hand from its K samples x0 (B * K, D): their mean, best 2D fit or the
+    sample nearest the per-joint median, with the samples' per-joint spread."""
+    B, K = batch.pose_r.shape[0], config.samples
+    pose_k = prior.decode_pose(x0)
+    loss2d = keypoint_loss(hand, kb, pose_k, config.sigma_px).reshape(B, K)
+    if K == 1:
+        return GuidedResult(pose_k, None, loss2d[:, 0])
+    joints = kb.joints(hand, pose_k)
+    joints = (joints - joints[:, :1]).reshape(B, K, 21, 3)
+    std_mm = 1000 * joints.std(1).norm(dim=-1)
+    if config.select == "mean":
+        chosen = pose_k.reshape(B, K, -1).mean(1)
+        return GuidedResult(chosen, std_mm, keypoint_loss(hand, batch, chosen, config.sigma_px))
+    if config.select == "median":
+        median = joints.median(1).values
+        pick = (joints - median[:, None]).norm(dim=-1).mean(-1).argmin(1)
+    else:
+        pick = loss2d.argmin(1)
+    chosen = pose_k.reshape(B, K, -1)[torch.arange(B), pick]
+    return GuidedResult(chosen, std_mm, loss2d[torch.arange(B), pick])
+
+
+def refine_guided(
+    prior: Prior, hand, batch: HandBatch, cond, has_cond, config: GuidedConfig, seeds: torch.Tensor
+) -> GuidedResult:
+    """Return the refined finger poses of B globally fitted hands: noise, guided sampling, selection.
+
+    cond (B, C) / has_cond (B,) are the text condition (None: unconditional); seeds (B,) make each hand's
+    noise reproducible whatever batch it is in."""
+    K = config.samples
+    sched = refinement_schedule(prior, config.bounds)
+    kb = batch.repeat(K)
+    x_init = prior.encode_pose(kb.pose_r)
+    if config.occluded_trust != 1.0 and prior.config.representation == "axis_angle":
+        # A regressor's hidden fingers regress to its mean: trust them less than the visible ones.
+        x_init = torch.where(skeleton.seen_rotations(kb.visible), x_init, config.occluded_trust * x_init)
+    repeat = lambda v: v.repeat_interleave(K, 0) if v is not None else None
+    fn = guided_output(prior, repeat(cond), repeat(has_cond), config.cfg)
+    levels = _levels(sched, config)
+    x = _noised(prior, sched, x_init, kb, fn, levels, seeds, config)
+    denoise = denoiser(sched, fn)
+    if config.guidance > 0:
+        cost = lambda x0: keypoint_loss(hand, kb, prior.decode_pose(x0), config.sigma_px)
+        denoise = keypoint_guidance(sched, denoise, cost, config.guidance)
+    return _select(prior, hand, batch, kb, sample_ddim(sched, denoise, x, levels), config)

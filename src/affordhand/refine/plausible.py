@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from affordhand.hand.camera import project
-from affordhand.refine.batch import batch_from_records, joints_camera
+from affordhand.refine.batch import batch_from_records
 
 DEPTH_M = (0.05, 50.0)  # wrist distance along the optical axis, metres
 SCALE = (0.25, 4.0)  # built-in hand size; 1 is an adult hand
@@ -60,8 +60,7 @@ def implausible(records: list[dict], hand) -> list[list[str]]:
 def _reprojection_in_hands(records: list[dict], hand) -> np.ndarray:
     """Return each record's mean 2D error over visible joints, in units of its keypoints' extent."""
     batch = batch_from_records(records)
-    joints = joints_camera(hand, batch.pose_r, batch.orient_r, batch.transl, batch.scale, batch.is_left)
-    uv = project(joints, batch.K)
+    uv = project(batch.joints(hand), batch.K)
     vis = batch.visible.float()
     error = ((uv - batch.keypoints).norm(dim=-1) * vis).sum(-1) / vis.sum(-1).clamp_min(1)
     # The hand's size in the image: the extent of all 21 keypoints (a hidden joint's keypoint is a guess, but

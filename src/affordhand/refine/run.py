@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -44,10 +44,11 @@ def record_seed(record_id: str, seed: int) -> int:
     return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2**31)
 
 
-def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, hand, mode, extra):
-    joints = joints_camera(hand, pose_r, orient_r, transl, scale, batch.is_left).detach()
+def _output_records(records, batch: HandBatch, pose_r, hand, mode, extra):
+    """Return copies of records with the refined pose of the batch's fitted hands and the extra fields."""
+    joints = batch.joints(hand, pose_r).detach()
     pose = mirror_where(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
-    orient = mirror_where(orient_r, batch.is_left)
+    orient = mirror_where(batch.orient_r, batch.is_left)
     out = []
     for i, rec in enumerate(records):
         new = dict(rec)
@@ -55,8 +56,8 @@ def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, 
             {
                 "hand_pose": pose[i].cpu().numpy(),
                 "global_orient": orient[i].cpu().numpy(),
-                "transl": transl[i].cpu().numpy(),
-                "scale": float(scale[i]),
+                "transl": batch.transl[i].cpu().numpy(),
+                "scale": float(batch.scale[i]),
                 "joints3d": joints[i].cpu().numpy(),
                 "refine_mode": mode,
             }
@@ -66,6 +67,25 @@ def _output_records(records, batch: HandBatch, pose_r, orient_r, transl, scale, 
                 new[key] = values[i].cpu().numpy() if torch.is_tensor(values) else values[i]
         out.append(new)
     return out
+
+
+def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand, prior, device):
+    """Return (finger poses (B, 45), extra fields) of guided refinement with the prior: the text condition in
+    affordance mode, none in uncond mode; joint_move_mm is how far each root-relative joint moved."""
+    if prior is None:
+        raise AffordhandError(f"mode {config.mode} needs a prior")
+    affordance = config.mode == "affordance"
+    texts = [r.get("text") if affordance else None for r in records]
+    grasps = [record_grasp(r) if affordance else None for r in records]
+    cond, has = encode_conditions(prior, texts, grasps)
+    cond = cond.to(device) if cond is not None else None
+    seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
+    result = refine_guided(prior, hand, fitted, cond, has.to(device), config.guided, seeds)
+    with torch.no_grad():
+        before = joints_camera(hand, initial.pose_r, initial.orient_r, None, initial.scale, initial.is_left)
+        after = joints_camera(hand, result.pose_r, fitted.orient_r, None, fitted.scale, fitted.is_left)
+    move = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
+    return result.pose_r, {"joint_std_mm": result.joint_std_mm, "joint_move_mm": move}
 
 
 def refine_batch(
@@ -83,33 +103,18 @@ def refine_batch(
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
     batch = batch_from_records(records).to(device)
     if config.mode == "none":
-        transl = torch.nan_to_num(batch.transl)
-        return _output_records(records, batch, batch.pose_r, batch.orient_r, transl, batch.scale, hand, "none", {})
-    orient, transl, scale = fit_global(hand, batch, batch.pose_r, config.fit)
+        unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
+        return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
+    fitted = fit_global(hand, batch, config.fit)
     extra: dict = {}
     if config.mode == "fit":
-        pose = fit_pose(hand, batch, orient, transl, scale, config.fit)
+        pose = fit_pose(hand, fitted, config.fit)
     else:
-        if prior is None:
-            raise AffordhandError(f"mode {config.mode} needs a prior")
-        affordance = config.mode == "affordance"
-        texts = [r.get("text") if affordance else None for r in records]
-        grasps = [record_grasp(r) if affordance else None for r in records]
-        cond, has = encode_conditions(prior, texts, grasps)
-        cond = cond.to(device) if cond is not None else None
-        seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
-        result = refine_guided(prior, hand, batch, orient, transl, scale, cond, has.to(device), config.guided, seeds)
-        pose = result["pose_r"]
-        extra["joint_std_mm"] = result["joint_std_mm"]
-        with torch.no_grad():
-            before = joints_camera(hand, batch.pose_r, batch.orient_r, None, batch.scale, batch.is_left)
-            after = joints_camera(hand, pose, orient, None, scale, batch.is_left)
-        extra["joint_move_mm"] = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
+        pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device)
     if config.refit_global:
-        short = FitConfig(**{**config.fit.__dict__, "iters": max(1, config.fit.iters // 2)})
-        refit = HandBatch(pose, orient, transl, scale, batch.keypoints, batch.visible, batch.K, batch.is_left)
-        orient, transl, scale = fit_global(hand, refit, pose, short)
-    out = _output_records(records, batch, pose, orient, transl, scale, hand, config.mode, extra)
+        short = replace(config.fit, iters=max(1, config.fit.iters // 2))
+        fitted = fit_global(hand, replace(fitted, pose_r=pose), short)
+    out = _output_records(records, fitted, pose, hand, config.mode, extra)
     if uncertainty is not None and "joint_move_mm" in extra:
         features, visible = record_features(out)
         for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):
