@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from affordhand.prior.conditions import condition_vectors
-from affordhand.prior.model import Prior, PriorConfig
+from affordhand.prior.config import PriorConfig
+from affordhand.prior.model import Prior
 from affordhand.prior.train import _loss, load_training_poses, validation_loss
 from affordhand.synth.dataset import SynthConfig, build
 from affordhand.text.encoders import load_text_encoder

@@ -16,9 +16,10 @@ from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
 from affordhand.refine.batch import batch_from_records
-from affordhand.refine.fit import FitConfig, fit_global
-from affordhand.refine.guided import GuidedConfig, refine_guided
+from affordhand.refine.fit import fit_global
+from affordhand.refine.guided import refine_guided
 from affordhand.refine.run import record_seed
+from affordhand.refine.settings import FitConfig, GuidedConfig
 from affordhand.synth.dataset import SynthConfig, build
 
 print("torch", torch.__version__, torch.cuda.get_device_name())

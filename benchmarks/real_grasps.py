@@ -53,9 +53,10 @@ from affordhand.errors import AffordhandError
 from affordhand.eval.evaluate import evaluate, matched_errors
 from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import calibrate
-from affordhand.prior.model import PriorConfig, load_prior, prior_hand_model
+from affordhand.prior.config import PriorConfig
+from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
-from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_batch
+from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_records
 from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
 from affordhand.synth.scene import (
     PIXEL_NOISE,
@@ -224,14 +225,6 @@ def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
     return match_hand_to_input(init, prior_hand_model(prior_dir)[0])[0]
 
 
-def refine_all(init: list[dict], config: RefineConfig, prior, hand, batch: int = 512, uncertainty=None) -> list[dict]:
-    """Return refined records, in batches as `affordhand refine` makes them."""
-    out = []
-    for i in range(0, len(init), batch):
-        out += refine_batch(init[i : i + batch], config, hand, prior, uncertainty=uncertainty)
-    return out
-
-
 RUNS = (  # label, prior ("fold" or "default"), refine settings
     ("regressor alone (none)", "fold", {"mode": "none"}),
     ("fit", "fold", {"mode": "fit"}),
@@ -285,7 +278,7 @@ def run(args) -> dict[str, dict[str, dict]]:
                 config = replace(RefineConfig(seed=args.seed), **settings)
                 prior_used = shipped if which == "default" else prior
                 recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
-                outs[profile][label] += refine_all(init, config, prior_used, hands[which], uncertainty=recipe)
+                outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)
             fold_of[profile] += [k] * len(gt)
         print(
             f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len(test_objects)} objects, "

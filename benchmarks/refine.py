@@ -21,7 +21,7 @@ from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.run import RefineConfig, refine_batch, refine_records
 from affordhand.synth.dataset import SynthConfig, build
 
 KEYS = ("mpjpe", "mpjpe_visible", "mpjpe_occluded", "pa_mpjpe", "pa_mpjpe_occluded")
@@ -34,13 +34,6 @@ def _row(label, m):
 def _header(first):
     print(f"| {first} | MPJPE | MPJPE vis | MPJPE occ | PA-MPJPE | PA occ | n |")
     print("|---|---|---|---|---|---|---|")
-
-
-def _refine(init, config, hand, prior, device, batch=512):
-    out = []
-    for i in range(0, len(init), batch):
-        out += refine_batch(init[i : i + batch], config, hand, prior, device)
-    return out
 
 
 def main() -> None:
@@ -74,7 +67,7 @@ def main() -> None:
     for level, (gt, init) in sets.items():
         res = {}
         for mode in ("none", "fit", "uncond", "affordance"):
-            out = _refine(init, replace(base, mode=mode), hand, prior, args.device)
+            out = refine_records(init, replace(base, mode=mode), hand, prior, args.device)
             res[mode] = evaluate(gt, out, hand, by="taxonomy")
             print(_row(f"{level} / {mode}", res[mode].overall))
         a, u, i = (res[m].overall for m in ("affordance", "uncond", "none"))
@@ -122,7 +115,7 @@ def main() -> None:
     ]
     for label, change in variants:
         config = replace(base, guided=replace(base.guided, **change))
-        print(_row(label, evaluate(gt, _refine(init, config, hand, prior, args.device), hand).overall))
+        print(_row(label, evaluate(gt, refine_records(init, config, hand, prior, args.device), hand).overall))
 
     print(
         f"\n## Speed (affordance mode, 50 DDIM steps over [0, T), t* = {base.guided.t_start}, "

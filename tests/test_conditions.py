@@ -8,15 +8,9 @@ import torch
 
 from affordhand.data.taxonomy import FEIX_GRASPS, GRASPS, grasp_by_name, grasp_in_text, record_grasp
 from affordhand.errors import AffordhandError
-from affordhand.prior.conditions import (
-    GRASP_FEATURES,
-    condition_dim,
-    condition_layout,
-    condition_vectors,
-    drop_fields,
-    grasp_features,
-)
-from affordhand.prior.model import PriorConfig, load_prior
+from affordhand.prior.conditions import condition_vectors, drop_fields, grasp_features
+from affordhand.prior.config import GRASP_FEATURES, PriorConfig, condition_dim, condition_layout
+from affordhand.prior.model import load_prior
 from affordhand.prior.train import train
 from affordhand.synth.dataset import SynthConfig, build
 

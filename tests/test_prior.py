@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from affordhand.errors import AffordhandError
-from affordhand.prior.model import Prior, PriorConfig, load_prior
+from affordhand.prior.config import PriorConfig
+from affordhand.prior.model import Prior, load_prior
 from affordhand.prior.sampling import ddim_invert, denoiser, guided_output, sample_ddim
 from affordhand.prior.schedule import Schedule
 from affordhand.prior.train import train

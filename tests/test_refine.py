@@ -11,8 +11,8 @@ from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
 from affordhand.refine.batch import batch_from_records, geman_mcclure, reprojection
-from affordhand.refine.guided import GuidedConfig
 from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.settings import GuidedConfig
 from affordhand.synth.dataset import SynthConfig, build
 
 HAND = BuiltinHand()

@@ -10,7 +10,8 @@ import torch
 from affordhand.data.records import read_records, write_records
 from affordhand.hand import BuiltinHand, skeleton
 from affordhand.hand.calibrate import skeleton_mismatch_mm
-from affordhand.prior.model import PriorConfig, prior_skeleton
+from affordhand.prior.config import PriorConfig
+from affordhand.prior.model import prior_skeleton
 from affordhand.prior.train import train
 from affordhand.refine.run import match_hand_to_input
 from affordhand.synth.dataset import SynthConfig, build

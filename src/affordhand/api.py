@@ -20,8 +20,6 @@ import numpy as np
 
 from affordhand.errors import AffordhandError
 
-BATCH = 512  # hands refined at once, as `affordhand refine` does
-
 
 def load_prior(spec: str | os.PathLike = "default", device: str = "auto"):
     """Return a prior: "default" (shipped) or a run folder written by `affordhand train`, on device (auto:
@@ -89,7 +87,7 @@ def refine(
     from affordhand.devices import resolve_device
     from affordhand.prior.model import prior_hand_model
     from affordhand.refine.batch import NEEDED
-    from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_batch
+    from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_records
     from affordhand.refine.settings import GuidedConfig
     from affordhand.refine.uncertainty import uncertainty_for
 
@@ -108,10 +106,7 @@ def refine(
         model = load_prior(prior, device)
         uncertainty = uncertainty_for(prior)[0]
     config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options))
-    out = []
-    for i in range(0, len(records), BATCH):
-        out += refine_batch(records[i : i + BATCH], config, hand, model, device, uncertainty)
-    return out
+    return refine_records(records, config, hand, model, device, uncertainty)
 
 
 def evaluate(
@@ -174,13 +169,14 @@ def refine_image(
     file's stem does."""
     import tempfile
 
+    from affordhand.data.descriptions import check_sentence
     from affordhand.frontend.options import ImageOptions
     from affordhand.frontend.pipeline import process_image
     from affordhand.prior.model import prior_hand_model
     from affordhand.refine.uncertainty import uncertainty_for
 
-    if text is not None and not text.startswith(("A right hand", "A left hand")):
-        raise AffordhandError('text must be one sentence starting "A right hand" or "A left hand"')
+    if text is not None:
+        check_sentence(text, "text")
     from affordhand.devices import resolve_device
 
     device = resolve_device(device)

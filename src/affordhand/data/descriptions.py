@@ -103,6 +103,16 @@ def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.r
     return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", " ".join(sentence.split()))
 
 
+SENTENCE_STARTS = ("A right hand", "A left hand")
+
+
+def check_sentence(text: str, what: str = "the text") -> None:
+    """Raise AffordhandError unless text is an affordance sentence: one that starts "A right hand" or
+    "A left hand", as the prior was trained on."""
+    if not text.startswith(SENTENCE_STARTS):
+        raise AffordhandError(f'{what} must be one sentence starting "A right hand" or "A left hand"')
+
+
 def sentence_from_fields(fields: dict, side: str) -> str:
     """Return a template sentence "A <side> hand ..." from structured fields (no model needed)."""
     size = fields.get("object_size") or ""

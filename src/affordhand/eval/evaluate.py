@@ -10,8 +10,7 @@ import torch
 
 from affordhand.errors import AffordhandError
 from affordhand.eval import metrics
-
-GROUP_KEYS = ("taxonomy", "object", "occluded_count", "camera", "subject")
+from affordhand.eval.groups import MATCH_KEYS, group_key
 
 
 def record_joints(records: list[dict], hand_model, source: str) -> torch.Tensor:
@@ -39,26 +38,6 @@ def record_joints(records: list[dict], hand_model, source: str) -> torch.Tensor:
     return out
 
 
-def group_key(record: dict, by: str):
-    """Return the group a ground-truth record falls in for the --by breakdown."""
-    if by == "taxonomy":
-        tid = record.get("taxonomy_id")
-        if tid is None:
-            return "unknown"
-        from affordhand.data.taxonomy import GRASPS
-
-        grasp = GRASPS.get(tid)
-        return f"{tid:02d} {grasp.name}" if grasp else str(tid)
-    if by == "object":
-        return record.get("object") or "unknown"
-    if by == "occluded_count":
-        vis = record.get("visible")
-        return int(21 - vis.sum()) if vis is not None else 0
-    if by in ("camera", "subject"):
-        return str(record.get(by) or "unknown")
-    raise AffordhandError(f"unknown --by {by!r}: choose from {', '.join(GROUP_KEYS)}")
-
-
 @dataclass
 class Evaluation:
     """Overall metrics, metrics per group, and ids that could not be matched."""
@@ -68,9 +47,6 @@ class Evaluation:
     missing_in_pred: list = field(default_factory=list)
     extra_in_pred: list = field(default_factory=list)
     not_finite: list = field(default_factory=list)  # ids left out: their joints are not finite numbers
-
-
-MATCH_KEYS = ("id", "image")
 
 
 def match_key(record: dict, match: str, source: str) -> str:

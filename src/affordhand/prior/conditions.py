@@ -18,14 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from affordhand.data.taxonomy import FEIX_GRASPS, Grasp
-from affordhand.errors import AffordhandError
-
-CONDITION_FIELDS = ("text", "grasp")
-_FEIX_IDS = tuple(FEIX_GRASPS)
-_KINDS = ("power", "intermediate", "precision")
-_OPPOSITIONS = ("palm", "pad", "side")
-GRASP_FEATURES = len(_FEIX_IDS) + len(_KINDS) + len(_OPPOSITIONS) + 2 + 4
+from affordhand.data.taxonomy import Grasp
+from affordhand.prior.config import FEIX_IDS, GRASP_KINDS, OPPOSITIONS, condition_dim, condition_layout
 
 
 def grasp_features(grasp: Grasp) -> np.ndarray:
@@ -33,34 +27,13 @@ def grasp_features(grasp: Grasp) -> np.ndarray:
     low, _, high = grasp.virtual_fingers.partition("-")
     fingers = range(int(low), int(high or low) + 1)
     parts = (
-        [g == grasp.feix_id for g in _FEIX_IDS],
-        [k == grasp.kind for k in _KINDS],
-        [o == grasp.opposition for o in _OPPOSITIONS],
+        [g == grasp.feix_id for g in FEIX_IDS],
+        [k == grasp.kind for k in GRASP_KINDS],
+        [o == grasp.opposition for o in OPPOSITIONS],
         [grasp.thumb == "abducted", grasp.thumb == "adducted"],
         [f in fingers for f in (2, 3, 4, 5)],
     )
     return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
-
-
-def condition_layout(conditions: list[str] | tuple[str, ...], text_dim: int) -> dict[str, slice]:
-    """Return the slice of the condition vector that each field fills (an encoder of 0 dims drops text)."""
-    unknown = [c for c in conditions if c not in CONDITION_FIELDS]
-    if unknown:
-        raise AffordhandError(f"unknown condition fields {unknown}: {', '.join(CONDITION_FIELDS)}")
-    if list(conditions) == ["text"]:
-        return {"text": slice(0, text_dim)} if text_dim else {}
-    layout, at = {}, 0
-    for name in conditions:
-        width = text_dim if name == "text" else GRASP_FEATURES
-        if width:
-            layout[name] = slice(at, at + width + 1)
-            at += width + 1
-    return layout
-
-
-def condition_dim(conditions, text_dim: int) -> int:
-    """Return the length of the condition vector."""
-    return max((s.stop for s in condition_layout(conditions, text_dim).values()), default=0)
 
 
 def condition_vectors(

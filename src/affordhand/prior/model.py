@@ -7,7 +7,7 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -16,68 +16,13 @@ from safetensors.torch import load_file, save_file
 from affordhand.data.atomic import atomic_path, atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import rotvec_to_6d, sixd_to_rotvec
-from affordhand.prior.conditions import GRASP_FEATURES, condition_layout
+from affordhand.prior.config import PriorConfig
 from affordhand.prior.denoiser import Denoiser, JointTransformer
 from affordhand.prior.schedule import Schedule
 
 STD_FLOOR = 0.15  # rad; dimensions that barely vary in training would otherwise blow up when normalised
 DEFAULT_PRIOR = Path(__file__).resolve().parent.parent / "assets" / "prior"
 SKELETON_FILE = "skeleton.json"  # the built-in hand's skeleton calibrated on the training data, when it had joints
-
-
-@dataclass
-class PriorConfig:
-    """Every setting of a prior and its training; saved as config.json."""
-
-    representation: str = "axis_angle"  # or "6d"
-    architecture: str = "mlp"  # or "transformer"
-    T: int = 1000
-    schedule: str = "cosine"
-    prediction: str = "eps"
-    clip_x0: float = 4.0
-    width: int = 256
-    depth: int = 4
-    emb: int = 256
-    dropout: float = 0.0
-    text_encoder: str = "minilm"
-    conditions: list = field(default_factory=lambda: ["text", "grasp"])  # see prior/conditions.py
-    text_dim: int = 384  # the text encoder's width (set by training)
-    cond_dim: int = 384 + 1 + GRASP_FEATURES + 1  # the condition vector's length (set by training)
-    cond_drop: float = 0.15
-    field_drop: float = 0.3  # each condition field is also dropped alone, so any subset conditions the prior
-    steps: int = 20000
-    batch: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    ema: float = 0.999
-    seed: int = 0
-    checkpoint_every: int = 1000
-    data_hash: str = ""
-    data_file: str = ""
-    mean: list = field(default_factory=list)
-    std: list = field(default_factory=list)
-    x_min: list = field(default_factory=list)  # per-dimension range of the normalised training poses
-    x_max: list = field(default_factory=list)
-
-    def __post_init__(self):
-        for name, allowed in (
-            ("representation", ("axis_angle", "6d")),
-            ("architecture", ("mlp", "transformer")),
-            ("schedule", ("cosine", "linear")),
-            ("prediction", ("eps", "x0")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {' or '.join(allowed)}")
-        condition_layout(self.conditions, self.text_dim)  # checks the field names
-
-    @property
-    def layout(self) -> dict[str, slice]:
-        """The slice of the condition vector that each condition field fills."""
-        return condition_layout(self.conditions, self.text_dim)
-
-    @property
-    def pose_dim(self) -> int:
-        return 45 if self.representation == "axis_angle" else 90
 
 
 def atomic_save(tensors: dict, path: Path, metadata: dict | None = None) -> None:

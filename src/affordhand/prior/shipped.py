@@ -10,12 +10,12 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from affordhand.prior.model import DEFAULT_PRIOR, PriorConfig, atomic_save
+from affordhand.prior.config import SHIPPED_STEPS, PriorConfig
+from affordhand.prior.model import DEFAULT_PRIOR, atomic_save
 from affordhand.prior.train import train
 from affordhand.synth.dataset import SynthConfig, build
 
 SHIPPED_DATA = SynthConfig(n=20000, seed=0, occlusion="mixed", split_by="object")
-SHIPPED_STEPS = 4000  # the held-out validation loss is lowest near here (see README)
 
 
 def build_shipped_prior(

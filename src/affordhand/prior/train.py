@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +39,13 @@ from affordhand.hand.calibrate import (
 )
 from affordhand.hand.rotations import mirror_where
 from affordhand.parallel import join
-from affordhand.prior.conditions import condition_dim, condition_vectors, drop_fields
-from affordhand.prior.model import SKELETON_FILE, Prior, PriorConfig, atomic_save
+from affordhand.prior.conditions import condition_vectors, drop_fields
+from affordhand.prior.config import PriorConfig, condition_dim
+from affordhand.prior.model import SKELETON_FILE, Prior, atomic_save
 from affordhand.progress import show_progress
 from affordhand.text.encoders import load_text_encoder
 
-WARMUP = 500
+CHECKPOINT = "checkpoint.safetensors"
 
 
 def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None], list]:
@@ -134,6 +135,137 @@ def check_resume(saved: dict, config: PriorConfig, run_dir: Path) -> None:
             )
 
 
+def fit_normalisation(config: PriorConfig, poses: torch.Tensor) -> PriorConfig:
+    """Return config with the training poses' per-dimension mean and std and the range of the normalised
+    poses (+2 % each side: clean estimates are clipped to it, so samples stay where the data is)."""
+    x = Prior(config).encode_pose(poses)  # the prior's own encoding (6D too), with identity statistics
+    config = replace(config, mean=x.mean(0).tolist(), std=x.std(0).tolist())
+    x = Prior(config).encode_pose(poses)
+    low, high = x.min(0).values, x.max(0).values
+    margin = config.range_margin * (high - low)
+    return replace(config, x_min=(low - margin).tolist(), x_max=(high + margin).tolist())
+
+
+@dataclass
+class TrainData:
+    """Right-hand training poses (N, 45) with their condition vectors (N, C) and flags (N,); the validation
+    set as the same triple, or None."""
+
+    poses: torch.Tensor
+    cond: torch.Tensor
+    has_cond: torch.Tensor
+    val: tuple | None
+
+    def encoded(self, prior: Prior, device: str) -> "TrainData":
+        """Return the data on device with the poses normalised by the prior."""
+        on = lambda p, c, h: (prior.encode_pose(p.to(device)), c.to(device), h.to(device))
+        return TrainData(*on(self.poses, self.cond, self.has_cond), on(*self.val) if self.val else None)
+
+
+def prepare_data(config: PriorConfig, data, val, skip_bad: bool) -> tuple[PriorConfig, TrainData]:
+    """Return (config with the text encoder's width and the data's normalisation, the training data)."""
+    encoder = load_text_encoder(config.text_encoder, device="cpu")
+    config = replace(config, text_dim=encoder.dim, cond_dim=condition_dim(config.conditions, encoder.dim))
+    poses, texts, grasps = load_training_poses(data, skip_bad)
+    cond, has_cond = condition_vectors(config.conditions, encoder, texts, grasps)
+    val_data = None
+    if val:
+        vp, vt, vg = load_training_poses(val, skip_bad)
+        val_data = (vp, *condition_vectors(config.conditions, encoder, vt, vg))
+    return fit_normalisation(config, poses), TrainData(poses, cond, has_cond, val_data)
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds: the network, its EMA copy, the optimiser, the data-drawing generator and the
+    step, with the smoothed loss for the log."""
+
+    prior: Prior
+    ema: Prior
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    running: float | None = None
+
+
+def new_state(prior: Prior, config: PriorConfig, resume: dict | None) -> TrainState:
+    """Return a fresh training state around a new prior, or the one a checkpoint's tensors hold."""
+    ema = copy.deepcopy(prior).eval()
+    opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state = TrainState(prior, ema, opt, torch.Generator().manual_seed(config.seed))
+    if resume is not None:
+        prior.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("net.")})
+        ema.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("ema.")})
+        _load_optimizer(opt, resume)
+        state.gen.set_state(resume["rng"])
+        state.step = int(resume["step"])
+    return state
+
+
+def train_step(state: TrainState, data: TrainData, config: PriorConfig, net, rows: slice) -> float:
+    """Run one optimiser step (warm-up, denoising loss, EMA update) and return the smoothed loss."""
+    idx = torch.randint(0, len(data.poses), (config.batch,), generator=state.gen)
+    for group in state.opt.param_groups:
+        group["lr"] = config.lr * min(1.0, (state.step + 1) / config.warmup)
+    state.prior.train()
+    loss = _loss(
+        state.prior,
+        data.poses[idx],
+        data.cond[idx],
+        data.has_cond[idx],
+        state.gen,
+        config.cond_drop,
+        net,
+        rows,
+        config.field_drop,
+    )
+    state.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    state.opt.step()
+    with torch.no_grad():
+        for pe, pm in zip(state.ema.parameters(), state.prior.parameters()):
+            pe.lerp_(pm, 1 - config.ema)
+    state.step += 1
+    value = float(loss.detach())
+    smooth = config.loss_smoothing
+    state.running = value if state.running is None else smooth * state.running + (1 - smooth) * value
+    return state.running
+
+
+def save_checkpoint(state: TrainState, run_dir: Path, entry: dict) -> None:
+    """Write checkpoint.safetensors (network, EMA, optimiser, generator, step) and model.safetensors (EMA)
+    atomically, then append the log entry to metrics.jsonl."""
+    tensors = {f"net.{k}": v for k, v in state.prior.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in state.ema.state_dict().items()})
+    tensors.update(_optimizer_tensors(state.opt))
+    tensors["rng"], tensors["step"] = state.gen.get_state(), torch.tensor(state.step)
+    atomic_save(tensors, run_dir / CHECKPOINT)
+    state.ema.save(run_dir)
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def _start_run(config: PriorConfig, data, run_dir: Path, restart: bool) -> tuple[PriorConfig, dict | None]:
+    """Return (config with the data's name and hash, the checkpoint to resume from or None); restart removes
+    an earlier run's files, and a checkpoint made with other settings or data is refused."""
+    config = replace(config, data_file=str(data), data_hash=file_sha256(data))
+    if restart:
+        for name in (CHECKPOINT, "metrics.jsonl", "model.safetensors", SKELETON_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+    if not (run_dir / CHECKPOINT).is_file():
+        return config, None
+    check_resume(json.loads((run_dir / "config.json").read_text()), config, run_dir)
+    return config, load_file(str(run_dir / CHECKPOINT))
+
+
+def _trim_log(run_dir: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint a run resumes from."""
+    path = run_dir / "metrics.jsonl"
+    if path.exists():
+        kept = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
 def train(
     config: PriorConfig,
     data: str,
@@ -153,103 +285,36 @@ def train(
     rank, world, device = join(device)
     if config.batch % world:
         raise AffordhandError(f"--batch {config.batch} must be divisible by the {world} processes")
-    config.data_file, config.data_hash = str(data), file_sha256(data)
-    ckpt_path = run_dir / "checkpoint.safetensors"
-    if restart:
-        for name in ("checkpoint.safetensors", "metrics.jsonl", "model.safetensors", SKELETON_FILE):
-            (run_dir / name).unlink(missing_ok=True)
-    resume = load_file(str(ckpt_path)) if ckpt_path.is_file() else None
-    if resume is not None:
-        check_resume(json.loads((run_dir / "config.json").read_text()), config, run_dir)
+    config, resume = _start_run(config, data, run_dir, restart)
     torch.manual_seed(config.seed)
-    encoder = load_text_encoder(config.text_encoder, device="cpu")
-    config.text_dim, config.cond_dim = encoder.dim, condition_dim(config.conditions, encoder.dim)
-    poses, texts, grasps = load_training_poses(data, skip_bad)
-    cond, has_cond = condition_vectors(config.conditions, encoder, texts, grasps)
-    prior = Prior(config)
-    x_all = prior.encode_pose(poses)  # with identity stats; real stats follow
-    config.mean, config.std = x_all.mean(0).tolist(), x_all.std(0).tolist()
-    prior = Prior(config)
-    x_norm = prior.encode_pose(poses)
-    span = x_norm.max(0).values - x_norm.min(0).values
-    # Clean estimates are clipped to the training range (+2 %): samples stay where the data is.
-    config.x_min = (x_norm.min(0).values - 0.02 * span).tolist()
-    config.x_max = (x_norm.max(0).values + 0.02 * span).tolist()
-    prior = Prior(config).to(device)
-    x_all = prior.encode_pose(poses.to(device))
-    cond, has_cond = cond.to(device), has_cond.to(device)
-    val_data = None
-    if val:
-        vp, vt, vg = load_training_poses(val, skip_bad)
-        vc, vh = condition_vectors(config.conditions, encoder, vt, vg)
-        val_data = (prior.encode_pose(vp.to(device)), vc.to(device), vh.to(device))
-    ema = copy.deepcopy(prior).eval()
-    opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    gen = torch.Generator().manual_seed(config.seed)
-    step = 0
-    if resume is not None:
-        prior.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("net.")})
-        ema.load_state_dict({k[4:]: v for k, v in resume.items() if k.startswith("ema.")})
-        _load_optimizer(opt, resume)
-        gen.set_state(resume["rng"])
-        step = int(resume["step"])
-    net = prior.net
+    config, raw = prepare_data(config, data, val, skip_bad)
+    prior = Prior(config).to(device)  # its initial weights are drawn here, after the seed
+    tensors = raw.encoded(prior, device)
+    state = new_state(prior, config, resume)
+    net = state.prior.net
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(prior.net)
+        net = DistributedDataParallel(state.prior.net)
     rows = slice(rank * config.batch // world, (rank + 1) * config.batch // world)
-    quiet = quiet or rank > 0
     if rank == 0:
         atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2) + "\n")
         if not (run_dir / SKELETON_FILE).is_file():
             calibrate_run_skeleton(data, run_dir, skip_bad)
-    metrics_path = run_dir / "metrics.jsonl"
-    if rank == 0 and metrics_path.exists():  # drop log lines written after the checkpoint we resume from
-        kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
-    N = len(x_all)
+        _trim_log(run_dir, state.step)
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("train"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
-        TimeRemainingColumn(),
-        disable=quiet or not show_progress(),
-    ) as bar:
-        task = bar.add_task("train", total=config.steps, completed=step, loss="-")
-        running = None
-        while step < config.steps:
-            idx = torch.randint(0, N, (config.batch,), generator=gen)
-            for group in opt.param_groups:
-                group["lr"] = config.lr * min(1.0, (step + 1) / WARMUP)
-            prior.train()
-            loss = _loss(
-                prior, x_all[idx], cond[idx], has_cond[idx], gen, config.cond_drop, net, rows, config.field_drop
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), prior.parameters()):
-                    pe.lerp_(pm, 1 - config.ema)
-            step += 1
-            value = float(loss.detach())
-            running = value if running is None else 0.98 * running + 0.02 * value
-            bar.update(task, completed=step, loss=f"{running:.4f}")
-            if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-                entry = {"step": step, "loss": running, "seconds": round(time.perf_counter() - t0, 2)}
-                if val_data is not None:
-                    entry["val_loss"] = validation_loss(ema, *val_data)
-                tensors = {f"net.{k}": v for k, v in prior.state_dict().items()}
-                tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-                tensors.update(_optimizer_tensors(opt))
-                tensors["rng"], tensors["step"] = gen.get_state(), torch.tensor(step)
-                atomic_save(tensors, ckpt_path)
-                ema.save(run_dir)
-                with metrics_path.open("a") as f:
-                    f.write(json.dumps(entry) + "\n")
+    columns = (TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"))
+    with Progress(*columns, TimeRemainingColumn(), disable=quiet or rank > 0 or not show_progress()) as bar:
+        task = bar.add_task("train", total=config.steps, completed=state.step, loss="-")
+        while state.step < config.steps:
+            running = train_step(state, tensors, config, net, rows)
+            bar.update(task, completed=state.step, loss=f"{running:.4f}")
+            if rank == 0 and (state.step % config.checkpoint_every == 0 or state.step == config.steps):
+                entry = {"step": state.step, "loss": running, "seconds": round(time.perf_counter() - t0, 2)}
+                if tensors.val is not None:
+                    entry["val_loss"] = validation_loss(state.ema, *tensors.val)
+                save_checkpoint(state, run_dir, entry)
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return ema.cpu()
+    return state.ema.cpu()

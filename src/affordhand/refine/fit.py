@@ -8,30 +8,12 @@ estimate; fitting it at full weight would bend the hand's global pose to absorb 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss
+from affordhand.refine.settings import FitConfig
 
 MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
-
-
-@dataclass
-class FitConfig:
-    """Settings of keypoint fitting (pixels, radians, metres)."""
-
-    iters: int = 100
-    sigma_px: float = 40.0
-    finger_weight: float = 0.05
-    lr_orient: float = 0.02
-    lr_transl: float = 0.004
-    lr_scale: float = 0.01
-    scale_prior: float = 1.0  # weight of (log scale - log initial scale)^2
-    pose_iters: int = 150
-    lr_pose: float = 0.01
-    pose_sigma_px: float = 20.0  # robust scale of the finger fit: tighter than the global fit's
-    pose_prior: float = 0.02  # weight of the squared deviation from the initial finger pose (rad^2)
 
 
 def initial_translation(batch: HandBatch) -> torch.Tensor:

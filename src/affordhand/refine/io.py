@@ -46,7 +46,7 @@ class PartialWriter:
 
     def __init__(self, out: Path, done: dict[str, dict], settings: dict, rank: int = 0, world: int = 1):
         self.path = partial_path(out, rank, world)
-        self.settings = settings
+        self.settings, self.rank, self.done_ids = settings, rank, list(done)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Rewrite what was read back, so a torn tail line never stays in the file.
         with self.path.open("w", encoding="utf-8") as f:

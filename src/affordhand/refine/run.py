@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 
@@ -20,23 +20,11 @@ from affordhand.hand.model import BuiltinHand
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
-from affordhand.refine.fit import FitConfig, fit_global, fit_pose
-from affordhand.refine.guided import GuidedConfig, refine_guided
+from affordhand.refine.fit import fit_global, fit_pose
+from affordhand.refine.guided import refine_guided
 from affordhand.refine.io import with_text
+from affordhand.refine.settings import MODES, REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig  # noqa: F401
 from affordhand.refine.uncertainty import UncertaintyModel, record_features
-
-MODES = ("affordance", "uncond", "fit", "none")
-
-
-@dataclass
-class RefineConfig:
-    """Settings of one refinement run; written into each output record's `refine` field."""
-
-    mode: str = "affordance"
-    seed: int = 0
-    guided: GuidedConfig = field(default_factory=GuidedConfig)
-    fit: FitConfig = field(default_factory=FitConfig)
-    refit_global: bool = False  # a short global fit again once the fingers are refined (hurt on validation)
 
 
 def record_seed(record_id: str, seed: int) -> int:
@@ -119,6 +107,23 @@ def refine_batch(
         features, visible = record_features(out)
         for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):
             rec["joint_uncertainty_mm"] = radius
+    return out
+
+
+def refine_records(
+    records: list[dict],
+    config: RefineConfig,
+    hand,
+    prior=None,
+    device: str = "cpu",
+    uncertainty: UncertaintyModel | None = None,
+    batch: int = REFINE_BATCH,
+) -> list[dict]:
+    """Return refined copies of records, refined `batch` at a time as `affordhand refine` does (a hand's
+    result does not depend on its batch; the batch size only bounds memory)."""
+    out: list[dict] = []
+    for i in range(0, len(records), batch):
+        out += refine_batch(records[i : i + batch], config, hand, prior, device, uncertainty)
     return out
 
 

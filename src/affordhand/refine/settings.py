@@ -1,11 +1,12 @@
-"""Settings of the guided refinement, in a module without torch, so the command line can show their
-defaults without importing it."""
+"""Settings of refinement (the global and finger fits, the guided diffusion, the run), in a module without
+torch, so the command line builds its flags and shows their defaults without importing it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-from affordhand.errors import AffordhandError
+from affordhand.errors import AffordhandError, check_choices
 
 
 @dataclass
@@ -18,17 +19,50 @@ class GuidedConfig:
     cfg: float = 1.0  # classifier-free guidance scale (0 = unconditional)
     sigma_px: float = 15.0
     samples: int = 4
-    select: str = "mean"  # "fit" (best 2D fit), "median" (sample nearest the median) or "mean" (mean pose)
-    noising: str = "sdedit"  # or "invert"
+    select: Literal["mean", "fit", "median"] = "mean"  # mean pose, best 2D fit, or sample nearest the median
+    noising: Literal["sdedit", "invert"] = "sdedit"  # stochastic noising or deterministic DDIM inversion
     occluded_trust: float = 1.0  # scales the normalised initial rotation of joints whose bone end is hidden
     occluded_t_start: int = 600  # hidden joints start from this higher noise level (0: off; RePaint-style)
-    bounds: str = "anatomical"  # clip x0-hat to the joint limits' range and the data's ("anatomical") or the data's
+    # x0-hat is clipped to the joint limits' range and the data's ("anatomical"), or to the data's alone
+    bounds: Literal["anatomical", "data"] = "anatomical"
 
     def __post_init__(self):
-        for name, allowed in (
-            ("select", ("mean", "fit", "median")),
-            ("noising", ("sdedit", "invert")),
-            ("bounds", ("anatomical", "data")),
-        ):
-            if getattr(self, name) not in allowed:
-                raise AffordhandError(f"unknown {name} {getattr(self, name)!r}: {', '.join(allowed)}")
+        check_choices(self)
+        if self.samples < 1 or self.steps < 1:
+            raise AffordhandError(f"samples and steps must be positive, got {self.samples} and {self.steps}")
+
+
+@dataclass
+class FitConfig:
+    """Settings of keypoint fitting (pixels, radians, metres)."""
+
+    iters: int = 100
+    sigma_px: float = 40.0
+    finger_weight: float = 0.05
+    lr_orient: float = 0.02
+    lr_transl: float = 0.004
+    lr_scale: float = 0.01
+    scale_prior: float = 1.0  # weight of (log scale - log initial scale)^2
+    pose_iters: int = 150
+    lr_pose: float = 0.01
+    pose_sigma_px: float = 20.0  # robust scale of the finger fit: tighter than the global fit's
+    pose_prior: float = 0.02  # weight of the squared deviation from the initial finger pose (rad^2)
+
+
+REFINE_BATCH = 512  # hands refined at once by default (memory grows with it; results do not change)
+Mode = Literal["affordance", "uncond", "fit", "none"]
+MODES = get_args(Mode)
+
+
+@dataclass
+class RefineConfig:
+    """Settings of one refinement run; written into each output record's `refine` field."""
+
+    mode: Mode = "affordance"
+    seed: int = 0
+    guided: GuidedConfig = field(default_factory=GuidedConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    refit_global: bool = False  # a short global fit again once the fingers are refined (hurt on validation)
+
+    def __post_init__(self):
+        check_choices(self)

@@ -12,7 +12,7 @@ import numpy as np
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior, resolve_prior_dir
-from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.run import RefineConfig, refine_records
 from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_uncertainty, record_features
 from affordhand.synth.dataset import SynthConfig, build
 
@@ -30,9 +30,7 @@ def calibrate_on_synthetic(
         build(SynthConfig(n=n, seed=seed), tmp)
         gt = {r["id"]: r for r in read_records(Path(tmp) / "test.jsonl").records}
         init = read_records(Path(tmp) / "test_init.jsonl").records
-    refined = []
-    for i in range(0, len(init), batch):
-        refined += refine_batch(init[i : i + batch], RefineConfig(mode="affordance"), hand, prior)
+    refined = refine_records(init, RefineConfig(mode="affordance"), hand, prior, batch=batch)
     rel = lambda j: j - j[:, :1]
     truth = rel(np.stack([gt[r["id"]]["joints3d"] for r in refined]))
     errors = 1000 * np.linalg.norm(rel(np.stack([r["joints3d"] for r in refined])) - truth, axis=-1)

@@ -94,6 +94,7 @@ def create_app(
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
     import plotly
 
+    from affordhand.data.descriptions import check_sentence
     from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
     from affordhand.prior.model import load_prior, prior_hand_model
     from affordhand.refine.uncertainty import uncertainty_for
@@ -205,8 +206,11 @@ def create_app(
     ) -> dict:
         """Detect hands in the image, refine them, and return per hand the overlay (PNG data URL), joints
         before and after (metres, camera frame), the record and download links."""
-        if text and not text.startswith(("A right hand", "A left hand")):
-            raise HTTPException(400, 'the description must start with "A right hand" or "A left hand"')
+        if text:
+            try:
+                check_sentence(text, "the description")
+            except AffordhandError as exc:
+                raise HTTPException(400, str(exc)) from None
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
         options = ImageOptions(

@@ -1,0 +1,65 @@
+"""Flags and helpers that several commands share: the hand model, the device, the VLM server, strict JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEVICE_HELP = "auto (CUDA, then MPS, then CPU; default), cpu, cuda, cuda:N or mps"
+PRIOR_HELP = "run folder, 'default' (shipped) or hf:ORG/NAME[@REV] (Hugging Face Hub)"
+
+
+def add_device_arg(p: argparse.ArgumentParser, what: str = "") -> None:
+    p.add_argument("--device", default="auto", help=what + DEVICE_HELP)
+
+
+def add_hand_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hand-model",
+        choices=("builtin", "mano"),
+        default="builtin",
+        help="hand model that turns poses into joints (default: builtin, license-free)",
+    )
+    p.add_argument("--mano-dir", help="folder with your MANO_RIGHT.pkl / MANO_LEFT.pkl (or $AFFORDHAND_MANO_DIR)")
+    p.add_argument("--skeleton", help="calibrated skeleton of the built-in hand (from `affordhand calibrate`)")
+
+
+def hand_model(args, prior_spec=None):
+    """Return the hand model the flags name; the built-in hand takes --skeleton, else the skeleton calibrated
+    with the prior (skeleton.json in its run folder), else its anatomical default."""
+    from affordhand.prior.model import prior_hand_model
+
+    hand, skeleton = prior_hand_model(prior_spec, args.hand_model, args.mano_dir, args.skeleton)
+    if skeleton is not None and args.skeleton is None:
+        print(f"using the skeleton calibrated with the prior: {skeleton}", file=sys.stderr)
+    return hand
+
+
+def add_vlm_args(p: argparse.ArgumentParser, base_url: str) -> None:
+    p.add_argument("--base-url", default=base_url, help="OpenAI-compatible server (vLLM, Ollama, LM Studio, ...)")
+    p.add_argument("--model", help="vision-language model name (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
+    p.add_argument("--summary-model", help="language model for the summary (default: --model)")
+    p.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
+
+
+def openai_describer(args):
+    """Return a Describer over the OpenAI-compatible server named by the --base-url/--model flags."""
+    from affordhand.text.backends import OpenAIBackend
+    from affordhand.text.describe import Describer
+
+    return Describer(OpenAIBackend(args.base_url, args.model, args.summary_model, args.api_key_env))
+
+
+def json_safe(value):
+    """Return value with NaN (a metric over no joints) as null, so the output is strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,125 @@
+"""`affordhand image` (photos in, refined 3D hands out) and `affordhand serve` (the same as a web page)."""
+
+from __future__ import annotations
+
+from affordhand.commands.common import (
+    PRIOR_HELP,
+    add_device_arg,
+    add_hand_model_args,
+    add_vlm_args,
+    hand_model,
+    openai_describer,
+    warn,
+)
+from affordhand.errors import AffordhandError
+from affordhand.frontend.options import ImageOptions
+
+
+def register(sub) -> None:
+    p = sub.add_parser("image", help="photos in, refined 3D hands out (MediaPipe, fit, refine, figures, mesh)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--text", help='affordance sentence, "A right hand ..." (else --describe-backend, else none)')
+    p.add_argument(
+        "--describe-backend",
+        choices=("openai", "template"),
+        help="describe each hand with a VLM server (openai), or from --object and --grasp (template)",
+    )
+    add_vlm_args(p, "http://127.0.0.1:8000/v1")
+    p.add_argument("--object", help="template: what the hand holds (a HOGraspNet object name adds its size and shape)")
+    p.add_argument("--grasp", help="template: the Feix grasp, by name (e.g. 'medium wrap') or number")
+    p.add_argument("--intention", help="template: what the hand does with the object (e.g. drink)")
+    p.add_argument("--object-box", help="x0,y0,x1,y1 in pixels: joints inside it and behind the palm are occluded")
+    p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
+    p.add_argument("--prior", default="default", help=PRIOR_HELP)
+    p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
+    p.add_argument("--samples", type=int, default=ImageOptions.samples)
+    p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
+    p.add_argument(
+        "--max-disagreement",
+        type=float,
+        default=ImageOptions.max_disagreement,
+        help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
+        "its mirror image are taken as occluded; 1 turns the mirror pass off",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    add_device_arg(p)
+    add_hand_model_args(p)
+    p.set_defaults(func=run)
+
+    p = sub.add_parser("serve", help="the web page: upload a photo, mark the object, refine, download")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--prior", default="default", help=PRIOR_HELP)
+    p.add_argument("--max-upload-mb", type=float, default=8.0)
+    p.add_argument("--max-jobs", type=int, default=32, help="results kept for download (the oldest go first)")
+    p.add_argument("--max-age-s", type=float, default=3600.0, help="seconds a result is kept for download")
+    add_device_arg(p)
+    p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
+    add_vlm_args(p, "http://127.0.0.1:8001/v1")
+    add_hand_model_args(p)
+    p.set_defaults(func=run_serve)
+
+
+def _options(args) -> ImageOptions:
+    """Return the image front end's settings from the flags; a template sentence is made here."""
+    from affordhand.data.descriptions import check_sentence, template_sentence
+    from affordhand.frontend.pipeline import parse_box, parse_fingers
+
+    if not args.max_disagreement > 0:
+        raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
+    if args.text:
+        check_sentence(args.text, "--text")
+    text = args.text
+    if args.describe_backend == "template" and not args.text:
+        if not (args.object and args.grasp):
+            raise AffordhandError("--describe-backend template needs --object and --grasp")
+        text = template_sentence("right", args.object, args.grasp, args.intention)  # the side is set per hand
+    return ImageOptions(
+        text=text,
+        object_box=parse_box(args.object_box),
+        focal=args.focal,
+        occluded=parse_fingers(args.occluded),
+        samples=args.samples,
+        seed=args.seed,
+        mirrored=args.mirrored,
+        max_disagreement=args.max_disagreement,
+        device=args.device,
+    )
+
+
+def run(args) -> int:
+    from affordhand.frontend.pipeline import run_images
+    from affordhand.prior.model import load_prior
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    options = _options(args)
+    describer = openai_describer(args) if args.describe_backend == "openai" and not args.text else None
+    hand = hand_model(args, args.prior).to(args.device)
+    uncertainty, note = uncertainty_for(args.prior)
+    if note:
+        warn(note)
+    prior = load_prior(args.prior, args.device)
+    entries = run_images(args.images, args.out, options, hand, prior, describer, uncertainty)
+    print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
+    return 0 if entries else 1
+
+
+def run_serve(args) -> int:
+    from affordhand.web.app import serve
+
+    describer = openai_describer(args) if args.describe_backend else None
+    serve(
+        args.host,
+        args.port,
+        prior=args.prior,
+        hand_model=args.hand_model,
+        mano_dir=args.mano_dir,
+        skeleton=args.skeleton,
+        describer=describer,
+        max_upload_mb=args.max_upload_mb,
+        max_jobs=args.max_jobs,
+        max_age_s=args.max_age_s,
+        device=args.device,
+    )
+    return 0

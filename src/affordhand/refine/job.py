@@ -1,0 +1,172 @@
+"""A refinement job over a record file, as `affordhand refine` runs it: the input streamed batch by batch,
+finished records kept in a resumable partial file, implausible inputs reported, the hand model matched to the
+input's own joints, and, under torchrun, one shard per process merged in input order by rank 0.
+
+Messages for the user (warnings, what was resumed) go through `report`; the caller decides where they go.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rich.progress import Progress
+
+from affordhand.data.provenance import check_same_run, provenance
+from affordhand.data.records import read_records
+from affordhand.errors import AffordhandError
+from affordhand.parallel import barrier, join
+from affordhand.progress import quiet, show_progress
+from affordhand.refine.batch import NEEDED
+from affordhand.refine.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
+from affordhand.refine.plausible import implausible, not_finite
+from affordhand.refine.run import match_hand_to_input, refine_batch
+from affordhand.refine.settings import REFINE_BATCH, RefineConfig
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass
+class RefineJob:
+    """What one `affordhand refine` run reads, writes and how (paths, prior, run settings)."""
+
+    input: str
+    out: str
+    config: RefineConfig = field(default_factory=RefineConfig)
+    prior: str = "default"  # run folder, 'default' or hf:ORG/NAME
+    text_from: str | None = None  # JSONL whose texts replace the input's, by id
+    batch: int = REFINE_BATCH
+    device: str = "cpu"
+    skip_bad: bool = False
+    strict: bool = False  # refuse implausible inputs instead of warning
+    restart: bool = False
+    self_calibration: bool = True
+    progress: bool = False  # show the bar even when not on a terminal
+    hand_settings: dict = field(default_factory=dict)  # how the hand model was chosen, for the settings file
+
+
+@dataclass
+class JobResult:
+    written: int  # records in the finished file (rank 0; 0 on other ranks)
+    total: int  # records in the input
+    failed: list = field(default_factory=list)  # (id, result fields that were not finite) on this rank
+
+
+def _load_prior(job: RefineJob, report):
+    """Return (prior, uncertainty recipe) for the modes that use a prior, else (None, None)."""
+    if job.config.mode not in ("affordance", "uncond"):
+        return None, None
+    from affordhand.prior.model import load_prior
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    prior = load_prior(job.prior, device=job.device)
+    uncertainty, note = uncertainty_for(job.prior)
+    if note:
+        report(note)
+    if not 0 < job.config.guided.t_start < prior.config.T:
+        raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
+    return prior, uncertainty
+
+
+def job_settings(job: RefineJob, prior) -> dict:
+    """Return what makes a refine output: its settings, the hand model and the input's and prior's hashes."""
+    from affordhand.prior.model import prior_digest
+
+    inputs = {
+        "input": job.input,
+        "text_from": job.text_from,
+        "skeleton": job.hand_settings.get("skeleton"),
+        "prior": prior_digest(job.prior) if prior is not None else None,
+    }
+    hand = {**job.hand_settings, "self_calibration": job.self_calibration}
+    return provenance("refine", {**asdict(job.config), **hand}, inputs)
+
+
+def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool, report) -> None:
+    """Warn about (or, strict, refuse) records whose values no camera or hand produces: (id, reasons)."""
+    if not flagged:
+        return
+    first = "; ".join(f"{rid!r}: {', '.join(why)}" for rid, why in flagged[:3])
+    if strict:
+        raise AffordhandError(f"{source}: {len(flagged)} records hold implausible values ({first})")
+    report(f"warning: {len(flagged)} records hold implausible values and may refine badly ({first})")
+
+
+def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> PartialWriter:
+    """Return the writer of this rank's partial output, holding what an earlier run with the same settings
+    finished (restart: nothing); a partial made with other settings or input is refused."""
+    out = Path(job.out)
+    saved, done = read_partial(out, rank, world)
+    if partial_path(out, rank, world).is_file() and job.restart:
+        saved, done = settings, {}
+    elif partial_path(out, rank, world).is_file():
+        check_same_run(str(partial_path(out, rank, world)), saved, settings)
+    if done:
+        report(f"resuming: {len(done)} records already refined")
+    return PartialWriter(out, done, settings, rank, world)
+
+
+def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter, total: int) -> list:
+    """Refine this rank's batches into the writer; return (id, bad fields) of the results that were not
+    finite (left out)."""
+    done_ids = frozenset(writer.done_ids)
+    failed = []
+    hidden = (not show_progress() and not job.progress) or quiet() or writer.rank > 0
+    with Progress(disable=hidden) as bar:
+        task = bar.add_task(f"refine ({job.config.mode})", total=total, completed=len(done_ids))
+        for chunk in batches(done_ids):
+            refined = []
+            for rec in refine_batch(chunk, job.config, hand, prior, job.device, uncertainty):
+                bad = not_finite(rec)
+                if bad:
+                    failed.append((rec["id"], bad))
+                else:
+                    refined.append(rec)
+            writer.add(refined)
+            bar.update(task, advance=len(chunk))
+    writer.close()
+    return failed
+
+
+def run_refine_job(job: RefineJob, hand, report: Callable[[str], None] = _stderr) -> JobResult:
+    """Refine job.input into job.out with the hand model (matched to the input's joints first); resumable."""
+    if job.batch < 1:
+        raise AffordhandError("--batch must be positive")
+    described = None
+    if job.text_from:
+        described = {r["id"]: r for r in read_records(job.text_from, skip_bad=True).records if r.get("text")}
+    # The input is streamed: one pass for what the run needs up front, one to refine batch by batch.
+    ids, light, without_text, skipped = scan_input(job.input, job.skip_bad, NEEDED, described)
+    if skipped:
+        report(f"skipped {len(skipped)} bad records (first: line {skipped[0][0]}: {skipped[0][1]})")
+    prior, uncertainty = _load_prior(job, report)
+    if job.config.mode == "affordance" and without_text:
+        report(f"warning: {without_text} records have no text and are refined unconditionally")
+    hand, message = match_hand_to_input(light, hand, job.self_calibration)
+    if message:
+        report(message)
+    del light
+    rank, world, _ = join(job.device)
+    # Under torchrun each process refines every world-th batch: the batches are the ones a single process
+    # makes, so the merged file is byte for byte the single process's.
+    batches = lambda skip=frozenset(): input_batches(
+        job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
+    )
+    flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
+    _check_plausible(job.input, flagged, job.strict, report)
+    settings = job_settings(job, prior)
+    writer = _resume(job, settings, rank, world, report)
+    shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
+    failed = _refine_shard(job, batches, hand.to(job.device), prior, uncertainty, writer, shard)
+    if failed:
+        report(
+            f"warning: {len(failed)} records gave no finite result and were left out (first: "
+            f"{failed[0][0]!r}: {', '.join(failed[0][1])}); check them for implausible values"
+        )
+    barrier()  # every rank's partial is complete
+    written = finish(Path(job.out), settings, ids, world)[0] if rank == 0 else 0
+    return JobResult(written, len(ids), failed)
