@@ -4,6 +4,9 @@ The Python API (`affordhand/api.py`; imported on first use, so `import affordhan
 load_prior, refine, evaluate, sample, refine_image, read_records, write_records.
 """
 
+import sys
+import types
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -24,11 +27,22 @@ def __getattr__(name):
             from affordhand.errors import AffordhandError
 
             return AffordhandError
-        if name == "refine":  # the subpackage, which forwards calls to api.refine (see refine/__init__.py)
-            import affordhand.refine
-
-            return affordhand.refine
         from affordhand import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'affordhand' has no attribute {name!r}")
+
+
+class _CallableRefine(types.ModuleType):
+    """The `affordhand.refine` subpackage, which is also the API function `affordhand.refine(records, ...)`:
+    importing a subpackage binds its name on this package, so the package forwards calls to api.refine."""
+
+    def __call__(self, *args, **kwargs):
+        from affordhand.api import refine
+
+        return refine(*args, **kwargs)
+
+
+import affordhand.refine  # noqa: E402, F401  (light: the subpackage's __init__ imports nothing)
+
+sys.modules["affordhand.refine"].__class__ = _CallableRefine

@@ -147,6 +147,17 @@ def sample(
     return sample_poses(load_prior(prior), [text] * n, guidance, steps, "ddim", seed).numpy()
 
 
+def _array_file(image, path: Path) -> Path:
+    """Write an RGB uint8 array (H, W, 3) as a PNG at path and return the path."""
+    from PIL import Image
+
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise AffordhandError(f"image must be a path or an RGB uint8 array (H, W, 3), got {array.shape} {array.dtype}")
+    Image.fromarray(array).save(path)
+    return path
+
+
 def refine_image(
     image,
     text: str | None = None,
@@ -170,6 +181,7 @@ def refine_image(
     import tempfile
 
     from affordhand.data.descriptions import check_sentence
+    from affordhand.devices import resolve_device
     from affordhand.frontend.options import ImageOptions
     from affordhand.frontend.pipeline import process_image
     from affordhand.prior.model import prior_hand_model
@@ -177,8 +189,6 @@ def refine_image(
 
     if text is not None:
         check_sentence(text, "text")
-    from affordhand.devices import resolve_device
-
     device = resolve_device(device)
     options = ImageOptions(
         text=text,
@@ -193,17 +203,7 @@ def refine_image(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out) if out is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        path = image
-        if not isinstance(image, (str, os.PathLike)):
-            array = np.asarray(image)
-            if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-                raise AffordhandError(
-                    f"image must be a path or an RGB uint8 array (H, W, 3), got {array.shape} {array.dtype}"
-                )
-            from PIL import Image
-
-            path = Path(tmp) / f"{name}.png"
-            Image.fromarray(array).save(path)
+        path = image if isinstance(image, (str, os.PathLike)) else _array_file(image, Path(tmp) / f"{name}.png")
         entries = process_image(
             Path(path), folder, options, hand, load_prior(prior, device), uncertainty=uncertainty_for(prior)[0]
         )

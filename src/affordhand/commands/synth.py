@@ -29,7 +29,7 @@ def run(args) -> int:
     from affordhand.synth.dataset import SynthConfig, build
 
     if args.preview:
-        from affordhand.synth.preview import grasp_preview
+        from affordhand.report.grasp_preview import grasp_preview
 
         print(f"wrote {grasp_preview(args.preview, seed=args.seed)}")
         if not args.out:

@@ -16,7 +16,8 @@ from affordhand.frontend.fit import initial_records, occlusion_from_box
 from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.camera import default_intrinsics, project
-from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.run import refine_batch
+from affordhand.refine.settings import GuidedConfig, RefineConfig
 from affordhand.report.figures import skeleton_grid
 from affordhand.report.mesh import export_mesh
 from affordhand.report.overlay import draw_overlay
@@ -49,6 +50,86 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
     return names
 
 
+def _visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
+    """Return (21,) visible flags: not behind the object box, not in a finger the user says is hidden, and
+    placed alike by MediaPipe in the image and its mirror image."""
+    visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
+    for finger in options.occluded:
+        visible[list(skeleton.OPENPOSE_FINGER_JOINTS[finger])] = False
+    if detection.disagreement is not None:
+        visible &= ~(np.nan_to_num(detection.disagreement, nan=0.0) > options.max_disagreement)
+    return visible
+
+
+def _hand_text(rec: dict, path: Path, options: ImageOptions, describer, notes: list[str]) -> str | None:
+    """Return the hand's affordance sentence (given, or from the describer; its side made the hand's), or
+    None; what went wrong is added to notes."""
+    text = options.text
+    if text is None and describer is not None:
+        from affordhand.text.backends import ModelError
+        from affordhand.text.describe import Item
+
+        kp = rec["keypoints2d"]
+        box = [float(kp[:, 0].min()), float(kp[:, 1].min()), float(kp[:, 0].max()), float(kp[:, 1].max())]
+        try:
+            text = describer.run(Item(rec["id"], rec["side"], path, box, options.object_box))["text"]
+        except ModelError as exc:
+            notes.append(f"no description ({exc}); refined without affordance text")
+    if not text:
+        if describer is None:
+            notes.append("no text given (--text or --describe-backend); refined without affordance text")
+        return None
+    side = f"A {rec['side']} hand"
+    return text.replace("A right hand", side).replace("A left hand", side)
+
+
+def _write_views(image, rec, refined, K, hand, stem: str, out: Path, options: ImageOptions) -> dict:
+    """Write the overlay, mesh and (with options.views) the 3D figure and viewer; return their paths and the
+    2D keypoints before and after, and the wrist-relative joints before and after."""
+    uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+    uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+    # 3D views are wrist-relative: the refinement's global fit may trade depth for size, which would
+    # otherwise show the same hand twice at different distances.
+    before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
+    after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
+    overlay = out / f"{stem}_overlay.png"
+    radius = _radius_px(refined, K)
+    files = {
+        "overlay": draw_overlay(image, uv_before, uv_after, rec["visible"], overlay, options.object_box, radius),
+        "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
+    }
+    if options.views:
+        layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
+        title = [f"{stem} ({rec['side']})"]
+        files["figure"] = skeleton_grid(
+            [layers], title, out / f"{stem}_3d.png", columns=1, view=(-70, -90), panel_inches=4.0, dpi=120
+        )
+        files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem)
+    return {"files": files, "uv": (uv_before, uv_after), "joints": (before, after)}
+
+
+def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
+    """Return the report entry of one hand."""
+    seen = rec["visible"].astype(bool)
+    mean_px = lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean())
+    err = lambda uv: mean_px(uv) if seen.any() else float("nan")
+    uv_before, uv_after = views["uv"]
+    spread = refined.get("joint_std_mm")
+    return {
+        "record": refined,
+        "files": views["files"],
+        "joints_before": views["joints"][0],
+        "joints_after": views["joints"][1],
+        "text": rec.get("text"),
+        "note": note,
+        "mode": mode,
+        "reprojection_px": (err(uv_before), err(uv_after)),
+        "occluded": int((~seen).sum()),
+        "keypoints2d": {"detected": rec["keypoints2d"], "initial": uv_before, "refined": uv_after},
+        "spread_mm": float(np.mean(spread)) if spread is not None else None,
+    }
+
+
 def process_image(
     path: Path, out: Path, options: ImageOptions, hand, prior, describer=None, uncertainty=None
 ) -> list[dict]:
@@ -67,91 +148,18 @@ def process_image(
     init, side_notes = initial_records(hand, found, K, ids)
     entries = []
     for k, rec in enumerate(init):
-        visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
-        for finger in options.occluded:
-            visible[list(skeleton.OPENPOSE_FINGER_JOINTS[finger])] = False
-        unsure = found[k].disagreement
-        if unsure is not None:
-            visible &= ~(np.nan_to_num(unsure, nan=0.0) > options.max_disagreement)
-        rec["visible"], rec["image"] = visible, str(path)
+        rec["visible"], rec["image"] = _visibility(rec, found[k], options), str(path)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
-        text, notes = options.text, [side_notes[rec["id"]]] if rec["id"] in side_notes else []
-        if text is None and describer is not None:
-            from affordhand.text.backends import ModelError
-            from affordhand.text.describe import Item
-
-            kp = rec["keypoints2d"]
-            box = [float(kp[:, 0].min()), float(kp[:, 1].min()), float(kp[:, 0].max()), float(kp[:, 1].max())]
-            try:
-                text = describer.run(Item(rec["id"], rec["side"], path, box, options.object_box))["text"]
-            except ModelError as exc:
-                notes.append(f"no description ({exc}); refined without affordance text")
+        notes = [side_notes[rec["id"]]] if rec["id"] in side_notes else []
+        text = _hand_text(rec, path, options, describer, notes)
         if text:
-            rec["text"] = text.replace("A right hand", f"A {rec['side']} hand").replace(
-                "A left hand", f"A {rec['side']} hand"
-            )
-        elif describer is None:
-            notes.append("no text given (--text or --describe-backend); refined without affordance text")
-        note = "; ".join(notes) or None
+            rec["text"] = text
         mode = "affordance" if text else "uncond"
-        config = RefineConfig(mode=mode, seed=options.seed)
-        config.guided.samples = options.samples
+        config = RefineConfig(mode=mode, seed=options.seed, guided=GuidedConfig(samples=options.samples))
         refined = refine_batch([rec], config, hand, prior, options.device, uncertainty)[0]
-        stem = f"{path.stem}_hand{k}"
-        uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
-        uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
-        # 3D views are wrist-relative: the refinement's global fit may trade depth for size, which would
-        # otherwise show the same hand twice at different distances.
-        before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
-        after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
-        files = {
-            "overlay": draw_overlay(
-                image,
-                uv_before,
-                uv_after,
-                visible,
-                out / f"{stem}_overlay.png",
-                options.object_box,
-                _radius_px(refined, K),
-            ),
-            "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
-        }
-        if options.views:
-            layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
-            files["figure"] = skeleton_grid(
-                [layers],
-                [f"{stem} ({rec['side']})"],
-                out / f"{stem}_3d.png",
-                columns=1,
-                view=(-70, -90),
-                panel_inches=4.0,
-                dpi=120,
-            )
-            files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem)
-        seen = visible.astype(bool)
-        err = (
-            lambda uv: float(np.linalg.norm(uv - rec["keypoints2d"], axis=-1)[seen].mean())
-            if seen.any()
-            else float("nan")
-        )
-        entries.append(
-            {
-                "record": refined,
-                "files": files,
-                "joints_before": before,
-                "joints_after": after,
-                "text": rec.get("text"),
-                "note": note,
-                "mode": mode,
-                "reprojection_px": (err(uv_before), err(uv_after)),
-                "occluded": int((~seen).sum()),
-                "keypoints2d": {"detected": rec["keypoints2d"], "initial": uv_before, "refined": uv_after},
-                "spread_mm": float(np.mean(refined["joint_std_mm"]))
-                if refined.get("joint_std_mm") is not None
-                else None,
-            }
-        )
+        views = _write_views(image, rec, refined, K, hand, f"{path.stem}_hand{k}", out, options)
+        entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
     return entries
 
 

@@ -40,6 +40,37 @@ def _mirror_np(rotvec: np.ndarray) -> np.ndarray:
     return mirror_rotvec(torch.as_tensor(rotvec)).numpy()
 
 
+def _joints_and_visibility(pose_r, orient_r, is_left, transl, hand_scale, K, objects, grasp_ids, obj_scale):
+    """Return camera-frame joints (n, 21, 3) and visible flags (n, 21): a joint is hidden inside the held
+    object's sphere or behind another part of the hand; the wrist stays visible when nothing else is."""
+    n = len(pose_r)
+    # Joints: right-hand model frame, then global rotation and scale, mirrored for left hands, translated.
+    local = scene.forward(pose_r, np.zeros((n, 3)), np.zeros(n, bool))
+    power = np.array([GRASPS[g].kind == "power" for g in grasp_ids])
+    centre_local, radius = scene.object_sphere(local, power, np.array([np.median(o.size_cm) for o in objects]), 1.0)
+    R = roma.rotvec_to_rotmat(torch.as_tensor(orient_r)).numpy()
+    flip = np.where(is_left, -1.0, 1.0)[:, None]
+    centre = np.einsum("nij,nj->ni", R, centre_local * hand_scale[:, None])
+    centre[:, 0] *= flip[:, 0]
+    centre += transl
+    joints = scene.forward(pose_r, orient_r, is_left, transl=transl, scale=hand_scale)
+    visible = ~(
+        scene.object_occlusion(joints, centre, radius * obj_scale * hand_scale) | scene.self_occlusion(joints, K)
+    )
+    visible[:, 0] |= ~visible.any(1)  # keep at least the wrist, as detectors anchor on it
+    return joints, visible
+
+
+def _descriptions(sides, objects, grasp_ids, intentions, rng) -> tuple[list[str], list[dict]]:
+    """Return each grasp's affordance sentence and structured fields."""
+    texts, fields = [], []
+    for side, obj, gid, intention in zip(sides, objects, grasp_ids, intentions):
+        grasp = GRASPS[int(gid)]
+        fields.append(affordance_fields(side, obj, grasp, intention))
+        texts.append(describe(side, obj, grasp, intention, rng))
+    return texts, fields
+
+
 def generate(config: SynthConfig) -> dict[str, np.ndarray | list]:
     """Return the ground truth of config.n grasps as arrays (right-hand parameters plus side)."""
     if config.n < 1:
@@ -68,27 +99,12 @@ def generate(config: SynthConfig) -> dict[str, np.ndarray | list]:
     K = scene.sample_intrinsics(n, rng)
     transl = scene.sample_translations(n, K, rng)
     hand_scale = rng.uniform(0.85, 1.1, n)
-    # Joints: right-hand model frame, then global rotation and scale, mirrored for left hands, translated.
-    local = scene.forward(pose_r, np.zeros((n, 3)), np.zeros(n, bool))
-    power = np.array([GRASPS[g].kind == "power" for g in grasp_ids])
-    centre_local, radius = scene.object_sphere(local, power, np.array([np.median(o.size_cm) for o in objects]), 1.0)
-    R = roma.rotvec_to_rotmat(torch.as_tensor(orient_r)).numpy()
-    flip = np.where(is_left, -1.0, 1.0)[:, None]
-    centre = np.einsum("nij,nj->ni", R, centre_local * hand_scale[:, None])
-    centre[:, 0] *= flip[:, 0]
-    centre += transl
-    joints = scene.forward(pose_r, orient_r, is_left, transl=transl, scale=hand_scale)
-    visible = ~(
-        scene.object_occlusion(joints, centre, radius * obj_scale * hand_scale) | scene.self_occlusion(joints, K)
+    joints, visible = _joints_and_visibility(
+        pose_r, orient_r, is_left, transl, hand_scale, K, objects, grasp_ids, obj_scale
     )
-    visible[:, 0] |= ~visible.any(1)  # keep at least the wrist, as detectors anchor on it
     keypoints = scene.project_np(joints, K) + rng.normal(0, scene.PIXEL_NOISE, (n, 21, 2))
     sides = np.where(is_left, "left", "right")
-    texts, fields = [], []
-    for i in range(n):
-        grasp = GRASPS[int(grasp_ids[i])]
-        fields.append(affordance_fields(sides[i], objects[i], grasp, intentions[i]))
-        texts.append(describe(sides[i], objects[i], grasp, intentions[i], rng))
+    texts, fields = _descriptions(sides, objects, grasp_ids, intentions, rng)
     return {
         "pose_r": pose_r,
         "orient_r": orient_r,

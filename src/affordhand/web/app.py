@@ -77,65 +77,61 @@ class JobStore:
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
 
 
-def create_app(
-    prior: str = "default",
-    hand_model: str = "builtin",
-    mano_dir=None,
-    skeleton=None,
-    describer=None,
-    max_upload_mb: float = 8.0,
-    work_dir: str | None = None,
-    max_jobs: int = 32,
-    max_age_s: float = 3600.0,
-    device: str = "cpu",
-):
-    """Return the FastAPI app (prior and hand model loaded once)."""
-    if FastAPI is None:
-        raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
-    import plotly
+class _Server:
+    """What the routes share: the loaded models, the job store, the upload limit."""
 
-    from affordhand.data.descriptions import check_sentence
-    from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
-    from affordhand.prior.model import load_prior, prior_hand_model
-    from affordhand.refine.uncertainty import uncertainty_for
+    def __init__(self, prior, hand, prior_model, uncertainty, describer, store, max_upload_mb, device):
+        self.prior, self.hand, self.prior_model, self.uncertainty = prior, hand, prior_model, uncertainty
+        self.describer, self.store, self.device = describer, store, device
+        self.max_upload_mb, self.limit = max_upload_mb, int(max_upload_mb * 1024 * 1024)
+        self._hidden = re.compile(re.escape(str(store.root)) + r"/(?:[0-9a-f]{12}/)?")
 
-    hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
-    prior_model = load_prior(prior, device)
-    uncertainty = uncertainty_for(prior)[0]
-    store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
-    root = store.root
-    limit = int(max_upload_mb * 1024 * 1024)
-    _start_detector()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        store.close()  # uvicorn's graceful shutdown, on SIGINT and SIGTERM alike
-
-    app = FastAPI(
-        title="affordhand",
-        version="1",
-        lifespan=lifespan,
-        description="Refine 3D hands in photos with an affordance prior.",
-    )
-    hidden = re.compile(re.escape(str(root)) + r"/(?:[0-9a-f]{12}/)?")
-
-    def public(message: str) -> str:
+    def public(self, message: str) -> str:
         """The message without the server's own paths (job folders show as bare file names)."""
-        return hidden.sub("", message)
+        return self._hidden.sub("", message)
 
+    def save_upload(self, image) -> tuple:
+        """Return (job, path) of the upload kept in a new job folder, or refuse it (and keep nothing)."""
+        if image.content_type not in ALLOWED_TYPES:
+            raise HTTPException(415, f"not an image: {image.content_type!r}; send JPEG, PNG or WebP")
+        data = image.file.read(self.limit + 1)
+        if len(data) > self.limit:
+            raise HTTPException(413, f"image too large: the limit is {self.max_upload_mb:g} MB")
+        found = _sniff(data)
+        if found not in SNIFFED:
+            raise HTTPException(415, f"not a JPEG, PNG or WebP image (found {found or 'no image'})")
+        job, folder = self.store.new()
+        path = folder / f"upload{ALLOWED_TYPES[image.content_type]}"
+        path.write_bytes(data)
+        return job, path
+
+    @contextlib.contextmanager
+    def kept_unless_failed(self, job: str):
+        """Remove the job's folder when its request fails: a rejected upload leaves nothing behind."""
+        try:
+            yield
+        except BaseException:
+            self.store.discard(job)
+            raise
+
+
+def _add_error_handlers(app, server: _Server) -> None:
     @app.exception_handler(ImageTooLarge)
     async def _too_large(request: Request, exc: ImageTooLarge):
-        return JSONResponse({"error": public(str(exc))}, status_code=413)
+        return JSONResponse({"error": server.public(str(exc))}, status_code=413)
 
     @app.exception_handler(AffordhandError)
     async def _user_error(request: Request, exc: AffordhandError):
-        return JSONResponse({"error": public(str(exc))}, status_code=400)
+        return JSONResponse({"error": server.public(str(exc))}, status_code=400)
 
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception):
         traceback.print_exception(exc, file=sys.stderr)  # the server's log has the details; the client, no paths
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"}, status_code=500)
+
+
+def _add_page_routes(app, server: _Server) -> None:
+    import plotly
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
@@ -143,38 +139,28 @@ def create_app(
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js():
-        return FileResponse(
-            Path(plotly.__file__).parent / "package_data" / "plotly.min.js", media_type="application/javascript"
-        )
+        script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        return FileResponse(script, media_type="application/javascript")
 
     @app.get("/api/status")
     def status() -> dict:
         """What this server can do: whether a describe backend is configured, the upload limit."""
-        return {"describe": describer is not None, "max_upload_mb": max_upload_mb, "prior": prior}
+        return {"describe": server.describer is not None, "max_upload_mb": server.max_upload_mb, "prior": server.prior}
 
-    def _save_upload(image: UploadFile) -> tuple[str, Path]:
-        """Return (job, path) of the upload kept in a new job folder, or refuse it (and keep nothing)."""
-        if image.content_type not in ALLOWED_TYPES:
-            raise HTTPException(415, f"not an image: {image.content_type!r}; send JPEG, PNG or WebP")
-        data = image.file.read(limit + 1)
-        if len(data) > limit:
-            raise HTTPException(413, f"image too large: the limit is {max_upload_mb:g} MB")
-        found = _sniff(data)
-        if found not in SNIFFED:
-            raise HTTPException(415, f"not a JPEG, PNG or WebP image (found {found or 'no image'})")
-        job, folder = store.new()
-        path = folder / f"upload{ALLOWED_TYPES[image.content_type]}"
-        path.write_bytes(data)
-        return job, path
+    @app.get("/api/files/{job}/{name}")
+    def files(job: str, name: str):
+        """Download a file of a job (the record as JSON, the mesh as GLB)."""
+        if not re.fullmatch(r"[0-9a-f]{12}", job) or not re.fullmatch(r"[\w.-]+", name):
+            raise HTTPException(404, "no such file")
+        root = server.store.root
+        path = (root / job / name).resolve()
+        if root.resolve() not in path.parents or not path.is_file() or path.suffix not in (".json", ".glb"):
+            raise HTTPException(404, "no such file")
+        return FileResponse(path, filename=name)
 
-    @contextlib.contextmanager
-    def kept_unless_failed(job: str):
-        """Remove the job's folder when its request fails: a rejected upload leaves nothing behind."""
-        try:
-            yield
-        except BaseException:
-            store.discard(job)
-            raise
+
+def _add_describe_route(app, server: _Server) -> None:
+    from affordhand.frontend.pipeline import parse_box
 
     @app.post("/api/describe")
     def describe(
@@ -184,17 +170,22 @@ def create_app(
         from affordhand.text.backends import ModelError
         from affordhand.text.describe import Item
 
-        if describer is None:
+        if server.describer is None:
             raise HTTPException(400, "no describe backend configured: start with --describe-backend openai")
         boxes = parse_box(hand_box), parse_box(object_box)
-        job, path = _save_upload(image)
+        job, path = server.save_upload(image)
         try:
-            result = describer.run(Item("web", side, path, *boxes))
+            result = server.describer.run(Item("web", side, path, *boxes))
         except ModelError as exc:
-            raise HTTPException(502, public(f"the description model failed: {exc}")) from None
+            raise HTTPException(502, server.public(f"the description model failed: {exc}")) from None
         finally:
-            store.discard(job)  # nothing of a description is served later
+            server.store.discard(job)  # nothing of a description is served later
         return {"text": result["text"], "fields": result["fields"], "warnings": result["warnings"]}
+
+
+def _add_refine_route(app, server: _Server) -> None:
+    from affordhand.data.descriptions import check_sentence
+    from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
 
     @app.post("/api/refine")
     def refine(
@@ -213,35 +204,56 @@ def create_app(
                 raise HTTPException(400, str(exc)) from None
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
+        box, fingers = parse_box(object_box), parse_fingers(occluded)
         options = ImageOptions(
-            text=text or None,
-            object_box=parse_box(object_box),
-            occluded=parse_fingers(occluded),
-            samples=samples,
-            views=False,
-            device=device,
+            text=text or None, object_box=box, occluded=fingers, samples=samples, views=False, device=server.device
         )
-        job, path = _save_upload(image)
-        with kept_unless_failed(job):
-            hands = [
-                _hand_entry(e, job, path.parent)
-                for e in process_image(path, path.parent, options, hand, prior_model, uncertainty=uncertainty)
-            ]
+        job, path = server.save_upload(image)
+        with server.kept_unless_failed(job):
+            found = process_image(
+                path, path.parent, options, server.hand, server.prior_model, uncertainty=server.uncertainty
+            )
+            hands = [_hand_entry(e, job, path.parent) for e in found]
         if not hands:
-            store.discard(job)  # nothing to download
+            server.store.discard(job)  # nothing to download
         return {"job": job, "hands": hands, "message": "" if hands else "no hand found in this image"}
 
-    @app.get("/api/files/{job}/{name}")
-    def files(job: str, name: str):
-        """Download a file of a job (the record as JSON, the mesh as GLB)."""
-        if not re.fullmatch(r"[0-9a-f]{12}", job) or not re.fullmatch(r"[\w.-]+", name):
-            raise HTTPException(404, "no such file")
-        path = (root / job / name).resolve()
-        if root.resolve() not in path.parents or not path.is_file() or path.suffix not in (".json", ".glb"):
-            raise HTTPException(404, "no such file")
-        return FileResponse(path, filename=name)
 
-    app.state.work_dir = root
+def create_app(
+    prior: str = "default",
+    hand_model: str = "builtin",
+    mano_dir=None,
+    skeleton=None,
+    describer=None,
+    max_upload_mb: float = 8.0,
+    work_dir: str | None = None,
+    max_jobs: int = 32,
+    max_age_s: float = 3600.0,
+    device: str = "cpu",
+):
+    """Return the FastAPI app (prior and hand model loaded once)."""
+    if FastAPI is None:
+        raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
+    from affordhand.prior.model import load_prior, prior_hand_model
+    from affordhand.refine.uncertainty import uncertainty_for
+
+    hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
+    store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
+    server = _Server(
+        prior, hand, load_prior(prior, device), uncertainty_for(prior)[0], describer, store, max_upload_mb, device
+    )
+    _start_detector()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        store.close()  # uvicorn's graceful shutdown, on SIGINT and SIGTERM alike
+
+    description = "Refine 3D hands in photos with an affordance prior."
+    app = FastAPI(title="affordhand", version="1", lifespan=lifespan, description=description)
+    for add in (_add_error_handlers, _add_page_routes, _add_describe_route, _add_refine_route):
+        add(app, server)
+    app.state.work_dir = store.root
     app.state.jobs = store
     return app
 

@@ -1,0 +1,99 @@
+"""The command line's flags come from the settings dataclasses (never restated), every command is its own
+module, and no module reaches up the layers."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from affordhand.cli import build_parser
+from affordhand.commands.refine import GUIDED_FLAGS, RUN_FLAGS
+from affordhand.commands.train import PRIOR_FLAGS
+from affordhand.errors import AffordhandError
+from affordhand.prior.config import PriorConfig
+from affordhand.refine.settings import GuidedConfig, RefineConfig
+
+SRC = pathlib.Path(__file__).resolve().parent.parent / "src" / "affordhand"
+
+
+def _parse(*argv):
+    return build_parser().parse_args(list(argv))
+
+
+def test_default_refine_flags_build_the_default_settings():
+    from affordhand.commands.flags import config_from_args
+
+    args = _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl")
+    guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
+    assert guided == GuidedConfig()
+    assert config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided) == RefineConfig()
+
+
+def test_refine_flags_are_typed_and_choices_come_from_the_literal():
+    args = _parse("refine", "--input", "a", "--out", "b", "--t-start", "250", "--cfg", "2", "--select", "median")
+    assert (args.t_start, args.cfg, args.select) == (250, 2.0, "median")
+    with pytest.raises(SystemExit):
+        _parse("refine", "--input", "a", "--out", "b", "--select", "best")
+
+
+def test_train_flags_build_a_prior_config_whose_width_follows_the_architecture():
+    from affordhand.commands.flags import config_from_args
+
+    config = config_from_args(PriorConfig, _parse("train", "--data", "d", "--out", "o"), PRIOR_FLAGS)
+    assert config == PriorConfig() and config.width == 256
+    args = _parse("train", "--data", "d", "--out", "o", "--architecture", "transformer", "--steps", "7")
+    config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
+    assert (config.width, config.steps) == (128, 7)
+    assert PriorConfig(architecture="transformer").width == 128  # the same default from Python
+    assert PriorConfig(architecture="transformer", width=64).width == 64
+
+
+def test_a_wrong_choice_from_python_names_the_allowed_values():
+    with pytest.raises(AffordhandError, match="unknown select 'best': mean, fit, median"):
+        GuidedConfig(select="best")
+    with pytest.raises(AffordhandError, match="unknown mode 'guided': affordance, uncond, fit, none"):
+        RefineConfig(mode="guided")
+    with pytest.raises(AffordhandError, match="samples and steps must be positive"):
+        GuidedConfig(samples=0)
+
+
+def test_a_bad_refine_setting_is_one_line_on_the_command_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "affordhand", "refine", "--input", "x", "--out", "y", "--samples", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: samples and steps must be positive, got 0 and 50"]
+
+
+LAYERS = ("errors", "data", "hand", "text", "prior", "refine", "eval", "report")
+
+
+def test_every_import_runs_down_the_layers():
+    """data -> hand -> text -> prior -> refine -> eval -> report: a lower layer never imports a higher one."""
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = []
+    for path in SRC.rglob("*.py"):
+        layer = path.relative_to(SRC).parts[0].removesuffix(".py")
+        if layer not in rank:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("affordhand."):
+                other = node.module.split(".")[1]
+                if other in rank and rank[other] > rank[layer]:
+                    upward.append(f"{path.relative_to(SRC)} -> {node.module}")
+    assert upward == []
+
+
+def test_functions_and_command_modules_stay_small():
+    long = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert long == []
+    sizes = {p.name: len(p.read_text().splitlines()) for p in [SRC / "cli.py", *(SRC / "commands").glob("*.py")]}
+    assert max(sizes.values()) < 250, sizes
