@@ -147,9 +147,14 @@ def cli_memory(pool: list[dict], prior: str, device: str, sizes=(2000, 20000)) -
 
     from affordhand.data.records import write_records
 
+    # The peak is the process's own VmHWM: getrusage's ru_maxrss survives fork and exec on Linux, so a child
+    # of this (large) process would report this process's size.
     probe = (
-        "import resource, sys; from affordhand.cli import main; rc = main(sys.argv[1:]); "
-        "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+        "import re, resource, sys; from affordhand.cli import main; rc = main(sys.argv[1:]); "
+        "status = open('/proc/self/status').read() if sys.platform == 'linux' else ''; "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', status); "
+        "kb = int(hwm.group(1)) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "print('maxrss_kb', kb, file=sys.stderr); sys.exit(rc)"
     )
     print("\n## Memory as a user runs it: peak RSS of `affordhand refine` (MB)\n")
     print("| mode | " + " | ".join(f"{n} hands" for n in sizes) + " | ratio |")
