@@ -234,3 +234,23 @@ def test_other_representation_and_architecture_train_and_sample(data_dir, tmp_pa
     back = load_prior(tmp_path)
     samples = sample_poses(back, [None] * 4, steps=5)
     assert samples.shape == (4, 45) and torch.isfinite(samples).all()
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "transformer"])
+def test_one_condition_row_per_hand_gives_the_per_sample_output(architecture):
+    """The K samples of a hand share its condition: computing it once per hand changes nothing but time."""
+    torch.manual_seed(0)
+    prior = Prior(PriorConfig(cond_dim=8, width=32, depth=2, emb=32, architecture=architecture))
+    for p in prior.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    B, K = 3, 4
+    x, cond = torch.randn(B * K, 45), torch.randn(B, 8)
+    has = torch.tensor([True, False, True])
+    for t in (torch.full((B * K,), 321), torch.arange(B).repeat_interleave(K) * 100):
+        rows = prior.output(x, t, cond.repeat_interleave(K, 0), has.repeat_interleave(K, 0))
+        assert torch.allclose(prior.output(x, t, cond, has, repeats=K), rows, atol=1e-5)
+        assert torch.allclose(
+            guided_output(prior, cond, has, 2.0, repeats=K)(x, t),
+            guided_output(prior, cond.repeat_interleave(K, 0), has.repeat_interleave(K, 0), 2.0)(x, t),
+            atol=1e-5,
+        )

@@ -292,3 +292,18 @@ def test_two_processes_under_torchrun_write_the_very_file_one_process_writes(syn
     assert not list(tmp_path.glob("two.jsonl*.partial"))  # the ranks' partials were merged and removed
     settings = json.loads((tmp_path / "two.jsonl.config.json").read_text())
     assert settings["records"] == 11 and settings["failed"] == []
+
+
+def test_rigid_joints_of_wrist_frame_joints_are_the_hand_models_joints():
+    """The global fit runs the finger kinematics once: rotating, scaling and moving the wrist-frame joints
+    gives what the hand model gives for the same global pose, left hands included."""
+    from affordhand.refine.batch import joints_camera, rigid_joints, wrist_frame_joints
+
+    g = torch.Generator().manual_seed(3)
+    B = 6
+    pose, orient = 0.4 * torch.randn(B, 45, generator=g), torch.randn(B, 3, generator=g)
+    transl, scale = torch.randn(B, 3, generator=g), 0.8 + 0.4 * torch.rand(B, generator=g)
+    is_left = torch.tensor([False, True, False, True, True, False])
+    local = wrist_frame_joints(HAND, pose, is_left)
+    full = joints_camera(HAND, pose, orient, transl, scale, is_left)
+    assert torch.allclose(rigid_joints(local, orient, transl, scale, is_left), full, atol=1e-5)

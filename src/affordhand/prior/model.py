@@ -61,9 +61,10 @@ class Prior(torch.nn.Module):
             return sixd_to_rotvec(raw.reshape(-1, 15, 6)).reshape(-1, 45)
         return raw
 
-    def output(self, x, t, cond=None, has_cond=None):
-        """Return the network's raw output for x_t."""
-        return self.net(x, t, cond, has_cond)
+    def output(self, x, t, cond=None, has_cond=None, repeats: int = 1):
+        """Return the network's raw output for x_t (B, D); cond (B / repeats, C) serves `repeats` consecutive
+        rows of x each."""
+        return self.net(x, t, cond, has_cond, repeats)
 
     def save(self, run_dir: str | Path) -> None:
         """Write config.json and model.safetensors (weights of this module) into run_dir."""

@@ -31,24 +31,28 @@ def denoiser(schedule: Schedule, output_fn: Callable) -> Denoiser:
     return denoise
 
 
-def guided_output(prior: Prior, cond: torch.Tensor | None, has_cond: torch.Tensor | None, scale: float):
-    """Return a function (x, t) -> network output with classifier-free guidance at `scale`."""
+def guided_output(
+    prior: Prior, cond: torch.Tensor | None, has_cond: torch.Tensor | None, scale: float, repeats: int = 1
+):
+    """Return a function (x, t) -> network output with classifier-free guidance at `scale`; each row of
+    cond (and has_cond) serves `repeats` consecutive rows of x."""
 
     def fn(x, t):
         if cond is None or cond.shape[-1] == 0 or scale == 0:
             return prior.output(x, t, None, None)
         if scale == 1:  # out_u + 1 * (out_c - out_u) is the conditional output: one pass, not two
-            return prior.output(x, t, cond, has_cond)
+            return prior.output(x, t, cond, has_cond, repeats)
         B = x.shape[0]
         both = prior.output(
             torch.cat([x, x]),
             torch.cat([t, t]),
             torch.cat([cond, cond]),
             torch.cat([has_cond, torch.zeros_like(has_cond)]),
+            repeats,
         )
         out_c, out_u = both[:B], both[B:]
         guided = out_u + scale * (out_c - out_u)
-        return torch.where(has_cond[:, None], guided, out_u)
+        return torch.where(has_cond.repeat_interleave(repeats, 0)[:, None], guided, out_u)
 
     return fn
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import roma
 import torch
 
 from affordhand.hand.camera import project
@@ -75,10 +76,30 @@ def joints_camera(hand, pose_r, orient_r, transl, scale, is_left) -> torch.Tenso
     return hand(orient, pose, transl=transl, scale=scale, is_left=is_left).joints
 
 
-def reprojection(hand, batch: HandBatch, pose_r: torch.Tensor | None = None) -> torch.Tensor:
-    """Return squared pixel residuals (B, 21) of the batch's hands (finger poses pose_r, default the batch's)
-    against its 2D keypoints."""
-    uv = project(batch.joints(hand, pose_r), batch.K)
+def wrist_frame_joints(hand, pose_r: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
+    """Return joints (B, 21, 3), metres, of finger poses pose_r (B, 45) under no global orientation, at unit
+    scale, wrist at the origin, in each hand's own side. Every hand model rotates about the wrist and scales
+    and translates after (transl is the wrist position), so the camera-frame joints of any global pose are
+    `rigid_joints` of these: a fit that holds the fingers fixed runs the kinematics once, not per step."""
+    pose = mirror_where(pose_r.reshape(-1, 15, 3), is_left)
+    zeros = pose_r.new_zeros(pose_r.shape[0], 3)
+    joints = hand(zeros, pose, is_left=is_left).joints
+    return joints - joints[:, :1]
+
+
+def rigid_joints(local: torch.Tensor, orient_r, transl, scale, is_left) -> torch.Tensor:
+    """Return camera-frame joints (B, 21, 3) of wrist-frame joints (from wrist_frame_joints) under right-hand
+    global orientation orient_r (B, 3), translation (B, 3) and scale (B,)."""
+    rotation = roma.rotvec_to_rotmat(mirror_where(orient_r, is_left))  # the hand's own side convention
+    return torch.einsum("bij,bkj->bki", rotation, local) * scale.reshape(-1, 1, 1) + transl.unsqueeze(1)
+
+
+def reprojection(
+    hand, batch: HandBatch, pose_r: torch.Tensor | None = None, joints: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Return squared pixel residuals (B, 21) against the batch's 2D keypoints of the batch's hands (finger
+    poses pose_r, default the batch's), or of the camera-frame joints given."""
+    uv = project(batch.joints(hand, pose_r) if joints is None else joints, batch.K)
     return ((uv - batch.keypoints) ** 2).sum(-1)
 
 
@@ -88,10 +109,16 @@ def geman_mcclure(sq_residual: torch.Tensor, sigma_px: float) -> torch.Tensor:
 
 
 def keypoint_loss(
-    hand, batch: HandBatch, pose_r: torch.Tensor, sigma_px: float, weights: torch.Tensor | None = None
+    hand,
+    batch: HandBatch,
+    pose_r: torch.Tensor | None,
+    sigma_px: float,
+    weights: torch.Tensor | None = None,
+    joints: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Return (B,) the weighted mean robust 2D cost of the hands' joints; weights (B, 21) default to the
-    visible joints (a hidden joint's keypoint is a guess, so it has no data term)."""
+    """Return (B,) the weighted mean robust 2D cost of the hands' joints (of finger poses pose_r, or the
+    camera-frame joints given); weights (B, 21) default to the visible joints (a hidden joint's keypoint is
+    a guess, so it has no data term)."""
     weights = batch.visible.float() if weights is None else weights
-    cost = geman_mcclure(reprojection(hand, batch, pose_r), sigma_px)
+    cost = geman_mcclure(reprojection(hand, batch, pose_r, joints), sigma_px)
     return (weights * cost).sum(-1) / weights.sum(-1).clamp_min(WEIGHT_FLOOR)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss
+from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss, rigid_joints, wrist_frame_joints
 from affordhand.refine.settings import FitConfig
 
 MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
@@ -50,10 +50,11 @@ def fit_global(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> HandB
         ]
     )
     w = _joint_weights(batch, config.finger_weight)
-    pose_r = batch.pose_r.detach()
+    with torch.no_grad():  # the fingers are held fixed: their kinematics run once
+        local = wrist_frame_joints(hand, batch.pose_r, batch.is_left)
     for _ in range(config.iters):
-        moved = batch.with_global(orient, transl, log_s.exp())
-        loss = keypoint_loss(hand, moved, pose_r, config.sigma_px, w)
+        joints = rigid_joints(local, orient, transl, log_s.exp(), batch.is_left)
+        loss = keypoint_loss(hand, batch, None, config.sigma_px, w, joints)
         loss = loss + config.scale_prior * (log_s - log_s0) ** 2
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()

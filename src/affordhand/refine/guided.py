@@ -168,8 +168,7 @@ def refine_guided(
     if config.occluded_trust != 1.0 and prior.config.representation == "axis_angle":
         # A regressor's hidden fingers regress to its mean: trust them less than the visible ones.
         x_init = torch.where(skeleton.seen_rotations(kb.visible), x_init, config.occluded_trust * x_init)
-    repeat = lambda v: v.repeat_interleave(K, 0) if v is not None else None
-    fn = guided_output(prior, repeat(cond), repeat(has_cond), config.cfg)
+    fn = guided_output(prior, cond, has_cond, config.cfg, repeats=K)  # one condition per hand, K samples
     levels = _levels(sched, config)
     x = _noised(prior, sched, x_init, kb, fn, levels, seeds, config)
     denoise = denoiser(sched, fn)
