@@ -12,12 +12,13 @@ from rich.progress import Progress
 
 from affordhand.data.records import validate_record, write_records
 from affordhand.hand.align import align_global
+from affordhand.hand.model import HandModel
 from affordhand.progress import show_progress
 
 BATCH = 1024
 
 
-def with_global_orient(records: list[dict], hand) -> list[dict]:
+def with_global_orient(records: list[dict], hand: HandModel) -> list[dict]:
     """Set `global_orient` (where missing) and `scale` of the records that have hand_pose and joints3d
     (camera frame), by registering the hand model to the joints."""
     full = [r for r in records if r.get("hand_pose") is not None and r.get("joints3d") is not None]
@@ -35,7 +36,7 @@ def with_global_orient(records: list[dict], hand) -> list[dict]:
 
 
 def convert_stream(
-    items: Iterable, convert: Callable, out: Path, hand, total: int | None = None, label: str = "convert"
+    items: Iterable, convert: Callable, out: Path, hand: HandModel, total: int | None = None, label: str = "convert"
 ) -> dict:
     """Convert items one by one (broken ones reported with their path and skipped), fill in global
     orientation in batches, validate and write the records atomically; return counts."""

@@ -17,6 +17,7 @@ import torch
 
 from affordhand.hand import skeleton
 from affordhand.hand.align import align_global
+from affordhand.hand.model import HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.refine.run import RefineConfig, refine_batch
 
@@ -34,7 +35,7 @@ def limit_excess(pose: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
     return (excess**2).sum((-1, -2))
 
 
-def fit_to_world(hand, world: np.ndarray, is_left: np.ndarray, iters: int = 200):
+def fit_to_world(hand: HandModel, world: np.ndarray, is_left: np.ndarray, iters: int = 200):
     """Return (global_orient (N, 3), hand_pose (N, 45), error_mm (N,)) fitting the hand to root-relative
     3D landmarks, with the finger angles held inside the joint limits (MediaPipe's depth is uncertain, and
     an unconstrained fit twists fingers into poses no hand makes and no prior knows)."""
@@ -63,7 +64,7 @@ def fit_to_world(hand, world: np.ndarray, is_left: np.ndarray, iters: int = 200)
 SIDE_MARGIN = 1.5  # the other side must fit this many times better to overrule MediaPipe's label
 
 
-def fit_either_side(hand, world: np.ndarray, labelled_left: np.ndarray | None = None, iters: int = 200):
+def fit_either_side(hand: HandModel, world: np.ndarray, labelled_left: np.ndarray | None = None, iters: int = 200):
     """Return (is_left (N,), global_orient (N, 3), hand_pose (N, 45), error_mm (N, 2) as [right, left]):
     a right and a left hand fitted to each hand's 3D landmarks. The closer one is kept; where labels are
     given, a label stands unless the other side fits SIDE_MARGIN times better (on the nine hands tried, the
@@ -83,7 +84,7 @@ def fit_either_side(hand, world: np.ndarray, labelled_left: np.ndarray | None = 
     return is_left, orient[pick], pose[pick], error
 
 
-def initial_records(hand, hands: list, K: np.ndarray, ids: list[str]) -> tuple[list[dict], dict[str, str]]:
+def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str]) -> tuple[list[dict], dict[str, str]]:
     """Return (initial-estimate records, {id: note}) for detected hands: 3D landmark fit, then 2D keypoint
     fit; a note says where the side differs from MediaPipe's handedness label."""
     if not hands:

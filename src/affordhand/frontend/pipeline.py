@@ -16,6 +16,7 @@ from affordhand.frontend.fit import initial_records, occlusion_from_box
 from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.camera import default_intrinsics, project
+from affordhand.hand.model import HandModel
 from affordhand.refine.run import refine_batch
 from affordhand.refine.settings import GuidedConfig, RefineConfig
 from affordhand.report.figures import skeleton_grid
@@ -83,7 +84,7 @@ def _hand_text(rec: dict, path: Path, options: ImageOptions, describer, notes: l
     return text.replace("A right hand", side).replace("A left hand", side)
 
 
-def _write_views(image, rec, refined, K, hand, stem: str, out: Path, options: ImageOptions) -> dict:
+def _write_views(image, rec, refined, K, hand: HandModel, stem: str, out: Path, options: ImageOptions) -> dict:
     """Write the overlay, mesh and (with options.views) the 3D figure and viewer; return their paths and the
     2D keypoints before and after, and the wrist-relative joints before and after."""
     uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
@@ -131,7 +132,7 @@ def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
 
 
 def process_image(
-    path: Path, out: Path, options: ImageOptions, hand, prior, describer=None, uncertainty=None
+    path: Path, out: Path, options: ImageOptions, hand: HandModel, prior, describer=None, uncertainty=None
 ) -> list[dict]:
     """Detect, fit, refine and write the outputs of every hand in one image; return report entries. With an
     uncertainty recipe, each refined joint gets its 90 % radius (drawn as a circle in the overlay)."""
@@ -171,7 +172,7 @@ def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
     return np.asarray(record["joint_uncertainty_mm"]) / 1000 * K[0, 0] / depth
 
 
-def _mesh(hand, record: dict, path: Path) -> Path:
+def _mesh(hand: HandModel, record: dict, path: Path) -> Path:
     vertices = faces = None
     if getattr(hand, "name", "") == "mano":
         t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
@@ -187,7 +188,13 @@ def _mesh(hand, record: dict, path: Path) -> Path:
 
 
 def run_images(
-    paths: list[str], out_dir: str | Path, options: ImageOptions, hand, prior, describer=None, uncertainty=None
+    paths: list[str],
+    out_dir: str | Path,
+    options: ImageOptions,
+    hand: HandModel,
+    prior,
+    describer=None,
+    uncertainty=None,
 ) -> list[dict]:
     """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
     from affordhand.report.html import batch_report

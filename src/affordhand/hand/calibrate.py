@@ -17,7 +17,7 @@ import torch
 from affordhand.data.atomic import atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
-from affordhand.hand.model import BuiltinHand, _mirror_inputs, _mirror_points, forward_kinematics
+from affordhand.hand.model import BuiltinHand, HandModel, _mirror_inputs, _mirror_points, forward_kinematics
 
 FORMAT = "affordhand-skeleton-1"
 
@@ -53,7 +53,7 @@ def paired_records(records: list[dict], limit: int | None = None) -> list[dict]:
 
 
 @torch.no_grad()
-def skeleton_mismatch_mm(records: list[dict], hand) -> float | None:
+def skeleton_mismatch_mm(records: list[dict], hand: HandModel) -> float | None:
     """Return the mean distance (mm) between the records' own 3D joints and the hand model's joints for the
     same pose (root-relative, after the best scale per record), or None when no record holds both."""
     usable = paired_records(records, limit=512)

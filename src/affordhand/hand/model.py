@@ -10,6 +10,7 @@ and return a `HandOutput` with `joints` (B, 21, 3) in metres, OpenPose order, an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import roma
@@ -27,6 +28,18 @@ class HandOutput:
     joints: torch.Tensor
     vertices: torch.Tensor | None = None
     faces: np.ndarray | None = None
+
+
+class HandModel(Protocol):
+    """What refinement, evaluation and the front end need of a hand model (BuiltinHand, ManoHand): batched
+    parameters in (shapes in this module's docstring), a HandOutput out; global orientation rotates about the
+    wrist, then scale, then transl (the wrist's position) apply."""
+
+    name: str
+
+    def __call__(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None) -> HandOutput: ...
+
+    def to(self, device) -> "HandModel": ...
 
 
 def _mirror_inputs(global_orient, hand_pose, is_left):

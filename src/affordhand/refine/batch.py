@@ -9,6 +9,7 @@ import roma
 import torch
 
 from affordhand.hand.camera import project
+from affordhand.hand.model import HandModel
 from affordhand.hand.rotations import mirror_where
 
 # Joints that only global orientation, translation and scale move (wrist and the base of each finger).
@@ -45,7 +46,7 @@ class HandBatch:
         """Return a copy with another global pose (orientation, translation, scale)."""
         return replace(self, orient_r=orient_r, transl=transl, scale=scale)
 
-    def joints(self, hand, pose_r: torch.Tensor | None = None) -> torch.Tensor:
+    def joints(self, hand: HandModel, pose_r: torch.Tensor | None = None) -> torch.Tensor:
         """Return camera-frame joints (B, 21, 3), metres, for finger poses pose_r (default: the batch's)."""
         pose_r = self.pose_r if pose_r is None else pose_r
         return joints_camera(hand, pose_r, self.orient_r, self.transl, self.scale, self.is_left)
@@ -69,14 +70,14 @@ def batch_from_records(records: list[dict]) -> HandBatch:
     return HandBatch(pose, orient, transl, scale, f32("keypoints2d"), visible, f32("K"), is_left)
 
 
-def joints_camera(hand, pose_r, orient_r, transl, scale, is_left) -> torch.Tensor:
+def joints_camera(hand: HandModel, pose_r, orient_r, transl, scale, is_left) -> torch.Tensor:
     """Return camera-frame joints (B, 21, 3), metres, from right-hand parameters."""
     pose = mirror_where(pose_r.reshape(-1, 15, 3), is_left)
     orient = mirror_where(orient_r, is_left)
     return hand(orient, pose, transl=transl, scale=scale, is_left=is_left).joints
 
 
-def wrist_frame_joints(hand, pose_r: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
+def wrist_frame_joints(hand: HandModel, pose_r: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
     """Return joints (B, 21, 3), metres, of finger poses pose_r (B, 45) under no global orientation, at unit
     scale, wrist at the origin, in each hand's own side. Every hand model rotates about the wrist and scales
     and translates after (transl is the wrist position), so the camera-frame joints of any global pose are

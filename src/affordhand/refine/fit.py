@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from affordhand.hand.model import HandModel
 from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss, rigid_joints, wrist_frame_joints
 from affordhand.refine.settings import FitConfig
 
@@ -35,7 +36,7 @@ def _joint_weights(batch: HandBatch, finger_weight: float) -> torch.Tensor:
     return w[None] * batch.visible.float()
 
 
-def fit_global(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> HandBatch:
+def fit_global(hand: HandModel, batch: HandBatch, config: FitConfig = FitConfig()) -> HandBatch:
     """Return the batch with its orientation, translation and scale fitted to the visible keypoints, the
     finger pose held fixed."""
     orient = batch.orient_r.clone().requires_grad_(True)
@@ -62,7 +63,7 @@ def fit_global(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> HandB
     return batch.with_global(orient.detach(), transl.detach(), log_s.exp().detach())
 
 
-def fit_pose(hand, batch: HandBatch, config: FitConfig = FitConfig()) -> torch.Tensor:
+def fit_pose(hand: HandModel, batch: HandBatch, config: FitConfig = FitConfig()) -> torch.Tensor:
     """Return finger poses (B, 45) fitted to the visible keypoints of a globally fitted batch, pulled toward
     the initial pose and kept inside the joint limits' range by the same pull (the `fit` baseline)."""
     init = batch.pose_r.detach()

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
+from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
+from affordhand.hand.model import HandModel
 from affordhand.prior.model import Prior
 from affordhand.prior.sampling import Denoiser, ddim_invert, denoiser, guided_output, sample_ddim
 from affordhand.prior.schedule import Schedule
@@ -57,7 +59,7 @@ def refinement_schedule(prior: Prior, bounds: str = "anatomical"):
     if bounds == "data" or prior.schedule.bounds is None or prior.config.representation != "axis_angle":
         return prior.schedule
     if bounds != "anatomical":
-        raise ValueError(f"unknown bounds {bounds!r}: data or anatomical")
+        raise AffordhandError(f"unknown bounds {bounds!r}: data or anatomical")
     axes = torch.as_tensor(skeleton.joint_axes(), dtype=torch.float32)  # (15, 3 anatomical, 3 xyz)
     limits = torch.as_tensor(skeleton.joint_limits(), dtype=torch.float32)  # (15, 3, 2)
     centre, half = limits.mean(-1), (limits[..., 1] - limits[..., 0]) / 2
@@ -131,7 +133,7 @@ def _regenerate_hidden(sched, denoise, x_init, noise, fresh, kb: HandBatch, t_lo
 
 
 @torch.no_grad()
-def _select(prior: Prior, hand, batch: HandBatch, kb: HandBatch, x0, config: GuidedConfig) -> GuidedResult:
+def _select(prior: Prior, hand: HandModel, batch: HandBatch, kb: HandBatch, x0, config: GuidedConfig) -> GuidedResult:
     """Return the final pose per hand from its K samples x0 (B * K, D): their mean, best 2D fit or the
     sample nearest the per-joint median, with the samples' per-joint spread."""
     B, K = batch.pose_r.shape[0], config.samples
@@ -155,7 +157,7 @@ def _select(prior: Prior, hand, batch: HandBatch, kb: HandBatch, x0, config: Gui
 
 
 def refine_guided(
-    prior: Prior, hand, batch: HandBatch, cond, has_cond, config: GuidedConfig, seeds: torch.Tensor
+    prior: Prior, hand: HandModel, batch: HandBatch, cond, has_cond, config: GuidedConfig, seeds: torch.Tensor
 ) -> GuidedResult:
     """Return the refined finger poses of B globally fitted hands: noise, guided sampling, selection.
 

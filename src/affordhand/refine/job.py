@@ -17,6 +17,7 @@ from rich.progress import Progress
 from affordhand.data.provenance import check_same_run, provenance
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
+from affordhand.hand.model import HandModel
 from affordhand.parallel import barrier, join
 from affordhand.progress import quiet, show_progress
 from affordhand.refine.batch import NEEDED
@@ -110,7 +111,7 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     return PartialWriter(out, done, settings, rank, world)
 
 
-def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter, total: int) -> list:
+def _refine_shard(job, batches, hand: HandModel, prior, uncertainty, writer: PartialWriter, total: int) -> list:
     """Refine this rank's batches into the writer; return (id, bad fields) of the results that were not
     finite (left out)."""
     done_ids = frozenset(writer.done_ids)
@@ -132,7 +133,7 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     return failed
 
 
-def run_refine_job(job: RefineJob, hand, report: Callable[[str], None] = _stderr) -> JobResult:
+def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None] = _stderr) -> JobResult:
     """Refine job.input into job.out with the hand model (matched to the input's joints first); resumable."""
     if job.batch < 1:
         raise AffordhandError("--batch must be positive")

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from affordhand.hand.camera import project
+from affordhand.hand.model import HandModel
 from affordhand.refine.batch import batch_from_records
 
 DEPTH_M = (0.05, 50.0)  # wrist distance along the optical axis, metres
@@ -26,7 +27,7 @@ def _outside(value: float, bounds: tuple[float, float]) -> bool:
     return not bounds[0] <= value <= bounds[1]
 
 
-def implausible(records: list[dict], hand) -> list[list[str]]:
+def implausible(records: list[dict], hand: HandModel) -> list[list[str]]:
     """Return, per record (validated, with the fields refinement needs), what is implausible in it."""
     reasons: list[list[str]] = [[] for _ in records]
     check_2d = []
@@ -57,7 +58,7 @@ def implausible(records: list[dict], hand) -> list[list[str]]:
 
 
 @torch.no_grad()
-def _reprojection_in_hands(records: list[dict], hand) -> np.ndarray:
+def _reprojection_in_hands(records: list[dict], hand: HandModel) -> np.ndarray:
     """Return each record's mean 2D error over visible joints, in units of its keypoints' extent."""
     batch = batch_from_records(records)
     uv = project(batch.joints(hand), batch.K)

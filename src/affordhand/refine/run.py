@@ -16,7 +16,7 @@ import torch
 from affordhand.data.taxonomy import record_grasp
 from affordhand.errors import AffordhandError
 from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
-from affordhand.hand.model import BuiltinHand
+from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
@@ -32,7 +32,7 @@ def record_seed(record_id: str, seed: int) -> int:
     return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2**31)
 
 
-def _output_records(records, batch: HandBatch, pose_r, hand, mode, extra):
+def _output_records(records, batch: HandBatch, pose_r, hand: HandModel, mode, extra):
     """Return copies of records with the refined pose of the batch's fitted hands and the extra fields."""
     joints = batch.joints(hand, pose_r).detach()
     pose = mirror_where(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
@@ -57,7 +57,7 @@ def _output_records(records, batch: HandBatch, pose_r, hand, mode, extra):
     return out
 
 
-def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand, prior, device):
+def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand: HandModel, prior, device):
     """Return (finger poses (B, 45), extra fields) of guided refinement with the prior: the text condition in
     affordance mode, none in uncond mode; joint_move_mm is how far each root-relative joint moved."""
     if prior is None:
@@ -127,7 +127,7 @@ def refine_records(
     return out
 
 
-def match_hand_to_input(records: list[dict], hand, calibrate_from_input: bool = True):
+def match_hand_to_input(records: list[dict], hand: HandModel, calibrate_from_input: bool = True):
     """Return (hand model, message or None): the given model, or, where the records carry a pose with the
     regressor's own 3D joints (HaMeR and WiLoR give both) that the model misses by more than
     TOLERANCE_MM, the built-in hand calibrated on those pairs. A mismatch never passes silently:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +17,13 @@ from affordhand.data.taxonomy import GRASPS
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import mirror_rotvec
 from affordhand.synth import scene
+from affordhand.synth.config import SynthConfig
 from affordhand.synth.grasps import sample_poses
 
 # Held-out objects and grasps of HOGraspNet's s3 (unseen objects) and s4 (unseen grasps) splits.
 S3_TEST_OBJECTS = tuple(OBJECTS_BY_ID[i].name for i in (10, 2, 12, 20, 4, 6, 11))
 S4_TEST_GRASPS = (23, 25, 29, 16)
 LEFT_FRACTION = 0.3
-
-
-@dataclass
-class SynthConfig:
-    """Settings of one synthetic data set; saved beside it as config.json."""
-
-    n: int = 2000
-    seed: int = 0
-    occlusion: str = "mixed"
-    split_by: str = "object"
-    test_fraction: float = 0.2
 
 
 def _mirror_np(rotvec: np.ndarray) -> np.ndarray:
@@ -73,10 +63,6 @@ def _descriptions(sides, objects, grasp_ids, intentions, rng) -> tuple[list[str]
 
 def generate(config: SynthConfig) -> dict[str, np.ndarray | list]:
     """Return the ground truth of config.n grasps as arrays (right-hand parameters plus side)."""
-    if config.n < 1:
-        raise AffordhandError("--n must be at least 1")
-    if config.occlusion not in (*scene.LEVELS, "mixed"):
-        raise AffordhandError(f"unknown occlusion level {config.occlusion!r}: light, medium, heavy or mixed")
     rng = np.random.default_rng(config.seed)
     n = config.n
     names = sorted(OBJECTS)
