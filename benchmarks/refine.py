@@ -193,50 +193,46 @@ def cli_memory(pool: list[dict], prior: str, device: str, sizes=(2000, 20000)) -
             print(f"| {mode} | {cells} | {peak[-1] / peak[0]:.2f} |")
 
 
-def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large: int = 1024) -> None:
-    """Print the rate a user sees: `affordhand refine` at default settings on `small` and `large` hands, the
-    marginal rate (large - small) / (time difference) so start-up cancels out; with an empty text-embedding
-    cache (every sentence encoded) and again with it filled by the first runs."""
-    import os
+def _cli_seconds(n: int, tmp: str, out: str, prior: str, device: str, env: dict) -> float:
+    """Return the wall time of `affordhand refine` on the first n hands (a subprocess, start-up included)."""
     import subprocess
     import sys
+
+    command = [sys.executable, "-m", "affordhand", "refine", "--input", f"{tmp}/in{n}.jsonl", "--out", out]
+    t0 = time.perf_counter()
+    subprocess.run(command + ["--prior", prior, "--device", device], env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large: int = 1024, reps: int = 3) -> None:
+    """Print the rate a user sees: `affordhand refine` at default settings on `small` and `large` hands, the
+    marginal rate (large - small) / (time difference) so start-up cancels out; with an empty text-embedding
+    cache (every sentence encoded; a new cache for each repetition) and with it filled. Each time is the
+    median of `reps` runs: one run varies by about 10 % on a shared machine."""
+    import os
+    import statistics
 
     from affordhand.data.records import write_records
 
     recs = (pool * (large // len(pool) + 1))[:large]
     recs = [{**r, "id": f"{r['id']}#{i}"} for i, r in enumerate(recs)]
     print("\n## Speed as a user runs it: `affordhand refine` at default settings (marginal rate)\n")
-    print("| text-embedding cache | seconds, 64 hands | seconds, 1024 hands | marginal hands/s |")
+    print(f"| text-embedding cache | seconds, {small} hands | seconds, {large} hands | marginal hands/s |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "AFFORDHAND_CACHE_DIR": f"{tmp}/cache"}
-        seconds = {}
+        for n in (small, large):
+            write_records(f"{tmp}/in{n}.jsonl", recs[:n])
+        times: dict = {}
         for state in ("empty", "filled"):
-            for n in (small, large):
-                write_records(f"{tmp}/in{n}.jsonl", recs[:n])
-                t0 = time.perf_counter()
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "affordhand",
-                        "refine",
-                        "--input",
-                        f"{tmp}/in{n}.jsonl",
-                        "--out",
-                        f"{tmp}/out_{state}{n}.jsonl",
-                        "--prior",
-                        prior,
-                        "--device",
-                        device,
-                    ],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                )
-                seconds[state, n] = time.perf_counter() - t0
-            rate = (large - small) / (seconds[state, large] - seconds[state, small])
-            print(f"| {state} | {seconds[state, small]:.1f} | {seconds[state, large]:.1f} | {rate:.0f} |")
+            for rep in range(reps):
+                cache = f"{tmp}/cache{rep}" if state == "empty" else f"{tmp}/cache0"  # filled by the first run
+                env = {**os.environ, "AFFORDHAND_CACHE_DIR": cache}
+                for n in (small, large):
+                    out = f"{tmp}/out_{state}{n}_{rep}.jsonl"
+                    times.setdefault((state, n), []).append(_cli_seconds(n, tmp, out, prior, device, env))
+            t_small, t_large = (statistics.median(times[state, n]) for n in (small, large))
+            rate = (large - small) / (t_large - t_small)
+            print(f"| {state} | {t_small:.1f} | {t_large:.1f} | {rate:.0f} |")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,15 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
+def _embed_condition(net: nn.Module, cond, has_cond) -> torch.Tensor:
+    """Return a network's condition embedding (G, E) for cond (G, C), the null embedding where has_cond is
+    false, or the null embedding alone (1, E) when there is no condition."""
+    if cond is None or net.c_mlp is None:
+        return net.null[None]
+    keep = has_cond if has_cond is not None else torch.ones(cond.shape[0], dtype=torch.bool, device=cond.device)
+    return torch.where(keep[:, None], net.c_mlp(cond), net.null.expand(cond.shape[0], -1))
+
+
 class _Block(nn.Module):
     def __init__(self, width: int, emb: int, dropout: float):
         super().__init__()
@@ -80,12 +89,13 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList([_Block(width, emb, dropout) for _ in range(depth)])
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, pose_dim))
 
-    def forward(self, x, t, cond=None, has_cond=None, repeats: int = 1):
-        c = self.null[None]  # no condition: one embedding for every row
-        if cond is not None and self.c_mlp is not None:
-            groups = cond.shape[0]
-            keep = has_cond if has_cond is not None else torch.ones(groups, dtype=torch.bool, device=x.device)
-            c = torch.where(keep[:, None], self.c_mlp(cond), self.null.expand(groups, -1))
+    def embed_condition(self, cond, has_cond) -> torch.Tensor:
+        """Return the condition's embedding (G, emb) (or (1, emb) for none): what `forward` takes as
+        `embedded` when the same condition serves many calls (the steps of a sampler)."""
+        return _embed_condition(self, cond, has_cond)
+
+    def forward(self, x, t, cond=None, has_cond=None, repeats: int = 1, embedded=None):
+        c = self.embed_condition(cond, has_cond) if embedded is None else embedded
         e = embed_timesteps(self.t_mlp, t[::repeats] if repeats > 1 else t, self.emb)
         e = torch.nn.functional.silu(e + c)  # (groups or 1, emb): one per hand, or one for all
         h = self.inp(x)
@@ -122,17 +132,13 @@ class JointTransformer(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, self.per_joint))
 
-    def forward(self, x, t, cond=None, has_cond=None, repeats: int = 1):
+    def embed_condition(self, cond, has_cond) -> torch.Tensor:
+        """Return the condition's embedding (G, width) (or (1, width) for none), as Denoiser's."""
+        return _embed_condition(self, cond, has_cond)
+
+    def forward(self, x, t, cond=None, has_cond=None, repeats: int = 1, embedded=None):
         B = x.shape[0]
-        if repeats > 1 and cond is not None:
-            cond = cond.repeat_interleave(repeats, 0)
-            has_cond = has_cond.repeat_interleave(repeats, 0) if has_cond is not None else None
-        null = self.null.expand(B, -1)
-        if cond is not None and self.c_mlp is not None:
-            keep = has_cond if has_cond is not None else torch.ones(B, dtype=torch.bool, device=x.device)
-            c = torch.where(keep[:, None], self.c_mlp(cond), null)
-        else:
-            c = null
+        c = _rows(self.embed_condition(cond, has_cond) if embedded is None else embedded, repeats, B)
         token = (self.t_mlp(timestep_embedding(t, self.emb)) + c).unsqueeze(1)
         joints = self.inp(x.reshape(B, 15, self.per_joint)) + self.joint_embedding
         h = self.encoder(torch.cat([token, joints], dim=1))

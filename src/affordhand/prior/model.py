@@ -61,10 +61,10 @@ class Prior(torch.nn.Module):
             return sixd_to_rotvec(raw.reshape(-1, 15, 6)).reshape(-1, 45)
         return raw
 
-    def output(self, x, t, cond=None, has_cond=None, repeats: int = 1):
+    def output(self, x, t, cond=None, has_cond=None, repeats: int = 1, embedded=None):
         """Return the network's raw output for x_t (B, D); cond (B / repeats, C) serves `repeats` consecutive
-        rows of x each."""
-        return self.net(x, t, cond, has_cond, repeats)
+        rows of x each; embedded: `self.net.embed_condition(cond, has_cond)`, computed once for many calls."""
+        return self.net(x, t, cond, has_cond, repeats, embedded)
 
     def save(self, run_dir: str | Path) -> None:
         """Write config.json and model.safetensors (weights of this module) into run_dir."""

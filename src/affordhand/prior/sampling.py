@@ -37,18 +37,23 @@ def guided_output(
     """Return a function (x, t) -> network output with classifier-free guidance at `scale`; each row of
     cond (and has_cond) serves `repeats` consecutive rows of x."""
 
+    embedded: dict = {}  # the condition's embedding, computed on the first call: it is the same at every step
+
+    def embed(key, c, h):
+        if key not in embedded:
+            with torch.no_grad():
+                embedded[key] = prior.net.embed_condition(c, h)
+        return embedded[key]
+
     def fn(x, t):
         if cond is None or cond.shape[-1] == 0 or scale == 0:
             return prior.output(x, t, None, None)
         if scale == 1:  # out_u + 1 * (out_c - out_u) is the conditional output: one pass, not two
-            return prior.output(x, t, cond, has_cond, repeats)
+            return prior.output(x, t, cond, has_cond, repeats, embed("c", cond, has_cond))
         B = x.shape[0]
+        both_cond, both_has = torch.cat([cond, cond]), torch.cat([has_cond, torch.zeros_like(has_cond)])
         both = prior.output(
-            torch.cat([x, x]),
-            torch.cat([t, t]),
-            torch.cat([cond, cond]),
-            torch.cat([has_cond, torch.zeros_like(has_cond)]),
-            repeats,
+            torch.cat([x, x]), torch.cat([t, t]), both_cond, both_has, repeats, embed("cu", both_cond, both_has)
         )
         out_c, out_u = both[:B], both[B:]
         guided = out_u + scale * (out_c - out_u)

@@ -111,17 +111,21 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     return PartialWriter(out, done, settings, rank, world)
 
 
-def _refine_shard(job, batches, hand: HandModel, prior, uncertainty, writer: PartialWriter, total: int) -> list:
+def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter, total: int) -> tuple[list, list]:
     """Refine this rank's batches into the writer; return (id, bad fields) of the results that were not
-    finite (left out)."""
+    finite (left out) and, unless the input was checked up front (strict), (id, reasons) of the inputs that
+    hold implausible values (checked batch by batch, so the input is read once less)."""
     done_ids = frozenset(writer.done_ids)
-    failed = []
+    failed, flagged = [], []
+    device_hand = hand.to(job.device)
     hidden = (not show_progress() and not job.progress) or quiet() or writer.rank > 0
     with Progress(disable=hidden) as bar:
         task = bar.add_task(f"refine ({job.config.mode})", total=total, completed=len(done_ids))
         for chunk in batches(done_ids):
+            if not job.strict:
+                flagged += [(r["id"], why) for r, why in zip(chunk, implausible(chunk, hand)) if why]
             refined = []
-            for rec in refine_batch(chunk, job.config, hand, prior, job.device, uncertainty):
+            for rec in refine_batch(chunk, job.config, device_hand, prior, job.device, uncertainty):
                 bad = not_finite(rec)
                 if bad:
                     failed.append((rec["id"], bad))
@@ -130,7 +134,7 @@ def _refine_shard(job, batches, hand: HandModel, prior, uncertainty, writer: Par
             writer.add(refined)
             bar.update(task, advance=len(chunk))
     writer.close()
-    return failed
+    return failed, flagged
 
 
 def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None] = _stderr) -> JobResult:
@@ -157,12 +161,14 @@ def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None
     batches = lambda skip=frozenset(): input_batches(
         job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
     )
-    flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
-    _check_plausible(job.input, flagged, job.strict, report)
+    if job.strict:  # refuse before refining anything: one pass more over the input
+        flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
+        _check_plausible(job.input, flagged, True, report)
     settings = job_settings(job, prior)
     writer = _resume(job, settings, rank, world, report)
     shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
-    failed = _refine_shard(job, batches, hand.to(job.device), prior, uncertainty, writer, shard)
+    failed, flagged = _refine_shard(job, batches, hand, prior, uncertainty, writer, shard)
+    _check_plausible(job.input, flagged, False, report)
     if failed:
         report(
             f"warning: {len(failed)} records gave no finite result and were left out (first: "
