@@ -126,8 +126,8 @@ def main() -> None:
     pool = sets["medium"][1]
     for batch in (1, 64, 512):
         recs = (pool * (batch // len(pool) + 1))[:batch]
-        reps = 5 if batch == 1 else 1
-        refine_batch(recs[:1], base, hand, prior, args.device)  # warm-up (text encoder, kernels)
+        reps = 5 if batch == 1 else 3
+        refine_batch(recs, base, hand, prior, args.device)  # warm-up at this batch size (text, kernels, memory)
         t0 = time.perf_counter()
         for _ in range(reps):
             refine_batch(recs, base, hand, prior, args.device)
