@@ -1,5 +1,12 @@
-"""Hand detection and landmarks with MediaPipe Hands (pinned mediapipe==0.10.14, whose wheel ships the
-palm-detection and hand-landmark models, so it runs offline through its `solutions.hands` API).
+"""Hand detection and landmarks with MediaPipe Hands, through either of its two APIs:
+
+- `solutions.hands` (mediapipe 0.10.14, pinned for Python < 3.13): its wheel ships the palm-detection and
+  hand-landmark models, so it runs offline with nothing to download;
+- the Tasks API's `HandLandmarker` (newer wheels, Python 3.13 on), whose wheels ship no model: it reads
+  `hand_landmarker.task` from $AFFORDHAND_HAND_LANDMARKER, else from the cache folder
+  (~/.cache/affordhand/hand_landmarker.task, or $AFFORDHAND_CACHE_DIR); download it once from LANDMARKER_URL.
+
+The first API that the installed mediapipe has is used; AFFORDHAND_MEDIAPIPE_API=tasks chooses the second.
 
 MediaPipe's 21 landmarks follow the same order as ours (wrist; thumb CMC, MCP, IP, tip; index ...; pinky).
 Its handedness label assumes a mirrored (selfie) image; for ordinary photos we swap it.
@@ -7,12 +14,14 @@ Its handedness label assumes a mirrored (selfie) image; for ordinary photos we s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
 import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +30,91 @@ from affordhand.errors import AffordhandError
 
 _LOCK = threading.Lock()
 _GRAPHS: dict[tuple, object] = {}
+LANDMARKER_URL = (
+    "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/latest/"
+    "hand_landmarker.task"
+)
+
+
+@dataclass
+class _Landmarks:
+    """One hand as either API gives it: normalised image points (21, 2), world points (21, 3) m, MediaPipe's
+    handedness label (for a mirrored image) and its score."""
+
+    image: np.ndarray
+    world: np.ndarray
+    label: str
+    score: float
+
+
+class _SolutionsGraph:
+    """mediapipe.solutions.hands (the API of 0.10.14, whose wheel carries the models)."""
+
+    def __init__(self, mp, max_hands: int, min_confidence: float):
+        self.graph = mp.solutions.hands.Hands(
+            static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_confidence
+        )
+
+    def process(self, rgb: np.ndarray) -> list[_Landmarks]:
+        result = self.graph.process(rgb)
+        pairs = zip(result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [])
+        return [
+            _Landmarks(
+                np.array([[p.x, p.y] for p in lm.landmark]),
+                np.array([[p.x, p.y, p.z] for p in world.landmark]),
+                handed.classification[0].label,
+                float(handed.classification[0].score),
+            )
+            for (lm, world), handed in zip(pairs, result.multi_handedness or [])
+        ]
+
+
+class _TasksGraph:
+    """mediapipe.tasks' HandLandmarker (newer wheels), on a hand_landmarker.task model file."""
+
+    def __init__(self, mp, max_hands: int, min_confidence: float):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(landmarker_model())),
+            running_mode=vision.RunningMode.IMAGE,
+            num_hands=max_hands,
+            min_hand_detection_confidence=min_confidence,
+            min_hand_presence_confidence=min_confidence,
+        )
+        self.mp, self.graph = mp, vision.HandLandmarker.create_from_options(options)
+
+    def close(self) -> None:
+        self.graph.close()  # at exit, before the interpreter takes down what its own finaliser needs
+
+    def process(self, rgb: np.ndarray) -> list[_Landmarks]:
+        result = self.graph.detect(self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb))
+        pairs = zip(result.hand_landmarks or [], result.hand_world_landmarks or [])
+        return [
+            _Landmarks(
+                np.array([[p.x, p.y] for p in lm]),
+                np.array([[p.x, p.y, p.z] for p in world]),
+                handed[0].category_name,
+                float(handed[0].score),
+            )
+            for (lm, world), handed in zip(pairs, result.handedness or [])
+        ]
+
+
+def landmarker_model() -> Path:
+    """Return the hand_landmarker.task file the Tasks API reads, or raise AffordhandError saying where to
+    put it."""
+    given = os.environ.get("AFFORDHAND_HAND_LANDMARKER")
+    folder = os.environ.get("AFFORDHAND_CACHE_DIR", "")
+    if not folder or folder.lower() == "off":
+        folder = str(Path.home() / ".cache" / "affordhand")
+    path = Path(given) if given else Path(folder) / "hand_landmarker.task"
+    if not path.is_file():
+        raise AffordhandError(
+            f"this mediapipe has only the Tasks API, which needs its hand model: download {LANDMARKER_URL} "
+            f"to {path} (or set AFFORDHAND_HAND_LANDMARKER to the file)"
+        )
+    return path
 
 
 @dataclass
@@ -65,20 +159,30 @@ def warm_up(max_hands: int = 4, min_confidence: float = 0.3) -> None:
 
 def _landmarker(max_hands: int, min_confidence: float):
     """Return the MediaPipe Hands graph for these settings, made and started once (call under _LOCK)."""
-    key = (max_hands, min_confidence)
+    api = os.environ.get("AFFORDHAND_MEDIAPIPE_API", "auto"), os.environ.get("AFFORDHAND_HAND_LANDMARKER")
+    key = (max_hands, min_confidence, *api)
     if key not in _GRAPHS:
         try:
             import mediapipe as mp
         except ImportError:
             raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
+        legacy = hasattr(getattr(mp, "solutions", None), "hands")
+        use_tasks = api[0] == "tasks" or not legacy
         with _quiet_native_logs(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-            graph = mp.solutions.hands.Hands(
-                static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_confidence
-            )
+            graph = (_TasksGraph if use_tasks else _SolutionsGraph)(mp, max_hands, min_confidence)
             graph.process(np.zeros((64, 64, 3), np.uint8))  # MediaPipe's native start-up lines come here
+        if not _GRAPHS:
+            atexit.register(_close_graphs)
         _GRAPHS[key] = graph
     return _GRAPHS[key]
+
+
+def _close_graphs() -> None:
+    for graph in _GRAPHS.values():
+        if hasattr(graph, "close"):
+            graph.close()
+    _GRAPHS.clear()
 
 
 def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], width: int) -> None:
@@ -92,19 +196,15 @@ def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], wi
         hand.disagreement = best if best is not None and best.mean() < 0.33 else np.full(21, np.nan)
 
 
-def _hands(result, shape, mirrored: bool) -> list[DetectedHand]:
+def _hands(found: list[_Landmarks], shape, mirrored: bool) -> list[DetectedHand]:
     h, w = shape[:2]
-    found = []
-    for lm, world, handed in zip(
-        result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [], result.multi_handedness or []
-    ):
-        kp = np.array([[p.x * w, p.y * h] for p in lm.landmark])
-        xyz = np.array([[p.x, p.y, p.z] for p in world.landmark])
-        label = handed.classification[0].label.lower()
+    hands = []
+    for lm in found:
+        label = lm.label.lower()
         if not mirrored:
             label = "right" if label == "left" else "left"
-        found.append(DetectedHand(kp, xyz, label, float(handed.classification[0].score)))
-    return found
+        hands.append(DetectedHand(lm.image * (w, h), lm.world, label, lm.score))
+    return hands
 
 
 @contextlib.contextmanager
