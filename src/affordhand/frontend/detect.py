@@ -14,7 +14,6 @@ Its handedness label assumes a mirrored (selfie) image; for ordinary photos we s
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import sys
@@ -83,9 +82,6 @@ class _TasksGraph:
             min_hand_presence_confidence=min_confidence,
         )
         self.mp, self.graph = mp, vision.HandLandmarker.create_from_options(options)
-
-    def close(self) -> None:
-        self.graph.close()  # at exit, before the interpreter takes down what its own finaliser needs
 
     def process(self, rgb: np.ndarray) -> list[_Landmarks]:
         result = self.graph.detect(self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb))
@@ -172,17 +168,8 @@ def _landmarker(max_hands: int, min_confidence: float):
             warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
             graph = (_TasksGraph if use_tasks else _SolutionsGraph)(mp, max_hands, min_confidence)
             graph.process(np.zeros((64, 64, 3), np.uint8))  # MediaPipe's native start-up lines come here
-        if not _GRAPHS:
-            atexit.register(_close_graphs)
         _GRAPHS[key] = graph
     return _GRAPHS[key]
-
-
-def _close_graphs() -> None:
-    for graph in _GRAPHS.values():
-        if hasattr(graph, "close"):
-            graph.close()
-    _GRAPHS.clear()
 
 
 def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], width: int) -> None:
