@@ -71,3 +71,17 @@ def test_embeddings_are_kept_on_disk_by_encoder_and_sentence(tmp_path, monkeypat
     third = MiniLMEncoder()
     assert torch.allclose(third.encode(sentences), e, atol=1e-6)
     assert third._disk is None  # off: nothing read or written
+
+
+def test_changed_model_files_are_probed_again(tmp_path, monkeypatch):
+    """The remembered fingerprint belongs to the model files it was made with: other files are probed."""
+    from affordhand.text.encoders import PROBE, MiniLMEncoder
+
+    monkeypatch.setenv("AFFORDHAND_CACHE_DIR", str(tmp_path))
+    MiniLMEncoder().encode(["A right hand holds a mug to drink."])
+    changed = MiniLMEncoder()
+    monkeypatch.setattr(changed, "_identity", lambda: "other model files")
+    calls = []
+    monkeypatch.setattr(changed, "_embed", lambda s: calls.append(list(s)) or torch.zeros(len(s), 384))
+    changed.encode(["A right hand holds a mug to drink."])
+    assert calls[0] == [PROBE]
