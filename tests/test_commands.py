@@ -97,3 +97,32 @@ def test_functions_and_command_modules_stay_small():
     assert long == []
     sizes = {p.name: len(p.read_text().splitlines()) for p in [SRC / "cli.py", *(SRC / "commands").glob("*.py")]}
     assert max(sizes.values()) < 250, sizes
+
+
+def test_bad_training_settings_are_one_line_errors():
+    for bad in ({"width": 0}, {"dropout": 1.5}, {"weight_decay": -1.0}, {"checkpoint_every": 0}, {"steps": 0}):
+        with pytest.raises(AffordhandError):
+            PriorConfig(**bad)
+    proc = subprocess.run(
+        [sys.executable, "-m", "affordhand", "train", "--data", "x", "--out", "y", "--dropout", "1.5"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: dropout must be in [0, 1)")
+
+
+def test_a_partial_from_before_a_setting_existed_still_resumes():
+    """A setting added later reads, in an older partial's settings, as its default (what the old run did)."""
+    from dataclasses import asdict
+
+    from affordhand.data.provenance import check_same_run
+
+    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
+    before = {**now, "settings": {**now["settings"], "fit": dict(now["settings"]["fit"])}}
+    del before["settings"]["fit"]["pose_sigma_px"]
+    with pytest.raises(AffordhandError, match="pose_sigma_px"):
+        check_same_run("OUT.partial", before, now)
+    check_same_run("OUT.partial", before, now, defaults={"settings": asdict(RefineConfig())})
+    other = {**now, "settings": {**now["settings"], "seed": 3}}
+    with pytest.raises(AffordhandError, match="seed"):
+        check_same_run("OUT.partial", before, other, defaults={"settings": asdict(RefineConfig())})

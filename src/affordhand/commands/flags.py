@@ -24,12 +24,15 @@ def add_config_flags(parser: argparse.ArgumentParser, cls, helps: dict[str, str]
     for name, help_text in helps.items():
         kind, default = hints[name], _default(fields[name])
         flag = "--" + name.replace("_", "-")
+        literal = get_args(kind) if get_origin(kind) is Literal else ()
+        if (kind is bool and default) or any(not isinstance(v, str) for v in literal):
+            raise TypeError(f"{cls.__name__}.{name}: only switches that default to off and string choices make flags")
         if kind is bool:
             parser.add_argument(flag, action="store_true", default=default, help=help_text)
             continue
         options: dict = {"default": default}
-        if get_origin(kind) is Literal:
-            options["choices"] = get_args(kind)
+        if literal:
+            options["choices"] = literal
         else:
             if get_origin(kind) in (typing.Union, types.UnionType):  # int | None: the flag takes an int
                 kind = next(k for k in get_args(kind) if k is not type(None))

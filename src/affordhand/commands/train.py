@@ -90,11 +90,8 @@ def _with_texts(data: str, text_from: str, run_dir: str) -> str:
 
 
 def run(args) -> int:
-    from affordhand.errors import AffordhandError
     from affordhand.prior.train import train
 
-    if args.steps < 1 or args.batch < 1:
-        raise AffordhandError("--steps and --batch must be positive")
     config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
     data = _dataset_file(args.data, args.split, "train", args.out)
     if args.text_from:

@@ -81,6 +81,18 @@ class PriorConfig:
         condition_layout(self.conditions, self.text_dim)  # checks the field names
         if self.width is None:
             self.width = WIDTH[self.architecture]
+        positive = {"width": self.width, "depth": self.depth, "steps": self.steps, "batch": self.batch}
+        positive["checkpoint_every"] = self.checkpoint_every
+        for name, value in positive.items():
+            if value < 1:
+                raise AffordhandError(f"{name} must be positive, got {value}")
+        for name in ("dropout", "cond_drop", "field_drop"):
+            if not 0 <= getattr(self, name) < 1:
+                raise AffordhandError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise AffordhandError(
+                f"lr must be positive and weight_decay not negative, got {self.lr}, {self.weight_decay}"
+            )
 
     @property
     def layout(self) -> dict[str, slice]:

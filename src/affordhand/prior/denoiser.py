@@ -2,7 +2,8 @@
 
 Input x: (B, D) normalised pose (D = 45 axis-angle or 90 for 6D), t: (B,) long, cond: (B / repeats, C)
 condition vector, has_cond: (B / repeats,) bool: each condition row serves `repeats` consecutive rows of x (the
-K samples of a hand). Where has_cond is false a learned null embedding replaces the condition (classifier-
+K samples of a hand; with repeats > 1 the rows of a group must share their timestep too, as every sampler's
+do). Where has_cond is false a learned null embedding replaces the condition (classifier-
 free guidance trains this branch by dropping it). Output: (B, D).
 
 Only the pose path runs per row: the timestep's embedding is computed once per distinct timestep and the

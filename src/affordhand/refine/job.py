@@ -7,6 +7,7 @@ Messages for the user (warnings, what was resumed) go through `report`; the call
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,7 +106,9 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     if partial_path(out, rank, world).is_file() and job.restart:
         saved, done = settings, {}
     elif partial_path(out, rank, world).is_file():
-        check_same_run(str(partial_path(out, rank, world)), saved, settings)
+        # Settings added since a partial was written read as their defaults (those reproduce the old runs).
+        defaults = {"settings": asdict(RefineConfig())}
+        check_same_run(str(partial_path(out, rank, world)), saved, settings, defaults)
     if done:
         report(f"resuming: {len(done)} records already refined")
     return PartialWriter(out, done, settings, rank, world)
@@ -117,7 +120,7 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     hold implausible values (checked batch by batch, so the input is read once less)."""
     done_ids = frozenset(writer.done_ids)
     failed, flagged = [], []
-    device_hand = hand.to(job.device)
+    device_hand = copy.deepcopy(hand).to(job.device)  # .to moves a module in place: the check keeps the CPU one
     hidden = (not show_progress() and not job.progress) or quiet() or writer.rank > 0
     with Progress(disable=hidden) as bar:
         task = bar.add_task(f"refine ({job.config.mode})", total=total, completed=len(done_ids))

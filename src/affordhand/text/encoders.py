@@ -7,11 +7,12 @@
 - `none`: no text; D=0, for the unconditional prior.
 
 Each distinct sentence is embedded once per process, and kept on disk across runs in a SQLite file keyed
-by the encoder's fingerprint (its name, width and the embedding of a fixed probe sentence, so a changed model
-never reuses another's vectors) and the sentence: `$AFFORDHAND_CACHE_DIR/text-embeddings.sqlite`, by default
+by the encoder's fingerprint (its name, width and the embedding of a fixed probe sentence, so other weights
+never reuse another model's vectors) and the sentence: `$AFFORDHAND_CACHE_DIR/text-embeddings.sqlite`, by default
 under `~/.cache/affordhand`; `AFFORDHAND_CACHE_DIR=off` turns it off. The MiniLM encoder loads its model only
 when a sentence is not in the file: its fingerprint is remembered beside the embeddings under its model
-files' identity (path, sizes, modification times), so a run whose sentences are all known starts without it.
+files' identity (path, sizes, modification times), so a run whose sentences are all known starts without it
+(vectors made under another torch or sentence-transformers version are then reused: they differ by rounding).
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ class TextEncoder:
                 try:
                     store = EmbeddingStore(Path(folder) / "text-embeddings.sqlite", self.dim)
                     identity = self._identity()
-                    store.fingerprint = store.known_fingerprint(identity) or self._probe_fingerprint()
-                    store.remember_fingerprint(identity, store.fingerprint)
+                    store.fingerprint = store.known_fingerprint(identity)
+                    if store.fingerprint is None:
+                        store.fingerprint = self._probe_fingerprint()
+                        store.remember_fingerprint(identity, store.fingerprint)
                     self._disk = store
                 except (OSError, sqlite3.Error):  # a read-only home, say: encode without the disk cache
                     self._disk = None
