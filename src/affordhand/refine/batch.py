@@ -110,7 +110,7 @@ def geman_mcclure(sq_residual: torch.Tensor, sigma_px: float) -> torch.Tensor:
 
 
 def keypoint_loss(
-    hand,
+    hand: HandModel,
     batch: HandBatch,
     pose_r: torch.Tensor | None,
     sigma_px: float,

@@ -101,9 +101,10 @@ def _levels(schedule: Schedule, config: GuidedConfig) -> list[int]:
     return steps if steps[0] == config.t_start else [config.t_start] + steps
 
 
-def _noised(prior: Prior, sched: Schedule, x_init, kb: HandBatch, fn, levels, seeds, config: GuidedConfig):
+def _noised(prior: Prior, sched: Schedule, x_init, seen, fn, levels, seeds, config: GuidedConfig):
     """Return the initial estimates x_init (N, D) brought to noise level levels[0] (SDEdit or DDIM
-    inversion), with the hidden joints' rotations regenerated from occluded_t_start when that is higher."""
+    inversion), with the rotations not in `seen` (N, D) (their bone end is hidden) regenerated from
+    occluded_t_start when that is higher."""
     N, K = x_init.shape[0], config.samples
     row = seeds.repeat_interleave(K) * 1000 + torch.arange(N) % K
     noise = _noise(row, (x_init.shape[1],), x_init.device)
@@ -115,14 +116,13 @@ def _noised(prior: Prior, sched: Schedule, x_init, kb: HandBatch, fn, levels, se
     if not config.occluded_t_start or config.occluded_t_start <= levels[0]:
         return x
     fresh = _noise(row + 500, (x_init.shape[1],), x_init.device)
-    hidden = _regenerate_hidden(sched, denoiser(sched, fn), x_init, noise, fresh, kb, levels[0], config)
-    return torch.where(skeleton.seen_rotations(kb.visible), x, hidden)  # seen joints keep the chosen noising
+    hidden = _regenerate_hidden(sched, denoiser(sched, fn), x_init, noise, fresh, seen, levels[0], config)
+    return torch.where(seen, x, hidden)  # seen joints keep the chosen noising
 
 
-def _regenerate_hidden(sched, denoise, x_init, noise, fresh, kb: HandBatch, t_low: int, config: GuidedConfig):
+def _regenerate_hidden(sched, denoise, x_init, noise, fresh, seen, t_low: int, config: GuidedConfig):
     """Return x at t_low where the joints whose bone end is hidden were denoised by the prior from
     occluded_t_start, while the seen ones are held on the noised initial estimate at every level (RePaint)."""
-    seen = skeleton.seen_rotations(kb.visible)
     t_high = config.occluded_t_start
     levels = [t for t in sched.timesteps(config.steps) if t_low < t <= t_high]
     levels = ([t_high] if not levels or levels[0] != t_high else []) + levels
@@ -167,12 +167,13 @@ def refine_guided(
     sched = refinement_schedule(prior, config.bounds)
     kb = batch.repeat(K)
     x_init = prior.encode_pose(kb.pose_r)
+    seen = skeleton.seen_rotations(kb.visible)  # (B * K, 45): rotations whose bone end is visible
     if config.occluded_trust != 1.0 and prior.config.representation == "axis_angle":
         # A regressor's hidden fingers regress to its mean: trust them less than the visible ones.
-        x_init = torch.where(skeleton.seen_rotations(kb.visible), x_init, config.occluded_trust * x_init)
+        x_init = torch.where(seen, x_init, config.occluded_trust * x_init)
     fn = guided_output(prior, cond, has_cond, config.cfg, repeats=K)  # one condition per hand, K samples
     levels = _levels(sched, config)
-    x = _noised(prior, sched, x_init, kb, fn, levels, seeds, config)
+    x = _noised(prior, sched, x_init, seen, fn, levels, seeds, config)
     denoise = denoiser(sched, fn)
     if config.guidance > 0:
         cost = lambda x0: keypoint_loss(hand, kb, prior.decode_pose(x0), config.sigma_px)

@@ -79,7 +79,7 @@ def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineC
 def refine_batch(
     records: list[dict],
     config: RefineConfig,
-    hand,
+    hand: HandModel,
     prior=None,
     device: str = "cpu",
     uncertainty: UncertaintyModel | None = None,
@@ -113,7 +113,7 @@ def refine_batch(
 def refine_records(
     records: list[dict],
     config: RefineConfig,
-    hand,
+    hand: HandModel,
     prior=None,
     device: str = "cpu",
     uncertainty: UncertaintyModel | None = None,
