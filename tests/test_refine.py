@@ -307,3 +307,16 @@ def test_rigid_joints_of_wrist_frame_joints_are_the_hand_models_joints():
     local = wrist_frame_joints(HAND, pose, is_left)
     full = joints_camera(HAND, pose, orient, transl, scale, is_left)
     assert torch.allclose(rigid_joints(local, orient, transl, scale, is_left), full, atol=1e-5)
+
+
+def test_the_keypoint_cost_does_not_change_when_the_photo_is_scaled(synth):
+    """The same hand photographed at twice the resolution (focal length, principal point and keypoints
+    doubled) costs the same: 2D costs are measured at the reference hand size, as in a fixed-size crop."""
+    from affordhand.refine.batch import keypoint_loss
+
+    recs = read_records(synth / "test_init.jsonl").records[:16]
+    bigger = [{**r, "K": np.diag([2.0, 2.0, 1.0]) @ r["K"], "keypoints2d": 2 * r["keypoints2d"]} for r in recs]
+    small, large = batch_from_records(recs), batch_from_records(bigger)
+    torch.testing.assert_close(large.px_scale, 2 * small.px_scale)
+    for sigma in (5.0, 40.0):
+        torch.testing.assert_close(keypoint_loss(HAND, large, None, sigma), keypoint_loss(HAND, small, None, sigma))

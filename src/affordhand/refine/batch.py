@@ -16,6 +16,13 @@ from affordhand.hand.rotations import mirror_where
 PALM_JOINTS = (0, 1, 5, 9, 13, 17)
 NEEDED = ("hand_pose", "global_orient", "keypoints2d", "K")
 WEIGHT_FLOOR = 1e-6  # a hand with no weighted joint gets a zero cost, not a division by zero
+MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
+# The 2D costs' pixel scales (sigma_px) hold for a hand whose palm (wrist to middle MCP, at its depth, seen
+# square on) spans this many pixels, the synthetic data's typical hand; residuals of a hand k times that
+# size are divided by k, as a crop-based method's are by resizing the crop (ScoreHMR fits in a fixed-size
+# crop). Fixed pixel scales would make the keypoints of a large hand in a photo look like outliers to the
+# robust cost, and the prior would pull its visible fingers off the hand.
+REFERENCE_PALM_PX = 100.0
 
 
 @dataclass
@@ -24,6 +31,7 @@ class HandBatch:
 
     pose_r: (B, 45) rad   orient_r: (B, 3) rad   transl: (B, 3) m or None rows (nan)   scale: (B,)
     keypoints: (B, 21, 2) px   visible: (B, 21) bool   K: (B, 3, 3)   is_left: (B,) bool
+    px_scale: (B,) the hand's palm length in pixels over REFERENCE_PALM_PX (fixed from the input)
     """
 
     pose_r: torch.Tensor
@@ -34,6 +42,7 @@ class HandBatch:
     visible: torch.Tensor
     K: torch.Tensor
     is_left: torch.Tensor
+    px_scale: torch.Tensor
 
     def to(self, device) -> "HandBatch":
         return HandBatch(*[getattr(self, f).to(device) for f in self.__dataclass_fields__])
@@ -67,7 +76,19 @@ def batch_from_records(records: list[dict]) -> HandBatch:
     visible = torch.as_tensor(
         np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool) for r in records])
     )
-    return HandBatch(pose, orient, transl, scale, f32("keypoints2d"), visible, f32("K"), is_left)
+    keypoints, K = f32("keypoints2d"), f32("K")
+    return HandBatch(pose, orient, transl, scale, keypoints, visible, K, is_left, palm_px(keypoints, K, transl, scale))
+
+
+def palm_px(keypoints: torch.Tensor, K: torch.Tensor, transl: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Return (B,) each hand's size in the image over REFERENCE_PALM_PX: its palm length (scale times
+    MIDDLE_BASE_LENGTH) projected at the wrist's depth where the translation is given, else the keypoints'
+    wrist to middle-MCP span (at least 5 px). Pose and view do not change it, where a translation is given."""
+    span = torch.linalg.norm(keypoints[:, 9] - keypoints[:, 0], dim=-1).clamp_min(5.0)
+    z = transl[:, 2]
+    given = torch.isfinite(z) & (z > 1e-3)
+    projected = K[:, 0, 0] * MIDDLE_BASE_LENGTH * scale / torch.where(given, z, torch.ones_like(z))
+    return torch.where(given, projected, span).clamp_min(5.0) / REFERENCE_PALM_PX
 
 
 def joints_camera(hand: HandModel, pose_r, orient_r, transl, scale, is_left) -> torch.Tensor:
@@ -119,7 +140,8 @@ def keypoint_loss(
 ) -> torch.Tensor:
     """Return (B,) the weighted mean robust 2D cost of the hands' joints (of finger poses pose_r, or the
     camera-frame joints given); weights (B, 21) default to the visible joints (a hidden joint's keypoint is
-    a guess, so it has no data term)."""
+    a guess, so it has no data term). Residuals are measured at the reference hand size (REFERENCE_PALM_PX)."""
     weights = batch.visible.float() if weights is None else weights
-    cost = geman_mcclure(reprojection(hand, batch, pose_r, joints), sigma_px)
+    sq = reprojection(hand, batch, pose_r, joints) / batch.px_scale[:, None] ** 2
+    cost = geman_mcclure(sq, sigma_px)
     return (weights * cost).sum(-1) / weights.sum(-1).clamp_min(WEIGHT_FLOOR)

@@ -11,10 +11,15 @@ from __future__ import annotations
 import torch
 
 from affordhand.hand.model import HandModel
-from affordhand.refine.batch import PALM_JOINTS, HandBatch, keypoint_loss, rigid_joints, wrist_frame_joints
+from affordhand.refine.batch import (
+    MIDDLE_BASE_LENGTH,
+    PALM_JOINTS,
+    HandBatch,
+    keypoint_loss,
+    rigid_joints,
+    wrist_frame_joints,
+)
 from affordhand.refine.settings import FitConfig
-
-MIDDLE_BASE_LENGTH = 0.093  # m, wrist to middle MCP of the built-in hand at scale 1
 
 
 def initial_translation(batch: HandBatch) -> torch.Tensor:
