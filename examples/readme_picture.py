@@ -15,7 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from affordhand.cli import main as cli
 from affordhand.web.browser import refine_in_browser, running_server
@@ -28,6 +28,14 @@ HEIGHT = 1400  # px of the finished picture's panels
 
 def _fit_height(im: Image.Image, height: int) -> Image.Image:
     return im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
+
+
+def _trim(im: Image.Image, pad: int = 10) -> Image.Image:
+    """Return the image cropped to its non-white content, with a small white border."""
+    box = ImageOps.invert(im).getbbox()
+    if box is None:
+        return im
+    return ImageOps.expand(im.crop(box), border=pad, fill="white")
 
 
 def _caption(im: Image.Image, text: str) -> Image.Image:
@@ -50,7 +58,7 @@ def main() -> None:
             refine_in_browser(url, PHOTO, TEXT, screenshot=tmp / "web.png", window=(1200, 1750))
         stem = PHOTO.stem + "_hand0"
         overlay = Image.open(tmp / "image" / f"{stem}_overlay.png").convert("RGB")
-        figure = Image.open(tmp / "image" / f"{stem}_3d.png").convert("RGB")
+        figure = _trim(Image.open(tmp / "image" / f"{stem}_3d.png").convert("RGB"))
         web = Image.open(tmp / "web.png").convert("RGB")
         left = Image.new("RGB", (max(overlay.width, figure.width), overlay.height + figure.height), "white")
         left.paste(overlay, (0, 0))

@@ -84,13 +84,10 @@ class BuiltinHand(nn.Module):
         return HandOutput(joints=joints)
 
 
-def forward_kinematics(
-    rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor
-) -> torch.Tensor:
-    """Return right-hand joints (B, 21, 3), OpenPose order, wrist at the origin, for rest joints (16, 3) and
-    tips (5, 3) in MANO order, global orientation (B, 3) and finger pose (B, 15, 3) axis-angle.
-
-    Differentiable in all inputs (skeleton calibration optimises rest and tips)."""
+def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor):
+    """Return (rotations (B, 5, 3, 3, 3), positions (B, 5, 4, 3)) of the five right-hand chains in MANO finger
+    order, wrist at the origin: the world rotation of each chain's three joints, and the positions of its
+    three joints and tip, for rest joints (16, 3), tips (5, 3), orientation (B, 3) and pose (B, 15, 3)."""
     B = pose.shape[0]
     root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
     local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
@@ -99,12 +96,24 @@ def forward_kinematics(
     # Walk the five chains level by level: world rotation and position of each joint.
     rot = root.unsqueeze(1).expand(B, 5, 3, 3)
     pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
-    positions = [pos]
+    positions, rotations = [pos], []
     for level in range(3):
         rot = rot @ local[:, :, level]
         pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
         positions.append(pos)
-    chains = torch.stack(positions, dim=2)  # (B, 5, 4, 3): joints 1..3 and tip per chain
+        rotations.append(rot)
+    return torch.stack(rotations, dim=2), torch.stack(positions, dim=2)
+
+
+def forward_kinematics(
+    rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor
+) -> torch.Tensor:
+    """Return right-hand joints (B, 21, 3), OpenPose order, wrist at the origin, for rest joints (16, 3) and
+    tips (5, 3) in MANO order, global orientation (B, 3) and finger pose (B, 15, 3) axis-angle.
+
+    Differentiable in all inputs (skeleton calibration optimises rest and tips)."""
+    B = pose.shape[0]
+    chains = chain_frames(rest, tips, orient, pose)[1]  # (B, 5, 4, 3): joints 1..3 and tip per chain
     joints16 = torch.cat([pose.new_zeros(B, 1, 3), chains[:, :, :3].reshape(B, 15, 3)], dim=1)
     all_joints = torch.cat([joints16, chains[:, :, 3]], dim=1)  # (B, 21, 3) MANO order + tips
     return all_joints[:, list(skeleton.OPENPOSE_FROM_MANO)]

@@ -111,3 +111,59 @@ def refinement_figure(cases: list[dict], path: str | Path, image_size=(640, 480)
         ax3.view_init(elev=-70, azim=-90)  # camera view: x right, y down
         ax3.legend(fontsize=6, loc="upper left")
     return _save(plt, fig, path, dpi=80)
+
+
+# Views of `hand_views`, as (title, elevation, azimuth) of the display frame (x right, depth, up): the
+# photo's own viewpoint first, then the hand turned a quarter about the vertical, then seen from above.
+HAND_VIEWS = (("as in the photo", 0, -90), ("from the side", 0, 0), ("from above", 89, -90))
+
+
+def _display(points: np.ndarray) -> np.ndarray:
+    """Return camera-frame points (..., 3) (x right, y down, z away) as (x, z, -y): plotted at elevation 0,
+    azimuth -90, they appear as the camera sees them."""
+    return np.stack([points[..., 0], points[..., 2], -points[..., 1]], -1)
+
+
+def _draw_mesh(ax, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Draw a triangle mesh (display frame) in skin tone, lit from the viewer's upper left."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    tri = vertices[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    light = np.array([-0.4, -0.7, 0.6]) / np.linalg.norm([-0.4, -0.7, 0.6])
+    shade = 0.45 + 0.55 * np.clip(np.abs(normal @ light), 0, 1)
+    colours = np.stack([0.93 * shade, 0.76 * shade, 0.66 * shade, np.full_like(shade, 0.35)], 1)
+    ax.add_collection3d(Poly3DCollection(tri, facecolors=colours, edgecolor="none"))
+
+
+def hand_views(
+    layers: list[tuple[np.ndarray, str, str]],
+    path: str | Path,
+    title: str = "",
+    mesh: tuple[np.ndarray, np.ndarray] | None = None,
+    panel_inches: float = 3.6,
+    dpi: int = 110,
+) -> Path:
+    """Save one hand in HAND_VIEWS as PNG, orthographic: skeleton layers (joints (21, 3) m, camera frame,
+    colour, label) over an optional surface (vertices (V, 3) m, same frame, faces (F, 3))."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(panel_inches * len(HAND_VIEWS), panel_inches + 0.4))
+    points = np.concatenate([_display(layer[0]) for layer in layers])
+    for k, (name, elev, azim) in enumerate(HAND_VIEWS):
+        ax = fig.add_subplot(1, len(HAND_VIEWS), k + 1, projection="3d")
+        ax.set_proj_type("ortho")
+        ax.set_box_aspect(None, zoom=1.35)  # the axes are off: use the room their labels would take
+        if mesh is not None:
+            _draw_mesh(ax, _display(mesh[0]), mesh[1])
+        for joints, colour, label in layers:
+            draw_skeleton_3d(ax, _display(joints), colour, label=label)
+        _equal_box(ax, points)
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_axis_off()
+        ax.set_title(name, fontsize=9)
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(plt, fig, path, dpi=dpi)

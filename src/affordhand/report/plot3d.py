@@ -9,11 +9,26 @@ import numpy as np
 from affordhand.hand.skeleton import BONES
 
 
-def hands_html(layers: list[tuple[np.ndarray, str, str]], path: str | Path, title: str = "") -> Path:
-    """Write an HTML page with one skeleton per (joints (21, 3) m, colour, name); plotly.min.js beside it."""
+def hands_html(
+    layers: list[tuple[np.ndarray, str, str]],
+    path: str | Path,
+    title: str = "",
+    mesh: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """Write an HTML page with one skeleton per (joints (21, 3) m, colour, name), over an optional surface
+    (vertices (V, 3) m, faces (F, 3)); plotly.min.js beside it. Points are camera-frame: the page opens at
+    the photo's viewpoint."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    if mesh is not None:
+        v, f = mesh
+        fig.add_trace(
+            go.Mesh3d(
+                x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
+                color="#e8c4a8", opacity=0.35, name="surface", showlegend=True, flatshading=False,
+            )
+        )  # fmt: skip
     for joints, colour, name in layers:
         xs, ys, zs = [], [], []
         for a, b in BONES:

@@ -19,6 +19,8 @@ import traceback
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from affordhand.data.images import ImageTooLarge
 from affordhand.errors import AffordhandError
 
@@ -276,6 +278,11 @@ def _hand_entry(entry: dict, job: str, folder: Path) -> dict:
         "overlay": "data:image/png;base64," + base64.b64encode(Path(files["overlay"]).read_bytes()).decode(),
         "joints_before": entry["joints_before"].tolist(),
         "joints_after": entry["joints_after"].tolist(),
+        # wrist-relative like the joints, to 0.1 mm: the page draws it under the skeletons
+        "surface": {
+            "vertices": np.round(entry["surface"][0], 4).tolist(),
+            "faces": entry["surface"][1].tolist(),
+        },
         "joint_uncertainty_mm": None
         if rec.get("joint_uncertainty_mm") is None
         else [round(float(v), 2) for v in rec["joint_uncertainty_mm"]],
