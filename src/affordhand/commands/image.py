@@ -42,6 +42,12 @@ def register(sub) -> None:
         help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
         "its mirror image are taken as occluded; 1 turns the mirror pass off",
     )
+    p.add_argument(
+        "--builtin-proportions",
+        action="store_true",
+        help="keep the built-in hand's proportions (default: each hand's joints are moved a few mm to meet its "
+        "keypoints)",
+    )
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
     add_hand_model_args(p)
@@ -84,6 +90,7 @@ def _options(args) -> ImageOptions:
         seed=args.seed,
         mirrored=args.mirrored,
         max_disagreement=args.max_disagreement,
+        own_skeleton=not args.builtin_proportions,
         device=args.device,
     )
 

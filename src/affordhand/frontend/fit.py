@@ -17,8 +17,9 @@ import torch
 
 from affordhand.hand import skeleton
 from affordhand.hand.align import align_global
-from affordhand.hand.model import HandModel
+from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
+from affordhand.refine.batch import batch_from_records, reprojection
 from affordhand.refine.run import RefineConfig, refine_batch
 
 LIMIT_WEIGHT = 10.0  # per squared radian outside the joint limits
@@ -117,6 +118,61 @@ def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str])
     for rec in fitted:
         rec.pop("refine_mode", None)
     return fitted, notes
+
+
+# The photo's own skeleton: real hands differ from the built-in one by a few millimetres per joint (bone
+# lengths vary by about 5 % between adults of one hand size) and MediaPipe places some landmarks elsewhere
+# than the built-in joints (the thumb's base, the wrist). A hand that keeps the built-in proportions cannot
+# sit on the photo's keypoints; each hand gets its own joint offsets, fitted to the keypoints under a
+# Gaussian prior. The values below are set from those facts, not fitted to any photo.
+SKELETON_SD_MM = 5.0  # prior spread of each joint's offset from the built-in skeleton
+KEYPOINT_SD_PX = 3.0  # MediaPipe's keypoint noise, at the reference hand size (refine/batch.py)
+KEYPOINT_ROBUST_PX = 8.0  # beyond this a keypoint's pull fades (Cauchy), at the reference size
+POSE_SD = 0.3  # rad, prior spread of the finger rotations around the landmark fit
+
+
+def fit_skeleton(hand: BuiltinHand, record: dict, iters: int = 400) -> BuiltinHand:
+    """Return the built-in hand with its rest joints and tips moved (each by millimetres) so that, with its
+    global pose and finger pose refitted, it meets the record's visible keypoints: the maximum a posteriori
+    offsets under SKELETON_SD_MM, a robust keypoint likelihood and the pose prior around the record's pose."""
+    batch = batch_from_records([record])
+    offsets = torch.zeros(20, 3, requires_grad=True)  # mm, joints 1-15 then the 5 tips (the wrist stays)
+    pose, orient = batch.pose_r.clone().requires_grad_(True), batch.orient_r.clone().requires_grad_(True)
+    transl = batch.transl.clone().requires_grad_(True)
+    opt = torch.optim.Adam(
+        [{"params": [offsets], "lr": 0.2}, {"params": [pose, orient], "lr": 0.01}, {"params": [transl], "lr": 0.001}]
+    )
+    seen, c2 = batch.visible.float(), KEYPOINT_ROBUST_PX**2
+    for _ in range(iters):
+        moved = _moved(hand, offsets)
+        sq = reprojection(moved, batch.with_global(orient, transl, batch.scale), pose) / batch.px_scale[:, None] ** 2
+        loss = (seen * c2 * torch.log1p(sq / c2)).sum() / (2 * KEYPOINT_SD_PX**2)
+        loss = (
+            loss + (offsets**2).sum() / (2 * SKELETON_SD_MM**2) + ((pose - batch.pose_r) ** 2).sum() / (2 * POSE_SD**2)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        fitted = _moved(hand, offsets)
+    return BuiltinHand(fitted.rest.numpy(), fitted.tips.numpy())
+
+
+class _MovedHand:
+    """The built-in hand with differentiable rest joints and tips (for fit_skeleton)."""
+
+    name = "builtin"
+
+    def __init__(self, hand: BuiltinHand, rest: torch.Tensor, tips: torch.Tensor):
+        self.hand, self.rest, self.tips = hand, rest, tips
+
+    def __call__(self, *args, **kwargs):
+        return torch.func.functional_call(self.hand, {"rest": self.rest, "tips": self.tips}, args, kwargs)
+
+
+def _moved(hand: BuiltinHand, offsets_mm: torch.Tensor) -> _MovedHand:
+    rest = torch.cat([hand.rest[:1], hand.rest[1:] + offsets_mm[:15] / 1000])
+    return _MovedHand(hand, rest, hand.tips + offsets_mm[15:] / 1000)
 
 
 def occlusion_from_box(joints: np.ndarray, keypoints: np.ndarray, box, margin: float = 0.01) -> np.ndarray:

@@ -21,4 +21,6 @@ class ImageOptions:
     seed: int = 0
     mirrored: bool = False
     device: str = "cpu"  # where refinement runs (the prior and hand model must be there too)
+    # Each hand's own skeleton, fitted to its visible keypoints (frontend/fit.py: fit_skeleton); built-in hand only
+    own_skeleton: bool = True
     views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own

@@ -12,14 +12,14 @@ import torch
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
 from affordhand.frontend.detect import detect_hands, read_image
-from affordhand.frontend.fit import initial_records, occlusion_from_box
+from affordhand.frontend.fit import fit_skeleton, initial_records, occlusion_from_box
 from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.camera import default_intrinsics, project
-from affordhand.hand.model import HandModel
+from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.refine.run import refine_batch
 from affordhand.refine.settings import GuidedConfig, RefineConfig
-from affordhand.report.figures import skeleton_grid
+from affordhand.report.figures import hand_views
 from affordhand.report.mesh import export_mesh
 from affordhand.report.overlay import draw_overlay
 from affordhand.report.plot3d import hands_html
@@ -91,22 +91,23 @@ def _write_views(image, rec, refined, K, hand: HandModel, stem: str, out: Path, 
     uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
     # 3D views are wrist-relative: the refinement's global fit may trade depth for size, which would
     # otherwise show the same hand twice at different distances.
+    wrist = np.asarray(refined["joints3d"])[:1]
     before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
-    after = np.asarray(refined["joints3d"]) - np.asarray(refined["joints3d"])[:1]
+    after = np.asarray(refined["joints3d"]) - wrist
+    vertices, faces = _surface(hand, refined)
+    surface = (vertices - wrist, faces)
     overlay = out / f"{stem}_overlay.png"
     radius = _radius_px(refined, K)
     files = {
         "overlay": draw_overlay(image, uv_before, uv_after, rec["visible"], overlay, options.object_box, radius),
-        "mesh": _mesh(hand, refined, out / f"{stem}.glb"),
+        "mesh": export_mesh(out / f"{stem}.glb", vertices, faces),
     }
     if options.views:
         layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
-        title = [f"{stem} ({rec['side']})"]
-        files["figure"] = skeleton_grid(
-            [layers], title, out / f"{stem}_3d.png", columns=1, view=(-70, -90), panel_inches=4.0, dpi=120
-        )
-        files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem)
-    return {"files": files, "uv": (uv_before, uv_after), "joints": (before, after)}
+        title = f"{stem} ({rec['side']})"
+        files["figure"] = hand_views(layers, out / f"{stem}_3d.png", title, mesh=surface)
+        files["viewer"] = hands_html(layers, out / f"{stem}_3d.html", title=stem, mesh=surface)
+    return {"files": files, "uv": (uv_before, uv_after), "joints": (before, after), "surface": surface}
 
 
 def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
@@ -121,6 +122,7 @@ def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
         "files": views["files"],
         "joints_before": views["joints"][0],
         "joints_after": views["joints"][1],
+        "surface": views["surface"],
         "text": rec.get("text"),
         "note": note,
         "mode": mode,
@@ -156,12 +158,24 @@ def process_image(
         text = _hand_text(rec, path, options, describer, notes)
         if text:
             rec["text"] = text
+        own, rec = _own_skeleton(hand, rec, options)
         mode = "affordance" if text else "uncond"
         config = RefineConfig(mode=mode, seed=options.seed, guided=GuidedConfig(samples=options.samples))
-        refined = refine_batch([rec], config, hand, prior, options.device, uncertainty)[0]
-        views = _write_views(image, rec, refined, K, hand, f"{path.stem}_hand{k}", out, options)
+        refined = refine_batch([rec], config, own, prior, options.device, uncertainty)[0]
+        views = _write_views(image, rec, refined, K, own, f"{path.stem}_hand{k}", out, options)
         entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
     return entries
+
+
+def _own_skeleton(hand: HandModel, rec: dict, options: ImageOptions) -> tuple[HandModel, dict]:
+    """Return (the hand model for this hand, its initial record): the built-in hand with the joints moved to
+    meet the visible keypoints and the record fitted again with it; else the model and record as they are."""
+    if not options.own_skeleton or type(hand) is not BuiltinHand:
+        return hand, rec
+    own = fit_skeleton(BuiltinHand(hand.rest.cpu().numpy(), hand.tips.cpu().numpy()), rec).to(options.device)
+    fitted = refine_batch([rec], RefineConfig(mode="fit"), own, device=options.device)[0]
+    fitted.pop("refine_mode", None)
+    return own, fitted
 
 
 def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
@@ -172,19 +186,14 @@ def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
     return np.asarray(record["joint_uncertainty_mm"]) / 1000 * K[0, 0] / depth
 
 
-def _mesh(hand: HandModel, record: dict, path: Path) -> Path:
-    vertices = faces = None
-    if getattr(hand, "name", "") == "mano":
-        t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
-        out = hand(
-            t("global_orient"),
-            t("hand_pose"),
-            transl=t("transl"),
-            scale=t("scale")[0],
-            is_left=torch.tensor([record["side"] == "left"]),
-        )
-        vertices, faces = out.vertices[0].detach().numpy(), out.faces
-    return export_mesh(path, np.asarray(record["joints3d"]), vertices, faces)
+def _surface(hand: HandModel, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Return the refined hand's surface (vertices (V, 3) m, camera frame; faces (F, 3)): MANO's mesh with the
+    user's MANO files, else the built-in hand's license-free surface (hand/surface.py)."""
+    from affordhand.hand.surface import hand_mesh
+
+    t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
+    left = torch.tensor([record["side"] == "left"])
+    return hand_mesh(hand, t("global_orient"), t("hand_pose"), t("transl"), t("scale")[0], left)[0]
 
 
 def run_images(
