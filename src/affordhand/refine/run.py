@@ -20,6 +20,7 @@ from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
+from affordhand.refine.fallback import keep_better_fingers
 from affordhand.refine.fit import fit_global, fit_pose
 from affordhand.refine.guided import refine_guided
 from affordhand.refine.io import with_text
@@ -69,11 +70,14 @@ def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineC
     cond = cond.to(device) if cond is not None else None
     seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
     result = refine_guided(prior, hand, fitted, cond, has.to(device), config.guided, seeds)
+    pose, extra = result.pose_r, {"joint_std_mm": result.joint_std_mm}
+    if config.guided.fallback == "fingers":
+        pose, extra["fingers_kept"] = keep_better_fingers(hand, fitted, pose)
     with torch.no_grad():
         before = joints_camera(hand, initial.pose_r, initial.orient_r, None, initial.scale, initial.is_left)
-        after = joints_camera(hand, result.pose_r, fitted.orient_r, None, fitted.scale, fitted.is_left)
-    move = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
-    return result.pose_r, {"joint_std_mm": result.joint_std_mm, "joint_move_mm": move}
+        after = joints_camera(hand, pose, fitted.orient_r, None, fitted.scale, fitted.is_left)
+    extra["joint_move_mm"] = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
+    return pose, extra
 
 
 def refine_batch(
@@ -85,7 +89,8 @@ def refine_batch(
     uncertainty: UncertaintyModel | None = None,
 ) -> list[dict]:
     """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
-    prior (affordance, uncond), each also gets joint_move_mm and, given an uncertainty recipe,
+    prior (affordance, uncond), each also gets joint_move_mm, fingers_kept (5 bools, thumb to pinky: the
+    fully seen fingers set back to the initial pose, refine/fallback.py) and, given an uncertainty recipe,
     joint_uncertainty_mm (see refine/uncertainty.py)."""
     if config.mode not in MODES:
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")

@@ -1,0 +1,62 @@
+"""The safety net (refine/fallback.py): a fully seen finger whose refined pose misses its keypoints more
+than the initial pose is set back to it, alone; a finger with a hidden joint is left to the prior."""
+
+import numpy as np
+import torch
+
+from affordhand.hand import BuiltinHand, skeleton
+from affordhand.hand.camera import project
+from affordhand.refine.batch import batch_from_records
+from affordhand.refine.fallback import FINGERS, keep_better_fingers
+
+HAND = BuiltinHand()
+
+
+def _batch(visible: np.ndarray):
+    """One right hand whose keypoints are its initial pose's exact projection."""
+    g = torch.Generator().manual_seed(0)
+    pose, orient = 0.3 * torch.rand(1, 45, generator=g), torch.tensor([[0.2, -2.5, 0.3]])
+    K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
+    transl = torch.tensor([[0.0, 0.0, 0.5]])
+    uv = project(HAND(orient, pose, transl=transl).joints, torch.as_tensor(K, dtype=torch.float32)[None])[0]
+    rec = {"id": "h", "side": "right", "hand_pose": pose[0].numpy(), "global_orient": orient[0].numpy(), "K": K}
+    rec |= {"transl": transl[0].numpy(), "keypoints2d": uv.numpy(), "visible": visible}
+    return batch_from_records([rec])
+
+
+def _bend(pose: torch.Tensor, finger: str, by: float = 0.4) -> torch.Tensor:
+    chain = skeleton.FINGERS.index(finger)
+    out = pose.clone()
+    out[:, 9 * chain : 9 * chain + 9] += by
+    return out
+
+
+def test_a_seen_finger_pulled_off_its_keypoints_is_set_back_alone():
+    batch = _batch(np.ones(21, bool))
+    refined = _bend(batch.pose_r, "index")
+    pose, kept = keep_better_fingers(HAND, batch, refined)
+    assert kept[0].tolist() == [f == "index" for f in FINGERS]
+    chain = skeleton.FINGERS.index("index")
+    torch.testing.assert_close(pose[:, 9 * chain : 9 * chain + 9], batch.pose_r[:, 9 * chain : 9 * chain + 9])
+    other = torch.ones(45, dtype=torch.bool)
+    other[9 * chain : 9 * chain + 9] = False
+    torch.testing.assert_close(pose[:, other], refined[:, other])  # the other fingers keep the refined pose
+
+
+def test_a_finger_with_a_hidden_joint_is_left_to_the_prior():
+    visible = np.ones(21, bool)
+    visible[skeleton.OPENPOSE_FINGER_JOINTS["ring"][-1]] = False  # the ring fingertip is hidden
+    batch = _batch(visible)
+    refined = _bend(batch.pose_r, "ring")
+    pose, kept = keep_better_fingers(HAND, batch, refined)
+    assert not kept.any()
+    torch.testing.assert_close(pose, refined)
+
+
+def test_a_refined_finger_that_meets_its_keypoints_better_stays():
+    batch = _batch(np.ones(21, bool))
+    worse_start = batch.with_global(batch.orient_r, batch.transl, batch.scale)
+    worse_start.pose_r = _bend(batch.pose_r, "thumb", 0.3)  # the initial thumb misses its keypoints
+    pose, kept = keep_better_fingers(HAND, worse_start, batch.pose_r)
+    assert not kept.any()
+    torch.testing.assert_close(pose, batch.pose_r)
