@@ -81,3 +81,19 @@ def test_the_surface_follows_the_skeleton_through_any_global_pose(rest):
     for (vertices, _), hand_joints in zip(hand_mesh(HAND, orient, pose, transl, scale, left), joints):
         for tip in (4, 8, 12, 16, 20):
             assert np.linalg.norm(vertices - hand_joints[tip], axis=1).min() < 0.01
+
+
+def test_a_hand_with_its_own_proportions_wears_the_built_in_surface_on_its_own_joints(rest):
+    """A photo's own skeleton (joints moved a few mm) is skinned on the surface made once for the built-in
+    one; its fingertips stay inside their flesh."""
+    g = torch.Generator().manual_seed(1)
+    offsets = (torch.rand(21, 3, generator=g) - 0.5) * 0.008  # up to 4 mm per axis
+    offsets[0] = 0
+    own = BuiltinHand((HAND.rest + offsets[:16]).numpy(), (HAND.tips + offsets[16:]).numpy())
+    pose = 0.3 * torch.rand(1, 45, generator=g)
+    (vertices, faces), *_ = hand_mesh(own, torch.zeros(1, 3), pose)
+    np.testing.assert_array_equal(faces, rest.faces)  # the built-in surface, not one made for this hand
+    joints = own(torch.zeros(1, 3), pose).joints[0].numpy()
+    for tip in (4, 8, 12, 16, 20):
+        assert np.linalg.norm(vertices - joints[tip], axis=1).min() < 0.01
+    assert trimesh.Trimesh(vertices, faces, process=False).is_volume

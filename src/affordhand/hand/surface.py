@@ -172,16 +172,21 @@ def rest_surface(rest: np.ndarray, tips: np.ndarray) -> RestSurface:
     return _cached(np.asarray(rest, np.float64).tobytes(), np.asarray(tips, np.float64).tobytes())
 
 
-def pose_surface(surface: RestSurface, global_orient, hand_pose, transl=None, scale=None, is_left=None) -> torch.Tensor:
+def pose_surface(
+    surface: RestSurface, global_orient, hand_pose, transl=None, scale=None, is_left=None, skeleton_rest=None
+) -> torch.Tensor:
     """Return posed vertices (B, V, 3), metres, camera frame, by linear blend skinning; the parameters are
     a HandModel's (global_orient (B, 3), hand_pose (B, 45), transl (B, 3), scale (B,), is_left (B,)).
-    A left hand's faces must be reversed (`faces_for`), as mirroring turns the surface inside out."""
+    skeleton_rest (16, 3): the rest joints of the hand that is posed, when they differ from the ones the
+    surface was made on (each part then follows its joint). A left hand's faces must be reversed
+    (`faces_for`), as mirroring turns the surface inside out."""
     orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
     pose = pose.reshape(-1, 15, 3)
     dtype = pose.dtype
     rest = torch.as_tensor(surface.rest, dtype=dtype)
+    posed_rest = rest if skeleton_rest is None else torch.as_tensor(np.asarray(skeleton_rest), dtype=dtype)
     tips = rest.new_zeros(5, 3)  # the tips end no segment that moves a vertex
-    rotations, positions = chain_frames(rest, tips, orient, pose)
+    rotations, positions = chain_frames(posed_rest, tips, orient, pose)
     B = pose.shape[0]
     root = roma.rotvec_to_rotmat(orient)
     joint_rot = torch.cat([root[:, None], rotations.reshape(B, 15, 3, 3)], 1)  # (B, 16, 3, 3) MANO order
@@ -213,7 +218,21 @@ def hand_mesh(
     if getattr(hand, "name", "") == "mano":
         out = hand(global_orient, hand_pose, transl=transl, scale=scale, is_left=is_left)
         return [(v.detach().cpu().numpy(), np.asarray(out.faces)) for v in out.vertices]
-    surface = rest_surface(hand.rest.cpu().numpy(), hand.tips.cpu().numpy())
+    rest, tips = hand.rest.cpu().double().numpy(), hand.tips.cpu().double().numpy()
+    surface = rest_surface(*_bind_skeleton(rest, tips))
     with torch.no_grad():
-        vertices = pose_surface(surface, global_orient.double(), hand_pose.double(), transl, scale, is_left)
+        vertices = pose_surface(surface, global_orient.double(), hand_pose.double(), transl, scale, is_left, rest)
     return [(v.numpy(), faces_for(surface, side)) for v, side in zip(vertices, left)]
+
+
+REBIND_MM = 10.0  # a skeleton this close to the built-in one (every joint) is skinned on its surface
+
+
+def _bind_skeleton(rest: np.ndarray, tips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the skeleton whose surface a hand wears: the built-in one where the hand's joints are all
+    within REBIND_MM of it (a photo's own proportions: its surface is made once, not per hand), else the
+    hand's own (a calibrated skeleton of another convention)."""
+    base_rest, base_tips = skeleton.rest_joints()
+    offsets = np.concatenate([rest - base_rest, tips - base_tips])
+    near = np.linalg.norm(offsets, axis=1).max() * 1000 <= REBIND_MM
+    return (base_rest, base_tips) if near else (rest, tips)
