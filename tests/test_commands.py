@@ -126,3 +126,20 @@ def test_a_partial_from_before_a_setting_existed_still_resumes():
     other = {**now, "settings": {**now["settings"], "seed": 3}}
     with pytest.raises(AffordhandError, match="seed"):
         check_same_run("OUT.partial", before, other, defaults={"settings": asdict(RefineConfig())})
+
+
+def test_a_partial_from_before_the_safety_net_is_refused_not_finished_differently():
+    """The safety net and the size-relative keypoint costs changed results: a partial written before them
+    (no `fallback` in its settings) must not be finished with them."""
+    from dataclasses import asdict
+
+    from affordhand.data.provenance import check_same_run
+    from affordhand.refine.job import OLD_RUN_SETTINGS
+
+    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
+    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
+    del before["settings"]["guided"]["fallback"]
+    with pytest.raises(AffordhandError, match="fallback"):
+        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
+    off = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], "fallback": "none"}}}
+    check_same_run("OUT.partial", before, off, defaults={"settings": OLD_RUN_SETTINGS})

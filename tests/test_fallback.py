@@ -2,6 +2,7 @@
 than the initial pose is set back to it, alone; a finger with a hidden joint is left to the prior."""
 
 import numpy as np
+import pytest
 import torch
 
 from affordhand.hand import BuiltinHand, skeleton
@@ -12,14 +13,16 @@ from affordhand.refine.fallback import FINGERS, keep_better_fingers
 HAND = BuiltinHand()
 
 
-def _batch(visible: np.ndarray):
-    """One right hand whose keypoints are its initial pose's exact projection."""
+def _batch(visible: np.ndarray, side: str = "right"):
+    """One hand whose keypoints are its initial pose's exact projection."""
     g = torch.Generator().manual_seed(0)
     pose, orient = 0.3 * torch.rand(1, 45, generator=g), torch.tensor([[0.2, -2.5, 0.3]])
     K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
     transl = torch.tensor([[0.0, 0.0, 0.5]])
-    uv = project(HAND(orient, pose, transl=transl).joints, torch.as_tensor(K, dtype=torch.float32)[None])[0]
-    rec = {"id": "h", "side": "right", "hand_pose": pose[0].numpy(), "global_orient": orient[0].numpy(), "K": K}
+    left = torch.tensor([side == "left"])
+    joints = HAND(orient, pose, transl=transl, is_left=left).joints
+    uv = project(joints, torch.as_tensor(K, dtype=torch.float32)[None])[0]
+    rec = {"id": "h", "side": side, "hand_pose": pose[0].numpy(), "global_orient": orient[0].numpy(), "K": K}
     rec |= {"transl": transl[0].numpy(), "keypoints2d": uv.numpy(), "visible": visible}
     return batch_from_records([rec])
 
@@ -31,12 +34,14 @@ def _bend(pose: torch.Tensor, finger: str, by: float = 0.4) -> torch.Tensor:
     return out
 
 
-def test_a_seen_finger_pulled_off_its_keypoints_is_set_back_alone():
-    batch = _batch(np.ones(21, bool))
-    refined = _bend(batch.pose_r, "index")
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("finger", FINGERS)
+def test_a_seen_finger_pulled_off_its_keypoints_is_set_back_alone(finger, side):
+    batch = _batch(np.ones(21, bool), side)
+    refined = _bend(batch.pose_r, finger)
     pose, kept = keep_better_fingers(HAND, batch, refined)
-    assert kept[0].tolist() == [f == "index" for f in FINGERS]
-    chain = skeleton.FINGERS.index("index")
+    assert kept[0].tolist() == [f == finger for f in FINGERS]
+    chain = skeleton.FINGERS.index(finger)
     torch.testing.assert_close(pose[:, 9 * chain : 9 * chain + 9], batch.pose_r[:, 9 * chain : 9 * chain + 9])
     other = torch.ones(45, dtype=torch.bool)
     other[9 * chain : 9 * chain + 9] = False

@@ -153,6 +153,15 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
     assert np.linalg.norm(uv - truth, axis=1)[seen].mean() < 20.0  # the refined hand stays on the photo's hand
     for suffix in ("_overlay.png", "_3d.png", "_3d.html", ".glb"):
         assert (out / f"1402_hand0{suffix}").stat().st_size > 1000
+    # The record keeps the hand's own skeleton, as a skeleton file: its pose through it gives its joints.
+    skeleton_file = tmp_path / "own.json"
+    skeleton_file.write_text(json.dumps(first["skeleton"]))
+    from affordhand.hand.calibrate import load_skeleton
+
+    own = load_skeleton(skeleton_file)
+    t = lambda k: torch.as_tensor(np.asarray(first[k]), dtype=torch.float32)[None]
+    joints = own(t("global_orient"), t("hand_pose"), t("transl"), t("scale")[0], is_left=torch.tensor([False]))
+    np.testing.assert_allclose(joints.joints[0].numpy(), first["joints3d"], atol=1e-5)
     mesh = trimesh.load(out / "1402_hand0.glb", force="mesh")
     assert mesh.is_watertight  # the built-in hand's surface, not a capsule skeleton
     tips = np.asarray(first["joints3d"])[[4, 8, 12, 16, 20]]

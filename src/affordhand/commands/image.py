@@ -97,10 +97,12 @@ def _options(args) -> ImageOptions:
 
 def run(args) -> int:
     from affordhand.frontend.pipeline import run_images
+    from affordhand.hand.surface import require_meshing
     from affordhand.prior.model import load_prior
     from affordhand.refine.uncertainty import uncertainty_for
 
     options = _options(args)
+    require_meshing()
     describer = openai_describer(args) if args.describe_backend == "openai" and not args.text else None
     hand = hand_model(args, args.prior).to(args.device)
     uncertainty, note = uncertainty_for(args.prior)

@@ -17,9 +17,10 @@ import torch
 
 from affordhand.hand import skeleton
 from affordhand.hand.align import align_global
-from affordhand.hand.model import BuiltinHand, HandModel
+from affordhand.hand.model import BuiltinHand, HandModel, HandOutput, skeleton_joints
 from affordhand.hand.rotations import mirror_where
 from affordhand.refine.batch import batch_from_records, reprojection
+from affordhand.refine.fit import initial_translation
 from affordhand.refine.run import RefineConfig, refine_batch
 
 LIMIT_WEIGHT = 10.0  # per squared radian outside the joint limits
@@ -138,7 +139,7 @@ def fit_skeleton(hand: BuiltinHand, record: dict, iters: int = 400) -> BuiltinHa
     batch = batch_from_records([record])
     offsets = torch.zeros(20, 3, requires_grad=True)  # mm, joints 1-15 then the 5 tips (the wrist stays)
     pose, orient = batch.pose_r.clone().requires_grad_(True), batch.orient_r.clone().requires_grad_(True)
-    transl = batch.transl.clone().requires_grad_(True)
+    transl = initial_translation(batch).clone().requires_grad_(True)  # the record's own where it has one
     opt = torch.optim.Adam(
         [{"params": [offsets], "lr": 0.2}, {"params": [pose, orient], "lr": 0.01}, {"params": [transl], "lr": 0.001}]
     )
@@ -163,16 +164,16 @@ class _MovedHand:
 
     name = "builtin"
 
-    def __init__(self, hand: BuiltinHand, rest: torch.Tensor, tips: torch.Tensor):
-        self.hand, self.rest, self.tips = hand, rest, tips
+    def __init__(self, rest: torch.Tensor, tips: torch.Tensor):
+        self.rest, self.tips = rest, tips
 
-    def __call__(self, *args, **kwargs):
-        return torch.func.functional_call(self.hand, {"rest": self.rest, "tips": self.tips}, args, kwargs)
+    def __call__(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        return HandOutput(skeleton_joints(self.rest, self.tips, global_orient, hand_pose, transl, scale, is_left))
 
 
 def _moved(hand: BuiltinHand, offsets_mm: torch.Tensor) -> _MovedHand:
     rest = torch.cat([hand.rest[:1], hand.rest[1:] + offsets_mm[:15] / 1000])
-    return _MovedHand(hand, rest, hand.tips + offsets_mm[15:] / 1000)
+    return _MovedHand(rest, hand.tips + offsets_mm[15:] / 1000)
 
 
 def occlusion_from_box(joints: np.ndarray, keypoints: np.ndarray, box, margin: float = 0.01) -> np.ndarray:

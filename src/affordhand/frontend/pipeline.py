@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from affordhand.frontend.detect import detect_hands, read_image
 from affordhand.frontend.fit import fit_skeleton, initial_records, occlusion_from_box
 from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
+from affordhand.hand.calibrate import FORMAT
 from affordhand.hand.camera import default_intrinsics, project
 from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.refine.run import refine_batch
@@ -84,9 +86,10 @@ def _hand_text(rec: dict, path: Path, options: ImageOptions, describer, notes: l
     return text.replace("A right hand", side).replace("A left hand", side)
 
 
-def _write_views(image, rec, refined, K, hand: HandModel, stem: str, out: Path, options: ImageOptions) -> dict:
+def _write_views(image, rec, refined, K, hands: tuple, stem: str, out: Path, options: ImageOptions) -> dict:
     """Write the overlay, mesh and (with options.views) the 3D figure and viewer; return their paths and the
-    2D keypoints before and after, and the wrist-relative joints before and after."""
+    2D keypoints before and after, and the wrist-relative joints before and after. hands: (the hand's own
+    model, the model it was derived from)."""
     uv_before = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
     uv_after = project(torch.as_tensor(refined["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
     # 3D views are wrist-relative: the refinement's global fit may trade depth for size, which would
@@ -94,7 +97,7 @@ def _write_views(image, rec, refined, K, hand: HandModel, stem: str, out: Path, 
     wrist = np.asarray(refined["joints3d"])[:1]
     before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
     after = np.asarray(refined["joints3d"]) - wrist
-    vertices, faces = _surface(hand, refined)
+    vertices, faces = _surface(*hands, refined, options.device)
     surface = (vertices - wrist, faces)
     overlay = out / f"{stem}_overlay.png"
     radius = _radius_px(refined, K)
@@ -148,7 +151,8 @@ def process_image(
     if options.focal:
         K[0, 0] = K[1, 1] = options.focal
     ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
-    init, side_notes = initial_records(hand, found, K, ids)
+    front = hand if options.device == "cpu" else copy.deepcopy(hand).to("cpu")  # the fits run on the CPU
+    init, side_notes = initial_records(front, found, K, ids)
     entries = []
     for k, rec in enumerate(init):
         rec["visible"], rec["image"] = _visibility(rec, found[k], options), str(path)
@@ -158,24 +162,28 @@ def process_image(
         text = _hand_text(rec, path, options, describer, notes)
         if text:
             rec["text"] = text
-        own, rec = _own_skeleton(hand, rec, options)
+        own, rec = _own_skeleton(hand, front, rec, options)
         mode = "affordance" if text else "uncond"
         config = RefineConfig(mode=mode, seed=options.seed, guided=GuidedConfig(samples=options.samples))
         refined = refine_batch([rec], config, own, prior, options.device, uncertainty)[0]
-        views = _write_views(image, rec, refined, K, own, f"{path.stem}_hand{k}", out, options)
+        views = _write_views(image, rec, refined, K, (own, hand), f"{path.stem}_hand{k}", out, options)
         entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
     return entries
 
 
-def _own_skeleton(hand: HandModel, rec: dict, options: ImageOptions) -> tuple[HandModel, dict]:
-    """Return (the hand model for this hand, its initial record): the built-in hand with the joints moved to
-    meet the visible keypoints and the record fitted again with it; else the model and record as they are."""
+def _own_skeleton(hand: HandModel, front: HandModel, rec: dict, options: ImageOptions) -> tuple[HandModel, dict]:
+    """Return (the hand model for this hand, on options.device; its initial record): the built-in hand with
+    the joints moved to meet the visible keypoints and the record fitted again with it, the skeleton kept in
+    the record (`skeleton`, the format of `affordhand calibrate`'s files); else the model and record as they
+    are. front: the same hand model on the CPU."""
     if not options.own_skeleton or type(hand) is not BuiltinHand:
         return hand, rec
-    own = fit_skeleton(BuiltinHand(hand.rest.cpu().numpy(), hand.tips.cpu().numpy()), rec).to(options.device)
-    fitted = refine_batch([rec], RefineConfig(mode="fit"), own, device=options.device)[0]
+    own = fit_skeleton(front, rec)
+    fitted = refine_batch([rec], RefineConfig(mode="fit"), own)[0]
     fitted.pop("refine_mode", None)
-    return own, fitted
+    rounded = lambda t: np.round(t.numpy().astype(float), 6).tolist()  # metres, as skeleton files hold them
+    fitted["skeleton"] = {"format": FORMAT, "rest_joints": rounded(own.rest), "tips": rounded(own.tips)}
+    return own.to(options.device), fitted
 
 
 def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
@@ -186,14 +194,16 @@ def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
     return np.asarray(record["joint_uncertainty_mm"]) / 1000 * K[0, 0] / depth
 
 
-def _surface(hand: HandModel, record: dict) -> tuple[np.ndarray, np.ndarray]:
+def _surface(hand: HandModel, base: HandModel, record: dict, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Return the refined hand's surface (vertices (V, 3) m, camera frame; faces (F, 3)): MANO's mesh with the
-    user's MANO files, else the built-in hand's license-free surface (hand/surface.py)."""
+    user's MANO files, else the built-in hand's license-free surface (hand/surface.py), made for `base`, the
+    model the hand's own proportions were derived from."""
     from affordhand.hand.surface import hand_mesh
 
-    t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32)[None]
-    left = torch.tensor([record["side"] == "left"])
-    return hand_mesh(hand, t("global_orient"), t("hand_pose"), t("transl"), t("scale")[0], left)[0]
+    t = lambda k: torch.as_tensor(np.asarray(record[k]), dtype=torch.float32, device=device)[None]
+    left = torch.tensor([record["side"] == "left"], device=device)
+    base = base if type(base) is BuiltinHand else None
+    return hand_mesh(hand, t("global_orient"), t("hand_pose"), t("transl"), t("scale")[0], left, base)[0]
 
 
 def run_images(

@@ -143,4 +143,6 @@ def load_skeleton(path: str | Path) -> BuiltinHand:
         raise AffordhandError(f"{path}: not a skeleton file ({exc}); make one with `affordhand calibrate`") from None
     if data.get("format") != FORMAT or rest.shape != (16, 3) or tips.shape != (5, 3) or not np.isfinite(rest).all():
         raise AffordhandError(f"{path}: not an {FORMAT} file with 16 rest joints and 5 tips")
+    if np.abs(rest[0]).max() > 1e-9:
+        raise AffordhandError(f"{path}: the wrist (first rest joint) must be at the origin, got {rest[0].tolist()}")
     return BuiltinHand(rest, tips)

@@ -74,14 +74,22 @@ class BuiltinHand(nn.Module):
     def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
         """Return HandOutput with joints (B, 21, 3), metres; transl is the wrist position."""
         del betas  # the built-in hand has no shape space beyond its scale
-        orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
-        joints = forward_kinematics(self.rest.to(pose.dtype), self.tips.to(pose.dtype), orient, pose)
-        if scale is not None:
-            joints = joints * scale.reshape(-1, 1, 1).to(joints.dtype)
-        joints = _mirror_points(joints, is_left)
-        if transl is not None:
-            joints = joints + transl.unsqueeze(1)
-        return HandOutput(joints=joints)
+        return HandOutput(
+            joints=skeleton_joints(self.rest, self.tips, global_orient, hand_pose, transl, scale, is_left)
+        )
+
+
+def skeleton_joints(rest, tips, global_orient, hand_pose, transl=None, scale=None, is_left=None) -> torch.Tensor:
+    """Return joints (B, 21, 3), metres, of the built-in hand with rest joints (16, 3) and tips (5, 3) (tensors,
+    differentiable: a skeleton being fitted), under a HandModel's parameters."""
+    orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
+    joints = forward_kinematics(rest.to(pose.dtype), tips.to(pose.dtype), orient, pose)
+    if scale is not None:
+        joints = joints * scale.reshape(-1, 1, 1).to(joints.dtype)
+    joints = _mirror_points(joints, is_left)
+    if transl is not None:
+        joints = joints + transl.unsqueeze(1)
+    return joints
 
 
 def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor):

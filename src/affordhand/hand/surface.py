@@ -182,17 +182,17 @@ def pose_surface(
     (`faces_for`), as mirroring turns the surface inside out."""
     orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
     pose = pose.reshape(-1, 15, 3)
-    dtype = pose.dtype
-    rest = torch.as_tensor(surface.rest, dtype=dtype)
-    posed_rest = rest if skeleton_rest is None else torch.as_tensor(np.asarray(skeleton_rest), dtype=dtype)
+    dtype, device = pose.dtype, pose.device
+    rest = torch.as_tensor(surface.rest, dtype=dtype, device=device)
+    posed_rest = rest if skeleton_rest is None else torch.as_tensor(skeleton_rest, dtype=dtype, device=device)
     tips = rest.new_zeros(5, 3)  # the tips end no segment that moves a vertex
     rotations, positions = chain_frames(posed_rest, tips, orient, pose)
     B = pose.shape[0]
     root = roma.rotvec_to_rotmat(orient)
     joint_rot = torch.cat([root[:, None], rotations.reshape(B, 15, 3, 3)], 1)  # (B, 16, 3, 3) MANO order
     joint_pos = torch.cat([pose.new_zeros(B, 1, 3), positions[:, :, :3].reshape(B, 15, 3)], 1)
-    verts = torch.as_tensor(surface.vertices, dtype=dtype)
-    weights = torch.as_tensor(surface.weights, dtype=dtype)
+    verts = torch.as_tensor(surface.vertices, dtype=dtype, device=device)
+    weights = torch.as_tensor(surface.weights, dtype=dtype, device=device)
     local = verts[None, None] - rest[None, :, None]  # (1, 16, V, 3): each vertex from each joint
     moved = torch.einsum("bjik,bjvk->bjvi", joint_rot, local.expand(B, -1, -1, -1)) + joint_pos[:, :, None]
     posed = torch.einsum("vj,bjvi->bvi", weights, moved)
@@ -210,29 +210,41 @@ def faces_for(surface: RestSurface, left: bool) -> np.ndarray:
 
 
 def hand_mesh(
-    hand, global_orient, hand_pose, transl=None, scale=None, is_left=None
+    hand, global_orient, hand_pose, transl=None, scale=None, is_left=None, base=None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Return [(vertices (V, 3) m, faces (F, 3))] per hand of a batch (a HandModel's parameters): the MANO mesh
-    where the hand model is the user's MANO, else this module's surface on the built-in skeleton."""
+    where the hand model is the user's MANO, else this module's surface on the built-in skeleton. base: the
+    built-in hand that `hand` was derived from (a photo's own proportions), whose surface it can wear."""
     left = [False] * len(hand_pose) if is_left is None else [bool(v) for v in is_left]
     if getattr(hand, "name", "") == "mano":
         out = hand(global_orient, hand_pose, transl=transl, scale=scale, is_left=is_left)
         return [(v.detach().cpu().numpy(), np.asarray(out.faces)) for v in out.vertices]
-    rest, tips = hand.rest.cpu().double().numpy(), hand.tips.cpu().double().numpy()
-    surface = rest_surface(*_bind_skeleton(rest, tips))
+    numpy = lambda t: t.detach().cpu().double().numpy()
+    rest, tips = numpy(hand.rest), numpy(hand.tips)
+    candidates = [(numpy(base.rest), numpy(base.tips))] if base is not None else []
+    surface = rest_surface(*_bind_skeleton(rest, tips, candidates))
     with torch.no_grad():
         vertices = pose_surface(surface, global_orient.double(), hand_pose.double(), transl, scale, is_left, rest)
-    return [(v.numpy(), faces_for(surface, side)) for v, side in zip(vertices, left)]
+    return [(v.cpu().numpy(), faces_for(surface, side)) for v, side in zip(vertices, left)]
 
 
 REBIND_MM = 10.0  # a skeleton this close to the built-in one (every joint) is skinned on its surface
 
 
-def _bind_skeleton(rest: np.ndarray, tips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the skeleton whose surface a hand wears: the built-in one where the hand's joints are all
-    within REBIND_MM of it (a photo's own proportions: its surface is made once, not per hand), else the
-    hand's own (a calibrated skeleton of another convention)."""
-    base_rest, base_tips = skeleton.rest_joints()
-    offsets = np.concatenate([rest - base_rest, tips - base_tips])
-    near = np.linalg.norm(offsets, axis=1).max() * 1000 <= REBIND_MM
-    return (base_rest, base_tips) if near else (rest, tips)
+def _bind_skeleton(rest: np.ndarray, tips: np.ndarray, candidates=()) -> tuple[np.ndarray, np.ndarray]:
+    """Return the skeleton whose surface a hand wears: the first of the candidates (rest, tips) and the
+    built-in skeleton whose joints are all within REBIND_MM of the hand's (a photo's own proportions: a
+    surface made once, not per hand), else the hand's own (a calibrated skeleton of another convention)."""
+    for base_rest, base_tips in [*candidates, skeleton.rest_joints()]:
+        offsets = np.concatenate([rest - base_rest, tips - base_tips])
+        if np.linalg.norm(offsets, axis=1).max() * 1000 <= REBIND_MM:
+            return np.asarray(base_rest, float), np.asarray(base_tips, float)
+    return rest, tips
+
+
+def require_meshing() -> None:
+    """Raise a one-line error now, before any work, when the surface cannot be made (no scikit-image)."""
+    try:
+        import skimage.measure  # noqa: F401
+    except ImportError:
+        raise AffordhandError("the hand surface needs scikit-image: pip install 'affordhand[image]'") from None

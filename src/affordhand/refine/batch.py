@@ -77,14 +77,19 @@ def batch_from_records(records: list[dict]) -> HandBatch:
         np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool) for r in records])
     )
     keypoints, K = f32("keypoints2d"), f32("K")
-    return HandBatch(pose, orient, transl, scale, keypoints, visible, K, is_left, palm_px(keypoints, K, transl, scale))
+    return HandBatch(
+        pose, orient, transl, scale, keypoints, visible, K, is_left, palm_px(keypoints, K, transl, scale, visible)
+    )
 
 
-def palm_px(keypoints: torch.Tensor, K: torch.Tensor, transl: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def palm_px(keypoints, K, transl, scale, visible) -> torch.Tensor:
     """Return (B,) each hand's size in the image over REFERENCE_PALM_PX: its palm length (scale times
-    MIDDLE_BASE_LENGTH) projected at the wrist's depth where the translation is given, else the keypoints'
-    wrist to middle-MCP span (at least 5 px). Pose and view do not change it, where a translation is given."""
-    span = torch.linalg.norm(keypoints[:, 9] - keypoints[:, 0], dim=-1).clamp_min(5.0)
+    MIDDLE_BASE_LENGTH) projected at the wrist's depth where the translation is given (pose and view do not
+    change it); else the wrist to middle-MCP keypoint span where both are seen, else half the longer side of
+    the keypoints' box (about a palm for most poses); at least 5 px."""
+    span = torch.linalg.norm(keypoints[:, 9] - keypoints[:, 0], dim=-1)
+    box = 0.5 * (keypoints.amax(1) - keypoints.amin(1)).amax(-1)
+    span = torch.where(visible[:, 0] & visible[:, 9], span, box)
     z = transl[:, 2]
     given = torch.isfinite(z) & (z > 1e-3)
     projected = K[:, 0, 0] * MIDDLE_BASE_LENGTH * scale / torch.where(given, z, torch.ones_like(z))

@@ -236,7 +236,10 @@ def create_app(
     """Return the FastAPI app (prior and hand model loaded once)."""
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
+    from affordhand.hand.surface import require_meshing
     from affordhand.prior.model import load_prior, prior_hand_model
+
+    require_meshing()
     from affordhand.refine.uncertainty import uncertainty_for
 
     hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
