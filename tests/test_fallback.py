@@ -1,5 +1,5 @@
-"""The safety net (refine/fallback.py): a fully seen finger whose refined pose misses its keypoints more
-than the initial pose is set back to it, alone; a finger with a hidden joint is left to the prior."""
+"""The safety net (refine/fallback.py): a finger whose refined pose misses its seen keypoints more than the
+initial pose has its seen rotations set back, alone; its hidden rotations and unseen fingers stay refined."""
 
 import numpy as np
 import pytest
@@ -48,11 +48,24 @@ def test_a_seen_finger_pulled_off_its_keypoints_is_set_back_alone(finger, side):
     torch.testing.assert_close(pose[:, other], refined[:, other])  # the other fingers keep the refined pose
 
 
-def test_a_finger_with_a_hidden_joint_is_left_to_the_prior():
+def test_a_finger_with_a_hidden_tip_gets_its_seen_rotations_back_and_keeps_the_hidden_one():
     visible = np.ones(21, bool)
     visible[skeleton.OPENPOSE_FINGER_JOINTS["ring"][-1]] = False  # the ring fingertip is hidden
     batch = _batch(visible)
     refined = _bend(batch.pose_r, "ring")
+    pose, kept = keep_better_fingers(HAND, batch, refined)
+    assert kept[0].tolist() == [f == "ring" for f in FINGERS]
+    ring = 9 * skeleton.FINGERS.index("ring")
+    # MCP and PIP rotations (their bone ends are seen) go back; the DIP's (it moves only the hidden tip) stays
+    torch.testing.assert_close(pose[:, ring : ring + 6], batch.pose_r[:, ring : ring + 6])
+    torch.testing.assert_close(pose[:, ring + 6 : ring + 9], refined[:, ring + 6 : ring + 9])
+
+
+def test_a_finger_with_no_seen_joint_is_left_to_the_prior():
+    visible = np.ones(21, bool)
+    visible[list(skeleton.OPENPOSE_FINGER_JOINTS["pinky"])] = False
+    batch = _batch(visible)
+    refined = _bend(batch.pose_r, "pinky")
     pose, kept = keep_better_fingers(HAND, batch, refined)
     assert not kept.any()
     torch.testing.assert_close(pose, refined)

@@ -82,7 +82,7 @@ def refine(
     (t_start, steps, guidance, cfg, samples, select, noising, occluded_t_start, bounds, fallback). Each
     refined record gets hand_pose, global_orient, transl, scale, joints3d (m, camera frame) and, with the
     prior, joint_std_mm, joint_move_mm and joint_uncertainty_mm (21 values each, mm) and fingers_kept (5
-    bools, thumb to pinky: the fully seen fingers set back to the input pose)."""
+    bools, thumb to pinky: the fingers whose seen rotations were set back to the input pose)."""
     from dataclasses import fields
 
     from affordhand.devices import resolve_device

@@ -90,8 +90,8 @@ def refine_batch(
 ) -> list[dict]:
     """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
     prior (affordance, uncond), each also gets joint_move_mm, fingers_kept (5 bools, thumb to pinky: the
-    fully seen fingers set back to the initial pose, refine/fallback.py) and, given an uncertainty recipe,
-    joint_uncertainty_mm (see refine/uncertainty.py)."""
+    fingers whose seen rotations were set back to the initial pose, refine/fallback.py) and, given an
+    uncertainty recipe, joint_uncertainty_mm (see refine/uncertainty.py)."""
     if config.mode not in MODES:
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
     batch = batch_from_records(records).to(device)

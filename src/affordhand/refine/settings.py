@@ -25,8 +25,8 @@ class GuidedConfig:
     occluded_t_start: int = 600  # hidden joints start from this higher noise level (0: off; RePaint-style)
     # x0-hat is clipped to the joint limits' range and the data's ("anatomical"), or to the data's alone
     bounds: Literal["anatomical", "data"] = "anatomical"
-    # "fingers": a fully seen finger keeps its initial pose where that meets its keypoints better than the
-    # refined one (refine/fallback.py); "none": the refined pose as it is
+    # "fingers": a finger's seen rotations go back to the initial pose where that meets its seen keypoints
+    # better than the refined one (refine/fallback.py); "none": the refined pose as it is
     fallback: Literal["fingers", "none"] = "fingers"
 
     def __post_init__(self):
