@@ -112,6 +112,11 @@ def test_refine_image_takes_a_path_or_an_array():
     )  # the ids, and so the seeds, of the file's hands
     assert len(by_path) == len(by_array) == 1
     assert np.allclose(by_path[0]["joints3d"], by_array[0]["joints3d"], atol=1e-6)
+    assert "skeleton" in by_path[0]  # the hand's own proportions, kept with its record
+    fixed = ah.refine_image(
+        PHOTO, "A right hand curls its index finger over the thumb.", samples=1, own_proportions=False
+    )
+    assert "skeleton" not in fixed[0]
 
 
 def test_devices_resolve_or_say_what_is_missing(monkeypatch):

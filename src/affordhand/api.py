@@ -171,6 +171,7 @@ def refine_image(
     out: str | os.PathLike | None = None,
     name: str = "image",
     device: str = "auto",
+    own_proportions: bool = True,
 ) -> list[dict]:
     """Return the refined record of every hand MediaPipe finds in a photo, as `affordhand image` makes them.
 
@@ -178,7 +179,8 @@ def refine_image(
     object_box: (x0, y0, x1, y1) px; joints inside it and behind the palm count as occluded. occluded:
     finger names the caller knows are hidden. out: a folder for the overlay, mesh and views (default: a
     temporary one, removed). name: an array's name, which its hands' ids (and so their seeds) come from, as a
-    file's stem does."""
+    file's stem does. own_proportions: each hand's joints move a few mm to meet its keypoints, its skeleton
+    kept in the record (False: the built-in proportions, `--builtin-proportions`)."""
     import tempfile
 
     from affordhand.data.descriptions import check_sentence
@@ -198,6 +200,7 @@ def refine_image(
         samples=samples,
         seed=seed,
         views=out is not None,
+        own_skeleton=own_proportions,
         device=device,
     )
     hand = prior_hand_model(prior)[0].to(device)
