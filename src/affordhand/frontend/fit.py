@@ -19,7 +19,7 @@ from affordhand.hand import skeleton
 from affordhand.hand.align import align_global
 from affordhand.hand.model import BuiltinHand, HandModel, HandOutput, skeleton_joints
 from affordhand.hand.rotations import mirror_where
-from affordhand.refine.batch import batch_from_records, reprojection
+from affordhand.refine.batch import batch_from_records, reference_reprojection
 from affordhand.refine.fit import initial_translation
 from affordhand.refine.run import RefineConfig, refine_batch
 
@@ -146,7 +146,7 @@ def fit_skeleton(hand: BuiltinHand, record: dict, iters: int = 400) -> BuiltinHa
     seen, c2 = batch.visible.float(), KEYPOINT_ROBUST_PX**2
     for _ in range(iters):
         moved = _moved(hand, offsets)
-        sq = reprojection(moved, batch.with_global(orient, transl, batch.scale), pose) / batch.px_scale[:, None] ** 2
+        sq = reference_reprojection(moved, batch.with_global(orient, transl, batch.scale), pose)
         loss = (seen * c2 * torch.log1p(sq / c2)).sum() / (2 * KEYPOINT_SD_PX**2)
         loss = (
             loss + (offsets**2).sum() / (2 * SKELETON_SD_MM**2) + ((pose - batch.pose_r) ** 2).sum() / (2 * POSE_SD**2)

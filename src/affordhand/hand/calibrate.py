@@ -17,14 +17,13 @@ import torch
 from affordhand.data.atomic import atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
-from affordhand.hand.model import BuiltinHand, HandModel, _mirror_inputs, _mirror_points, forward_kinematics
+from affordhand.hand.model import BuiltinHand, HandModel, skeleton_joints
 
 FORMAT = "affordhand-skeleton-1"
 
 
 def _residuals_mm(rest, tips, orient, pose, target, is_left, log_scale) -> torch.Tensor:
-    joints = forward_kinematics(rest, tips, *_mirror_inputs(orient, pose, is_left)) * log_scale.exp()[:, None, None]
-    joints = _mirror_points(joints, is_left)
+    joints = skeleton_joints(rest, tips, orient, pose, scale=log_scale.exp(), is_left=is_left)
     return 1000 * torch.linalg.norm(joints - target, dim=-1)
 
 
@@ -35,7 +34,7 @@ def _scale_fit(joints: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _best_scale(rest, tips, orient, pose, target, is_left) -> torch.Tensor:
     """Return the per-record log scale that best fits target."""
-    joints = _mirror_points(forward_kinematics(rest, tips, *_mirror_inputs(orient, pose, is_left)), is_left)
+    joints = skeleton_joints(rest, tips, orient, pose, is_left=is_left)
     return _scale_fit(joints, target).clamp_min(1e-3).log()
 
 

@@ -84,12 +84,18 @@ def skeleton_joints(rest, tips, global_orient, hand_pose, transl=None, scale=Non
     differentiable: a skeleton being fitted), under a HandModel's parameters."""
     orient, pose = _mirror_inputs(global_orient, hand_pose, is_left)
     joints = forward_kinematics(rest.to(pose.dtype), tips.to(pose.dtype), orient, pose)
+    return place_points(joints, scale, is_left, transl)
+
+
+def place_points(points: torch.Tensor, scale=None, is_left=None, transl=None) -> torch.Tensor:
+    """Return right-hand model points (B, N, 3), wrist at the origin, scaled, mirrored where is_left and moved
+    by transl (the wrist's position): the built-in hand's order of global operations."""
     if scale is not None:
-        joints = joints * scale.reshape(-1, 1, 1).to(joints.dtype)
-    joints = _mirror_points(joints, is_left)
+        points = points * scale.reshape(-1, 1, 1).to(points.dtype)
+    points = _mirror_points(points, is_left)
     if transl is not None:
-        joints = joints + transl.unsqueeze(1)
-    return joints
+        points = points + transl.unsqueeze(1)
+    return points
 
 
 def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor):

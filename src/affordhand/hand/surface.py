@@ -26,7 +26,7 @@ import torch
 
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
-from affordhand.hand.model import _mirror_inputs, _mirror_points, chain_frames
+from affordhand.hand.model import _mirror_inputs, chain_frames, place_points
 
 # (start, end) radius in metres of the three segments of each chain, MANO finger order
 # (thumb: metacarpal, proximal, distal).
@@ -131,10 +131,9 @@ def _smooth_min(d: np.ndarray, k: float) -> np.ndarray:
 
 def build_rest_surface(rest: np.ndarray, tips: np.ndarray, voxel: float = VOXEL) -> RestSurface:
     """Return the rest-pose surface of a skeleton (rest joints (16, 3), tips (5, 3), right hand, metres)."""
-    try:
-        from skimage.measure import marching_cubes
-    except ImportError:
-        raise AffordhandError("the hand surface needs scikit-image: pip install 'affordhand[image]'") from None
+    require_meshing()
+    from skimage.measure import marching_cubes
+
     rest, tips = np.asarray(rest, float), np.asarray(tips, float)
     if not (np.isfinite(rest).all() and np.isfinite(tips).all()):
         raise AffordhandError("the hand surface needs a finite skeleton")
@@ -195,13 +194,7 @@ def pose_surface(
     weights = torch.as_tensor(surface.weights, dtype=dtype, device=device)
     local = verts[None, None] - rest[None, :, None]  # (1, 16, V, 3): each vertex from each joint
     moved = torch.einsum("bjik,bjvk->bjvi", joint_rot, local.expand(B, -1, -1, -1)) + joint_pos[:, :, None]
-    posed = torch.einsum("vj,bjvi->bvi", weights, moved)
-    if scale is not None:
-        posed = posed * scale.reshape(-1, 1, 1).to(dtype)
-    posed = _mirror_points(posed, is_left)
-    if transl is not None:
-        posed = posed + transl.unsqueeze(1).to(dtype)
-    return posed
+    return place_points(torch.einsum("vj,bjvi->bvi", weights, moved), scale, is_left, transl)
 
 
 def faces_for(surface: RestSurface, left: bool) -> np.ndarray:

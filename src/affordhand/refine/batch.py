@@ -130,6 +130,14 @@ def reprojection(
     return ((uv - batch.keypoints) ** 2).sum(-1)
 
 
+def reference_reprojection(
+    hand, batch: HandBatch, pose_r: torch.Tensor | None = None, joints: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Return squared residuals (B, 21) as `reprojection`, measured at the reference hand size
+    (REFERENCE_PALM_PX): every 2D cost of refinement and of the image front end uses these."""
+    return reprojection(hand, batch, pose_r, joints) / batch.px_scale[:, None] ** 2
+
+
 def geman_mcclure(sq_residual: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Return the robust Geman-McClure cost in [0, 1) of squared residuals (px^2), scale sigma_px."""
     return sq_residual / (sq_residual + sigma_px**2)
@@ -147,6 +155,5 @@ def keypoint_loss(
     camera-frame joints given); weights (B, 21) default to the visible joints (a hidden joint's keypoint is
     a guess, so it has no data term). Residuals are measured at the reference hand size (REFERENCE_PALM_PX)."""
     weights = batch.visible.float() if weights is None else weights
-    sq = reprojection(hand, batch, pose_r, joints) / batch.px_scale[:, None] ** 2
-    cost = geman_mcclure(sq, sigma_px)
+    cost = geman_mcclure(reference_reprojection(hand, batch, pose_r, joints), sigma_px)
     return (weights * cost).sum(-1) / weights.sum(-1).clamp_min(WEIGHT_FLOOR)

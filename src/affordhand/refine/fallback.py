@@ -17,7 +17,7 @@ import torch
 
 from affordhand.hand import skeleton
 from affordhand.hand.model import HandModel
-from affordhand.refine.batch import HandBatch, reprojection
+from affordhand.refine.batch import HandBatch, reference_reprojection
 
 FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)  # thumb, index, middle, ring, pinky
 
@@ -25,7 +25,7 @@ FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)  # thumb, index, middle, ring, 
 def _finger_error(hand: HandModel, batch: HandBatch, pose_r: torch.Tensor) -> torch.Tensor:
     """Return (B, 5) each finger's mean reprojection error over its seen joints (reference px; 0 where
     none is seen) for finger poses pose_r."""
-    error = (reprojection(hand, batch, pose_r) / batch.px_scale[:, None] ** 2).sqrt()
+    error = reference_reprojection(hand, batch, pose_r).sqrt()
     seen = batch.visible.to(error.dtype)
     per_finger = []
     for finger in FINGERS:
