@@ -244,8 +244,8 @@ def run(args) -> dict[str, dict[str, dict]]:
     records = load_grasps(grasps_path(Path(args.shared)))
     ref_hand = reference_hand(records)
     folds = object_folds(records, args.folds, args.seed)
-    shipped = load_prior("default")
-    shipped_recipe = uncertainty_for("default")[0]
+    shipped = load_prior(args.prior)
+    shipped_recipe = uncertainty_for(args.prior)[0]
     profiles = args.profiles.split(",")
     gt_all = {p: [] for p in profiles}
     fold_of = {p: [] for p in profiles}
@@ -273,7 +273,7 @@ def run(args) -> dict[str, dict[str, dict]]:
             gt, init = make_scenes(test_grasps, args.views, profile, train_mean, ref_hand, rng)
             gt_all[profile] += gt
             outs[profile][ORACLE] += oracle(gt, train_grasps, ref_hand)
-            hands = {"fold": hand_for(init, run_dir), "default": hand_for(init, "default"), "builtin": BuiltinHand()}
+            hands = {"fold": hand_for(init, run_dir), "default": hand_for(init, args.prior), "builtin": BuiltinHand()}
             for label, which, settings in RUNS:
                 config = replace(RefineConfig(seed=args.seed), **settings)
                 prior_used = shipped if which == "default" else prior
@@ -386,12 +386,14 @@ def main() -> None:
     parser.add_argument("--shared", default=str(SHARED), help="the shared folder holding realgrasps/")
     parser.add_argument("--conditions", help="condition fields of the fold priors (default: train's), e.g. text")
     parser.add_argument("--keep", help="keep the fold priors in this folder and reuse those already there")
+    parser.add_argument("--prior", default="default", help="the prior of the 'shipped prior' rows (a run folder)")
     args = parser.parse_args()
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")
     print(
         f"command: python benchmarks/real_grasps.py --folds {args.folds} --views {args.views} "
         f"--steps {args.steps} --seed {args.seed} --profiles {args.profiles}"
+        + (f" --prior {args.prior}" if args.prior != "default" else "")
     )
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
     try:

@@ -47,6 +47,9 @@ class Prior(torch.nn.Module):
         std = torch.tensor(config.std or [1.0] * config.pose_dim, dtype=torch.float32)
         self.register_buffer("mean", mean)
         self.register_buffer("std", std.clamp_min(STD_FLOOR))
+        # The skeleton its poses were made for (hand/convention.py): (rest joints (16, 3), tips (5, 3)) of the
+        # calibrated skeleton kept with it, or None for the built-in hand's own.
+        self.pose_skeleton: tuple | None = None
 
     def encode_pose(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """Return normalised x (B, D) from right-hand hand_pose (B, 45) axis-angle."""
@@ -159,4 +162,10 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
         raise AffordhandError(
             f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    skeleton = prior_skeleton(spec)
+    if skeleton is not None:
+        from affordhand.hand.calibrate import load_skeleton
+
+        kept = load_skeleton(skeleton)
+        prior.pose_skeleton = (kept.rest, kept.tips)
     return prior.to(device).eval()

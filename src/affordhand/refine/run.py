@@ -16,6 +16,7 @@ import torch
 from affordhand.data.taxonomy import record_grasp
 from affordhand.errors import AffordhandError
 from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
+from affordhand.hand.convention import matched_convention
 from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.generate import encode_conditions
@@ -33,9 +34,12 @@ def record_seed(record_id: str, seed: int) -> int:
     return (zlib.crc32(record_id.encode()) + 1_000_003 * seed) % (2**31)
 
 
-def _output_records(records, batch: HandBatch, pose_r, hand: HandModel, mode, extra):
-    """Return copies of records with the refined pose of the batch's fitted hands and the extra fields."""
+def _output_records(records, batch: HandBatch, pose_r, hand: HandModel, mode, extra, convention=None):
+    """Return copies of records with the refined pose of the batch's fitted hands and the extra fields; a
+    pose of the prior's convention (convention given, hand its matched skeleton) is written in the input's."""
     joints = batch.joints(hand, pose_r).detach()
+    if convention is not None:
+        pose_r = convention.from_prior(pose_r)
     pose = mirror_where(pose_r.reshape(-1, 15, 3), batch.is_left).reshape(-1, 45)
     orient = mirror_where(batch.orient_r, batch.is_left)
     out = []
@@ -98,6 +102,14 @@ def refine_batch(
     if config.mode == "none":
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
+    convention = None
+    if config.mode in ("affordance", "uncond") and prior is not None:
+        # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton
+        # with the input's joints and the prior's bone directions (hand/convention.py).
+        convention = matched_convention(hand, *(prior.pose_skeleton or (None, None)))
+    if convention is not None:
+        hand = convention.hand
+        batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
     fitted = fit_global(hand, batch, config.fit)
     extra: dict = {}
     if config.mode == "fit":
@@ -107,7 +119,7 @@ def refine_batch(
     if config.refit_global:
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
         fitted = fit_global(hand, replace(fitted, pose_r=pose), short)
-    out = _output_records(records, fitted, pose, hand, config.mode, extra)
+    out = _output_records(records, fitted, pose, hand, config.mode, extra, convention)
     if uncertainty is not None and "joint_move_mm" in extra:
         features, visible = record_features(out)
         for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):

@@ -1,0 +1,161 @@
+"""How real are the built-in generator's grasps? Synthetic poses against real ones, class by class.
+
+    python benchmarks/grasp_realism.py [--n 20000] [--seed 0] [--shared DIR]
+
+Real: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
+measured here, never fitted into the generator), brought into the built-in hand's pose convention as
+refinement brings them (hand/convention.py, through the built-in skeleton calibrated on their own joints).
+Synthetic: `affordhand synth --n N --seed SEED`'s ground truth, every object and split. Both go through the
+built-in hand, so only the finger pose differs: root-relative joints 1-20, mm. Per Feix class in both:
+
+- `real LOO`: mean distance of each real grasp to the mean of the class's real grasps of *other* objects
+  (how far a grasp lies from its class when the object is new: the scale to read the others against);
+- `synth mean`: mean distance of each real grasp to the synthetic class mean;
+- `synth NN`: mean distance of each real grasp to its nearest synthetic grasp of the class (coverage);
+- `2-sample`: leave-one-out 1-nearest-neighbour two-sample test on the real grasps and as many synthetic
+  ones of the class: accuracy 0.5 means the two cannot be told apart, 1.0 that they never overlap.
+
+A second table gives class means of anatomical angles (rad; `hand.skeleton.pose_to_angles`), real / synthetic:
+finger flexion at the MCP, PIP and DIP averaged over the four fingers, and the thumb's CMC flexion and
+abduction (positive: in front of the palm; negative: toward the index in the palm's plane).
+
+Skipped with a reason when `../shared` is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from affordhand.data.records import read_records
+from affordhand.hand import BuiltinHand
+from affordhand.hand.calibrate import calibrate
+from affordhand.hand.convention import matched_convention
+from affordhand.hand.skeleton import pose_to_angles
+from affordhand.synth.config import SynthConfig
+from affordhand.synth.dataset import generate
+
+SHARED = Path(os.environ.get("AFFORDHAND_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+def finger_joints(hand: BuiltinHand, poses: np.ndarray) -> np.ndarray:
+    """Return root-relative joints 1-20 (N, 20, 3), mm, of right-hand finger poses (N, 45), no rotation."""
+    pose = torch.as_tensor(np.asarray(poses), dtype=torch.float32).reshape(-1, 15, 3)
+    with torch.no_grad():
+        joints = hand(torch.zeros(len(pose), 3), pose).joints
+    return 1000 * (joints - joints[:, :1])[:, 1:].numpy()
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the mean per-joint distance (len(a), len(b)) between two sets of joints (N, 20, 3)."""
+    return np.linalg.norm(a[:, None] - b[None], axis=-1).mean(-1)
+
+
+def two_sample_accuracy(real: np.ndarray, synth: np.ndarray, rng: np.random.Generator) -> float:
+    """Return the leave-one-out 1-NN accuracy of telling real from synthetic, on equal numbers of each."""
+    synth = synth[rng.choice(len(synth), size=len(real), replace=False)]
+    both = np.concatenate([real, synth])
+    label = np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    d = distance(both, both)
+    np.fill_diagonal(d, np.inf)
+    return float((label[d.argmin(1)] == label).mean())
+
+
+def in_builtin_convention(real: list[dict]) -> list[dict]:
+    """Return the real grasps with their poses in the built-in hand's convention."""
+    fitted = calibrate(real)
+    convention = matched_convention(BuiltinHand(fitted["rest_joints"], fitted["tips"]), None, None)
+    poses = torch.as_tensor(np.stack([r["hand_pose"] for r in real]), dtype=torch.float32)
+    moved = convention.to_prior(poses).numpy()
+    return [{**r, "hand_pose": p} for r, p in zip(real, moved)]
+
+
+def realism(real: list[dict], data: dict, rng: np.random.Generator) -> list[tuple]:
+    """Return rows (class, n real, real LOO, synth mean, synth NN, 2-sample accuracy) per shared class."""
+    hand = BuiltinHand()
+    synth_by = defaultdict(list)
+    for i, gid in enumerate(data["grasp_ids"]):
+        synth_by[int(gid)].append(i)
+    real_by = defaultdict(list)
+    for r in real:
+        real_by[int(r["taxonomy_id"])].append(r)
+    rows = []
+    for gid in sorted(set(real_by) & set(synth_by)):
+        grasps = real_by[gid]
+        jr = finger_joints(hand, np.stack([r["hand_pose"] for r in grasps]))
+        js = finger_joints(hand, data["pose_r"][synth_by[gid]])
+        objects = np.array([r["object"] for r in grasps])
+        loo = [
+            np.linalg.norm(jr[i] - jr[objects != objects[i]].mean(0), axis=-1).mean()
+            for i in range(len(grasps))
+            if (objects != objects[i]).any()
+        ]
+        rows.append(
+            (
+                gid,
+                len(grasps),
+                float(np.mean(loo)) if loo else float("nan"),
+                float(np.linalg.norm(jr - js.mean(0), axis=-1).mean()),
+                float(distance(jr, js).min(1).mean()),
+                two_sample_accuracy(jr, js, rng) if len(grasps) >= 5 else float("nan"),
+            )
+        )
+    return rows
+
+
+def angle_rows(real: list[dict], data: dict, least: int = 5) -> list[tuple]:
+    """Return rows (class, real means (5,), synthetic means (5,)) of finger MCP / PIP / DIP flexion and thumb
+    CMC flexion / abduction, for the classes with at least `least` real grasps."""
+
+    def means(poses: np.ndarray) -> np.ndarray:
+        a = pose_to_angles(poses).mean(0)  # (15, 3)
+        fingers = a[:12, 0].reshape(4, 3).mean(0)
+        return np.r_[fingers, a[12, 0], a[12, 1]]
+
+    rows = []
+    for gid in sorted({int(r["taxonomy_id"]) for r in real}):
+        poses = np.stack([r["hand_pose"] for r in real if int(r["taxonomy_id"]) == gid])
+        synth = data["pose_r"][data["grasp_ids"] == gid]
+        if len(poses) >= least and len(synth):
+            rows.append((gid, means(poses), means(synth)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20000, help="synthetic grasps generated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    args = parser.parse_args()
+    path = args.shared / "realgrasps" / "grasps.jsonl"
+    if not path.is_file():
+        print(f"skipped: {path} is not there (the real grasps live in ../shared beside the checkout)")
+        sys.exit(0)
+    print(f"command: python benchmarks/grasp_realism.py --n {args.n} --seed {args.seed}\n")
+    real = in_builtin_convention(read_records(path).records)
+    data = generate(SynthConfig(n=args.n, seed=args.seed))
+    rows = realism(real, data, np.random.default_rng(args.seed))
+    print("| Feix class | real grasps | real LOO | synth mean | synth NN | 2-sample accuracy |")
+    print("|---|---|---|---|---|---|")
+    for gid, n, loo, mean, nn, acc in rows:
+        print(f"| {gid} | {n} | {loo:.1f} | {mean:.1f} | {nn:.1f} | {acc:.2f} |")
+    weight = np.array([r[1] for r in rows], dtype=float)
+    cols = np.array([r[2:] for r in rows], dtype=float)
+    avg = [np.nansum(c * weight) / weight[~np.isnan(c)].sum() for c in cols.T]
+    print(f"| all (weighted by real grasps) | {int(weight.sum())} | " + " | ".join(f"{v:.2f}" for v in avg) + " |")
+    print("\nmm, root-relative joints 1-20 of the built-in hand; 2-sample: 0.5 = indistinguishable")
+    print("\n| Feix class | finger MCP flexion | PIP | DIP | thumb CMC flexion | thumb CMC abduction |")
+    print("|---|---|---|---|---|---|")
+    for gid, r, y in angle_rows(real, data):
+        print(f"| {gid} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(r, y)) + " |")
+    print("\nclass means, rad, real / synthetic (classes with 5 or more real grasps)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Pose conventions (hand/convention.py): a pose of one skeleton, brought into a prior's convention, keeps its
+joints; refinement with a prior made for another skeleton writes poses in the input's convention."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from affordhand.data.records import read_records
+from affordhand.hand import BuiltinHand, skeleton
+from affordhand.hand.convention import bone_directions, matched_convention
+from affordhand.prior.config import PriorConfig
+from affordhand.prior.model import Prior
+from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.settings import GuidedConfig
+from affordhand.synth.config import SynthConfig
+from affordhand.synth.dataset import build
+
+
+def _spread_hand(degrees: float, seed: int = 0) -> BuiltinHand:
+    """The built-in hand with each finger bone turned about the palm normal by up to `degrees`, lengths kept:
+    a skeleton of another convention (as a MANO-like hand, whose fingers are spread, is to the built-in one)."""
+    rest, tips = skeleton.rest_joints()
+    rng = np.random.default_rng(seed)
+    for f in range(5):
+        chain = [rest[1 + 3 * f], rest[2 + 3 * f], rest[3 + 3 * f], tips[f]]
+        bones = [chain[k + 1] - chain[k] for k in range(3)]
+        points = [chain[0]]
+        for bone in bones:
+            a = np.radians(rng.uniform(-degrees, degrees))
+            turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+            points.append(points[-1] + turn @ bone)
+        rest[2 + 3 * f], rest[3 + 3 * f], tips[f] = points[1], points[2], points[3]
+    return BuiltinHand(rest, tips)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1.0, 35.0))
+def test_a_pose_in_the_priors_convention_has_the_same_joints_and_comes_back(seed, degrees):
+    hand = _spread_hand(degrees, seed)
+    convention = matched_convention(hand, None, None)  # to the built-in hand's convention
+    g = torch.Generator().manual_seed(seed)
+    pose, orient = 0.6 * torch.randn(8, 45, generator=g), torch.randn(8, 3, generator=g)
+    moved = convention.to_prior(pose)
+    before = hand(orient, pose).joints
+    after = convention.hand(orient, moved).joints
+    assert (before - after).abs().max() < 1e-6  # metres
+    torch.testing.assert_close(convention.from_prior(moved), pose, atol=1e-5, rtol=0)
+    # the matched skeleton has the prior's bone directions and the input's bone lengths
+    torch.testing.assert_close(
+        bone_directions(convention.hand.rest, convention.hand.tips), bone_directions(*BuiltinHand().buffers())
+    )
+
+
+def test_the_same_skeleton_or_another_hand_model_needs_no_change():
+    assert matched_convention(BuiltinHand(), None, None) is None
+    hand = _spread_hand(20)
+    assert matched_convention(hand, hand.rest, hand.tips) is None
+    assert matched_convention(object(), None, None) is None
+
+
+def test_the_convention_turns_a_spread_pose_into_the_built_in_one():
+    """A finger of a spread skeleton brought in line with its neighbours is, in the built-in convention (fingers
+    already in line), close to no abduction at all."""
+    hand = _spread_hand(25, seed=3)
+    convention = matched_convention(hand, None, None)
+    # the pose that turns every bone of the spread hand back to the built-in directions
+    straight = convention.from_prior(torch.zeros(1, 45))
+    assert straight.abs().max() > 0.1  # not a zero pose in the spread hand's convention
+    torch.testing.assert_close(convention.to_prior(straight), torch.zeros(1, 45), atol=1e-6, rtol=0)
+
+
+def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_convention(tmp_path):
+    build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path)
+    records = read_records(tmp_path / "test_init.jsonl").records[:4]
+    hand = _spread_hand(20)
+    prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
+    prior.eval()
+    config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))
+    out = refine_batch(records, config, hand, prior)
+    for rec in out:
+        side = torch.tensor([rec["side"] == "left"])
+        pose = torch.as_tensor(rec["hand_pose"], dtype=torch.float32)[None]
+        orient = torch.as_tensor(rec["global_orient"], dtype=torch.float32)[None]
+        transl = torch.as_tensor(rec["transl"], dtype=torch.float32)[None]
+        scale = torch.tensor([rec["scale"]])
+        joints = hand(orient, pose, transl=transl, scale=scale, is_left=side).joints[0]
+        # the record's joints are those of its pose on the input's skeleton
+        np.testing.assert_allclose(joints.detach().numpy(), rec["joints3d"], atol=1e-5)
