@@ -139,7 +139,27 @@ def test_a_partial_from_before_the_safety_net_is_refused_not_finished_differentl
     now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
     before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
     del before["settings"]["guided"]["fallback"]
+    del before["settings"]["guided"]["pose_convention"]  # it came later still
     with pytest.raises(AffordhandError, match="fallback"):
         check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
-    off = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], "fallback": "none"}}}
+    old = {"fallback": "none", "pose_convention": "input"}
+    off = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], **old}}}
     check_same_run("OUT.partial", before, off, defaults={"settings": OLD_RUN_SETTINGS})
+
+
+def test_a_partial_from_before_the_pose_convention_is_refused_not_finished_differently():
+    """Refinement in the prior's pose convention changed results where the hand's skeleton is not the
+    prior's: a partial written before it (no `pose_convention`) must not be finished with it."""
+    from dataclasses import asdict
+
+    from affordhand.data.provenance import check_same_run
+    from affordhand.refine.job import OLD_RUN_SETTINGS
+
+    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
+    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
+    del before["settings"]["guided"]["pose_convention"]
+    before["settings"]["guided"]["fallback"] = "fingers"  # written between the safety net and the convention
+    with pytest.raises(AffordhandError, match="pose_convention"):
+        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
+    kept = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], "pose_convention": "input"}}}
+    check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})

@@ -28,6 +28,9 @@ class GuidedConfig:
     # "fingers": a finger's seen rotations go back to the initial pose where that meets its seen keypoints
     # better than the refined one (refine/fallback.py); "none": the refined pose as it is
     fallback: Literal["fingers", "none"] = "fingers"
+    # "prior": refine in the prior's pose convention, on a skeleton with the hand model's joints and the prior's
+    # bone directions (hand/convention.py); "input": in the hand model's own convention (before 2026-12)
+    pose_convention: Literal["prior", "input"] = "prior"
 
     def __post_init__(self):
         check_choices(self)
