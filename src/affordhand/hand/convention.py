@@ -10,7 +10,8 @@ For an input skeleton S (rest bones d_j) and the prior's skeleton P (rest bones 
 M keeps S's wrist, finger bases and bone lengths and takes P's bone directions. With A_j the smallest
 rotation taking e_j onto d_j, a pose R of S is the pose R'_j = A_parent(j)^T R_j A_j of M (A of a finger's
 base's parent, the wrist, is the identity): every world bone is the same, so M under R' has exactly S's
-joints under R, and R' means on M what the prior learnt on P.
+joints under R, and R' means on M what the prior learnt on P. A hand model other than the built-in one (MANO)
+is wrapped instead: it takes poses of the prior's convention and turns them into its own before posing itself.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 
 import roma
 import torch
+from torch import nn
 
 from affordhand.hand.model import BuiltinHand
+from affordhand.hand.rotations import mirror_where
+from affordhand.hand.skeleton import OPENPOSE_FROM_MANO
 
 SAME_DIRECTION_RAD = 1e-5  # skeletons whose bones all agree this well share a convention: nothing to convert
 
@@ -41,42 +45,73 @@ def _aligning_rotations(source: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return roma.rotvec_to_rotmat(axis / sin.clamp_min(1e-12)[:, None] * angle[:, None])
 
 
+def _turn(pose: torch.Tensor, align: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """Return right-hand poses (B, 45) turned into the prior's convention (R' = A_parent^T R A_j) or, inverse,
+    back (R = A_parent R' A_j^T)."""
+    B = pose.shape[0]
+    rot = roma.rotvec_to_rotmat(pose.reshape(B, 15, 3))
+    align = align.to(pose.device, pose.dtype)
+    parent = torch.eye(3, dtype=pose.dtype, device=pose.device).expand(15, 3, 3).clone()
+    inner = torch.arange(15, device=pose.device) % 3 > 0  # joints whose parent is a finger joint
+    parent[inner] = align[inner.nonzero().squeeze(1) - 1]
+    if inverse:
+        out = parent @ rot @ align.transpose(-1, -2)
+    else:
+        out = parent.transpose(-1, -2) @ rot @ align
+    return roma.rotmat_to_rotvec(out).reshape(B, 45)
+
+
+class ConventionHand(nn.Module):
+    """A hand model that takes finger poses of the prior's convention: it turns them into the wrapped model's
+    own (left hands' through their mirror image) and poses that model."""
+
+    def __init__(self, hand: nn.Module, align: torch.Tensor):
+        super().__init__()
+        self.hand, self.name = hand, hand.name
+        self.register_buffer("align", align)
+
+    def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        B = hand_pose.shape[0]
+        pose = hand_pose.reshape(B, 15, 3)
+        left = is_left if is_left is not None else torch.zeros(B, dtype=torch.bool, device=pose.device)
+        right = mirror_where(pose, left).reshape(B, 45)
+        own = mirror_where(_turn(right, self.align, inverse=True).reshape(B, 15, 3), left)
+        return self.hand(global_orient, own.reshape(hand_pose.shape), transl, scale, betas, is_left)
+
+
+def rest_points(hand) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return a hand model's right-hand rest joints (16, 3) and tips (5, 3), MANO order (its joints under no
+    rotation, for a model other than the built-in one)."""
+    if isinstance(hand, BuiltinHand):
+        return hand.rest, hand.tips
+    device = next((b.device for b in hand.buffers()), torch.device("cpu"))
+    with torch.no_grad():
+        joints = hand(torch.zeros(1, 3, device=device), torch.zeros(1, 45, device=device)).joints[0].float()
+    mano = torch.empty_like(joints)
+    mano[list(OPENPOSE_FROM_MANO)] = joints
+    return mano[:16], mano[16:]
+
+
 @dataclass
 class PoseConvention:
     """The change from an input skeleton's pose convention to a prior's (see the module's docstring)."""
 
-    hand: BuiltinHand  # the matched skeleton: the input's joints, the prior's bone directions
+    hand: nn.Module  # the matched skeleton (the input's joints, the prior's bone directions), or the wrapped model
     align: torch.Tensor  # (15, 3, 3) A_j
 
     def to_prior(self, pose: torch.Tensor) -> torch.Tensor:
-        """Return right-hand poses (B, 45) of the input skeleton as poses of the matched one."""
-        return self._apply(pose, inverse=False)
+        """Return right-hand poses (B, 45) of the input's convention in the prior's."""
+        return _turn(pose, self.align, inverse=False)
 
     def from_prior(self, pose: torch.Tensor) -> torch.Tensor:
-        """Return right-hand poses (B, 45) of the matched skeleton as poses of the input one."""
-        return self._apply(pose, inverse=True)
-
-    def _apply(self, pose: torch.Tensor, inverse: bool) -> torch.Tensor:
-        B = pose.shape[0]
-        rot = roma.rotvec_to_rotmat(pose.reshape(B, 15, 3))
-        align = self.align.to(pose.device, pose.dtype)
-        parent = torch.eye(3, dtype=pose.dtype, device=pose.device).expand(15, 3, 3).clone()
-        inner = torch.arange(15, device=pose.device) % 3 > 0  # joints whose parent is a finger joint
-        parent[inner] = align[inner.nonzero().squeeze(1) - 1]
-        if inverse:  # R = A_parent R' A_j^T
-            out = parent @ rot @ align.transpose(-1, -2)
-        else:  # R' = A_parent^T R A_j
-            out = parent.transpose(-1, -2) @ rot @ align
-        return roma.rotmat_to_rotvec(out).reshape(B, 45)
+        """Return right-hand poses (B, 45) of the prior's convention in the input's."""
+        return _turn(pose, self.align, inverse=True)
 
 
 def matched_convention(hand, prior_rest: torch.Tensor | None, prior_tips: torch.Tensor | None) -> PoseConvention | None:
-    """Return the change from a built-in hand's pose convention to that of the prior's skeleton (rest joints
-    (16, 3), tips (5, 3); None: the built-in default), or None when there is nothing to change: the same
-    bone directions, or a hand model that is not the built-in one (MANO keeps its own convention)."""
-    if type(hand) is not BuiltinHand:
-        return None
-    rest, tips = hand.rest, hand.tips
+    """Return the change from a hand model's pose convention to that of the prior's skeleton (rest joints
+    (16, 3), tips (5, 3); None: the built-in default), or None when the bone directions already agree."""
+    rest, tips = rest_points(hand)
     if prior_rest is None or prior_tips is None:
         default = BuiltinHand()
         prior_rest, prior_tips = default.rest, default.tips
@@ -89,6 +124,9 @@ def matched_convention(hand, prior_rest: torch.Tensor | None, prior_tips: torch.
         < SAME_DIRECTION_RAD
     ):
         return None
+    align = _aligning_rotations(source, target)
+    if not isinstance(hand, BuiltinHand):
+        return PoseConvention(ConventionHand(hand, align), align)
     chains = torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)  # (5, 4, 3)
     lengths = (chains[:, 1:] - chains[:, :-1]).norm(dim=-1)  # (5, 3)
     steps = lengths[..., None] * source.reshape(5, 3, 3)
@@ -96,4 +134,4 @@ def matched_convention(hand, prior_rest: torch.Tensor | None, prior_tips: torch.
     matched_rest = rest.clone()
     matched_rest[2::3], matched_rest[3::3] = points[:, 0], points[:, 1]
     matched = BuiltinHand(matched_rest.cpu().numpy(), points[:, 2].cpu().numpy()).to(rest.device)
-    return PoseConvention(matched, _aligning_rotations(source, target))
+    return PoseConvention(matched, align)
