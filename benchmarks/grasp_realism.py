@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -70,7 +71,7 @@ def two_sample_accuracy(real: np.ndarray, synth: np.ndarray, rng: np.random.Gene
 def in_builtin_convention(real: list[dict]) -> list[dict]:
     """Return the real grasps with their poses in the built-in hand's convention."""
     fitted = calibrate(real)
-    convention = matched_convention(BuiltinHand(fitted["rest_joints"], fitted["tips"]), None, None)
+    convention = matched_convention(BuiltinHand(fitted["rest_joints"], fitted["tips"]), *BuiltinHand().buffers())
     poses = torch.as_tensor(np.stack([r["hand_pose"] for r in real]), dtype=torch.float32)
     moved = convention.to_prior(poses).numpy()
     return [{**r, "hand_pose": p} for r, p in zip(real, moved)]
@@ -137,7 +138,8 @@ def main() -> None:
     if not path.is_file():
         print(f"skipped: {path} is not there (the real grasps live in ../shared beside the checkout)")
         sys.exit(0)
-    print(f"command: python benchmarks/grasp_realism.py --n {args.n} --seed {args.seed}\n")
+    print(f"command: python benchmarks/grasp_realism.py --n {args.n} --seed {args.seed}")
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}\n")
     real = in_builtin_convention(read_records(path).records)
     data = generate(SynthConfig(n=args.n, seed=args.seed))
     rows = realism(real, data, np.random.default_rng(args.seed))

@@ -1,7 +1,7 @@
 """Benchmark on real grasps: does refinement help real hands, with and without the affordance text?
 
     python benchmarks/real_grasps.py [--folds 5] [--views 4] [--steps 8000] [--seed 0] [--keep DIR] [--shared DIR]
-        [--prior RUN] [--pose-convention prior|input]
+        [--prior RUN] [--pose-convention prior|input] [--fallback fingers|none]
 
 Data: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
 measured here, never shipped, never fitted into the code). Skipped with a reason when the folder is absent.
@@ -277,7 +277,7 @@ def run(args) -> dict[str, dict[str, dict]]:
             hands = {"fold": hand_for(init, run_dir), "default": hand_for(init, args.prior), "builtin": BuiltinHand()}
             for label, which, settings in RUNS:
                 config = replace(RefineConfig(seed=args.seed), **settings)
-                config.guided.pose_convention = args.pose_convention
+                config.guided.pose_convention, config.guided.fallback = args.pose_convention, args.fallback
                 prior_used = shipped if which == "default" else prior
                 recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
                 outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)
@@ -390,6 +390,7 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the fold priors in this folder and reuse those already there")
     parser.add_argument("--prior", default="default", help="the prior of the 'shipped prior' rows (a run folder)")
     parser.add_argument("--pose-convention", default="prior", choices=("prior", "input"), help="as refine's")
+    parser.add_argument("--fallback", default="fingers", choices=("fingers", "none"), help="as refine's")
     args = parser.parse_args()
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")
@@ -398,6 +399,7 @@ def main() -> None:
         f"--steps {args.steps} --seed {args.seed} --profiles {args.profiles}"
         + (f" --prior {args.prior}" if args.prior != "default" else "")
         + (f" --pose-convention {args.pose_convention}" if args.pose_convention != "prior" else "")
+        + (f" --fallback {args.fallback}" if args.fallback != "fingers" else "")
     )
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
     try:

@@ -16,6 +16,8 @@ from affordhand.refine.settings import GuidedConfig
 from affordhand.synth.config import SynthConfig
 from affordhand.synth.dataset import build
 
+BUILTIN = (BuiltinHand().rest, BuiltinHand().tips)  # the built-in skeleton, the shipped prior's
+
 
 def _spread_hand(degrees: float, seed: int = 0) -> BuiltinHand:
     """The built-in hand with each finger bone turned about the palm normal by up to `degrees`, lengths kept:
@@ -38,7 +40,7 @@ def _spread_hand(degrees: float, seed: int = 0) -> BuiltinHand:
 @given(st.integers(0, 10_000), st.floats(1.0, 35.0))
 def test_a_pose_in_the_priors_convention_has_the_same_joints_and_comes_back(seed, degrees):
     hand = _spread_hand(degrees, seed)
-    convention = matched_convention(hand, None, None)  # to the built-in hand's convention
+    convention = matched_convention(hand, *BUILTIN)  # to the built-in hand's convention
     g = torch.Generator().manual_seed(seed)
     pose, orient = 0.6 * torch.randn(8, 45, generator=g), torch.randn(8, 3, generator=g)
     moved = convention.to_prior(pose)
@@ -47,13 +49,11 @@ def test_a_pose_in_the_priors_convention_has_the_same_joints_and_comes_back(seed
     assert (before - after).abs().max() < 1e-6  # metres
     torch.testing.assert_close(convention.from_prior(moved), pose, atol=1e-5, rtol=0)
     # the matched skeleton has the prior's bone directions and the input's bone lengths
-    torch.testing.assert_close(
-        bone_directions(convention.hand.rest, convention.hand.tips), bone_directions(*BuiltinHand().buffers())
-    )
+    torch.testing.assert_close(bone_directions(convention.hand.rest, convention.hand.tips), bone_directions(*BUILTIN))
 
 
 def test_the_same_skeleton_needs_no_change():
-    assert matched_convention(BuiltinHand(), None, None) is None
+    assert matched_convention(BuiltinHand(), *BUILTIN) is None
     hand = _spread_hand(20)
     assert matched_convention(hand, hand.rest, hand.tips) is None
 
@@ -62,7 +62,7 @@ def test_the_convention_turns_a_spread_pose_into_the_built_in_one():
     """A finger of a spread skeleton brought in line with its neighbours is, in the built-in convention (fingers
     already in line), close to no abduction at all."""
     hand = _spread_hand(25, seed=3)
-    convention = matched_convention(hand, None, None)
+    convention = matched_convention(hand, *BUILTIN)
     # the pose that turns every bone of the spread hand back to the built-in directions
     straight = convention.from_prior(torch.zeros(1, 45))
     assert straight.abs().max() > 0.1  # not a zero pose in the spread hand's convention
@@ -74,7 +74,7 @@ def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_
     records = read_records(tmp_path / "test_init.jsonl").records[:4]
     hand = _spread_hand(20)
     prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
-    prior.eval()
+    prior.eval().pose_skeleton = BUILTIN
     config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))
     out = refine_batch(records, config, hand, prior)
     for rec in out:
@@ -86,3 +86,39 @@ def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_
         joints = hand(orient, pose, transl=transl, scale=scale, is_left=side).joints[0]
         # the record's joints are those of its pose on the input's skeleton
         np.testing.assert_allclose(joints.detach().numpy(), rec["joints3d"], atol=1e-5)
+
+
+def test_the_shipped_prior_knows_its_skeleton_and_an_unknown_one_keeps_the_hand_models_convention(tmp_path):
+    from affordhand.prior.model import load_prior
+
+    shipped = load_prior("default")
+    torch.testing.assert_close(shipped.pose_skeleton[0], BUILTIN[0])  # made on the built-in hand's grasps
+    build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path)
+    records = read_records(tmp_path / "test_init.jsonl").records[:3]
+    prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
+    prior.eval()  # trained on poses alone: its skeleton, so its convention, is unknown
+    config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))
+    as_input = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2, pose_convention="input"))
+    hand = _spread_hand(20)
+    for a, b in zip(refine_batch(records, config, hand, prior), refine_batch(records, as_input, hand, prior)):
+        np.testing.assert_array_equal(a["hand_pose"], b["hand_pose"])
+
+
+def test_samples_for_another_skeleton_are_written_in_its_convention(tmp_path):
+    from affordhand.cli import main
+    from affordhand.hand.calibrate import save_skeleton
+
+    hand = _spread_hand(20)
+    result = {"rest_joints": hand.rest.numpy(), "tips": hand.tips.numpy(), "records": 0}
+    save_skeleton(tmp_path / "spread.json", {**result, "before_mm": 0.0, "after_mm": 0.0})
+    hand = BuiltinHand(*(np.round(v.numpy(), 6) for v in (hand.rest, hand.tips)))  # as the file holds it
+    common = ["sample", "--prior", "default", "--n", "3", "--steps", "5", "--text", "A right hand holds a mug."]
+    assert main(common + ["--out", str(tmp_path / "own.jsonl")]) == 0
+    assert main(common + ["--out", str(tmp_path / "spread.jsonl"), "--skeleton", str(tmp_path / "spread.json")]) == 0
+    own, spread = (
+        torch.as_tensor(np.stack([r["hand_pose"] for r in read_records(tmp_path / f"{name}.jsonl").records]))
+        for name in ("own", "spread")
+    )
+    convention = matched_convention(hand, *BUILTIN)
+    torch.testing.assert_close(convention.to_prior(spread.float()), own.float(), atol=1e-5, rtol=0)
+    assert (spread - own).abs().max() > 0.05  # the same samples, in the spread skeleton's convention

@@ -138,7 +138,9 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
     prior's convention (hand/convention.py: ConventionHand), and writes hand_pose in MANO's own: the record's
     joints are MANO's joints for that pose, left hands included."""
     from affordhand.data.records import read_records
+    from affordhand.hand import BuiltinHand
     from affordhand.hand.convention import ConventionHand, matched_convention
+    from affordhand.hand.rotations import mirror_where
     from affordhand.prior.config import PriorConfig
     from affordhand.prior.model import Prior
     from affordhand.refine.run import RefineConfig, refine_batch
@@ -148,13 +150,12 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
 
     folder, _, _ = mano_dir
     hand = load_hand_model("mano", folder)
-    convention = matched_convention(hand, None, None)
+    builtin = (BuiltinHand().rest, BuiltinHand().tips)  # the shipped prior's skeleton
+    convention = matched_convention(hand, *builtin)
     assert isinstance(convention.hand, ConventionHand)  # MANO's bones point elsewhere than the built-in's
     pose = 0.3 * torch.randn(3, 45, generator=torch.Generator().manual_seed(0))
     left = torch.tensor([False, True, False])
     orient = torch.zeros(3, 3)
-    from affordhand.hand.rotations import mirror_where
-
     mirrored = mirror_where(pose.reshape(3, 15, 3), left).reshape(3, 45)
     wrapped = convention.hand(orient, mirror_where(convention.to_prior(pose).reshape(3, 15, 3), left), is_left=left)
     torch.testing.assert_close(wrapped.joints, hand(orient, mirrored, is_left=left).joints, atol=1e-5, rtol=0)
@@ -162,8 +163,9 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
     build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path / "synth")
     records = read_records(tmp_path / "synth" / "test_init.jsonl").records[:4]
     prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
+    prior.eval().pose_skeleton = builtin
     config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))
-    for rec in refine_batch(records, config, hand, prior.eval()):
+    for rec in refine_batch(records, config, hand, prior):
         side = torch.tensor([rec["side"] == "left"])
         as_tensor = lambda key: torch.as_tensor(rec[key], dtype=torch.float32)[None]
         joints = hand(

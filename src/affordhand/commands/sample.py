@@ -22,13 +22,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _figure(args, poses) -> None:
+def _figure(args, hand, poses) -> None:
     import torch
 
     from affordhand.report.figures import skeleton_grid
 
     with torch.no_grad():
-        joints = hand_model(args, args.prior)(torch.zeros(len(poses), 3), poses).joints.double().numpy()
+        joints = hand(torch.zeros(len(poses), 3), poses).joints.double().numpy()
     skeleton_grid(list(joints), [f"sample {i}" for i in range(len(joints))], args.figure, columns=8, view=(25, 60))
     print(f"wrote {args.figure}")
 
@@ -44,6 +44,12 @@ def run(args) -> int:
     prior = load_prior(args.prior, args.device)
     texts = [args.text] * args.n
     poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
+    hand = hand_model(args, args.prior)
+    if prior.pose_skeleton is not None:  # written, and drawn, in the pose convention of the hand model chosen
+        from affordhand.hand.convention import matched_convention
+
+        convention = matched_convention(hand, *prior.pose_skeleton)
+        poses = convention.from_prior(poses) if convention is not None else poses
     records = [
         {"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0] * 3, "text": args.text}
         for i, p in enumerate(poses)
@@ -53,5 +59,5 @@ def run(args) -> int:
     write_settings(args.out, provenance("sample", settings, {"prior": prior_digest(args.prior)}))
     print(f"wrote {len(records)} samples to {args.out}")
     if args.figure:
-        _figure(args, poses)
+        _figure(args, hand, poses)
     return 0

@@ -12,6 +12,10 @@ rotation taking e_j onto d_j, a pose R of S is the pose R'_j = A_parent(j)^T R_j
 base's parent, the wrist, is the identity): every world bone is the same, so M under R' has exactly S's
 joints under R, and R' means on M what the prior learnt on P. A hand model other than the built-in one (MANO)
 is wrapped instead: it takes poses of the prior's convention and turns them into its own before posing itself.
+
+A prior knows its skeleton when it was trained on records with 3D joints (the calibrated skeleton kept with
+it) or is the shipped one (made from the built-in hand's grasps); a prior trained on poses alone does not, and
+refinement then keeps the hand model's convention (prior/model.py: Prior.pose_skeleton).
 """
 
 from __future__ import annotations
@@ -22,38 +26,52 @@ import roma
 import torch
 from torch import nn
 
-from affordhand.hand.model import BuiltinHand
+from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.hand.skeleton import OPENPOSE_FROM_MANO
 
 SAME_DIRECTION_RAD = 1e-5  # skeletons whose bones all agree this well share a convention: nothing to convert
 
 
+def _chains(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+    """Return the five chains' points (5, 4, 3): base joint, the next two joints and the tip, MANO order."""
+    return torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)
+
+
 def bone_directions(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
     """Return unit rest directions (15, 3) of the bone each MANO-order finger joint moves (to the next joint
     of its chain, or to the tip)."""
-    chains = torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)  # (5 chains, 4 points, 3)
+    chains = _chains(rest, tips)
     bones = (chains[:, 1:] - chains[:, :-1]).reshape(15, 3)
     return bones / bones.norm(dim=-1, keepdim=True)
 
 
+def _angles(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (axes (N, 3) unnormalised, angles (N,)) between unit vectors source and target (N, 3)."""
+    axis = torch.linalg.cross(source, target)
+    return axis, torch.atan2(axis.norm(dim=-1), (source * target).sum(-1))
+
+
 def _aligning_rotations(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Return (N, 3, 3) the smallest rotations taking unit vectors source (N, 3) onto target (N, 3)."""
-    axis = torch.linalg.cross(source, target)
-    sin, cos = axis.norm(dim=-1), (source * target).sum(-1)
-    angle = torch.atan2(sin, cos)
-    return roma.rotvec_to_rotmat(axis / sin.clamp_min(1e-12)[:, None] * angle[:, None])
+    axis, angle = _angles(source, target)
+    return roma.rotvec_to_rotmat(axis / axis.norm(dim=-1).clamp_min(1e-12)[:, None] * angle[:, None])
 
 
-def _turn(pose: torch.Tensor, align: torch.Tensor, inverse: bool) -> torch.Tensor:
+def _parents(align: torch.Tensor) -> torch.Tensor:
+    """Return (15, 3, 3) A of each finger joint's parent: the joint before it in its chain, the wrist (the
+    identity) for a chain's base joint."""
+    parent = torch.eye(3, dtype=align.dtype, device=align.device).expand(15, 3, 3).clone()
+    parent.reshape(5, 3, 3, 3)[:, 1:] = align.reshape(5, 3, 3, 3)[:, :-1]
+    return parent
+
+
+def _turn(pose: torch.Tensor, align: torch.Tensor, parent: torch.Tensor, inverse: bool) -> torch.Tensor:
     """Return right-hand poses (B, 45) turned into the prior's convention (R' = A_parent^T R A_j) or, inverse,
-    back (R = A_parent R' A_j^T)."""
+    back (R = A_parent R' A_j^T); align and parent (15, 3, 3) from PoseConvention."""
     B = pose.shape[0]
     rot = roma.rotvec_to_rotmat(pose.reshape(B, 15, 3))
-    align = align.to(pose.device, pose.dtype)
-    parent = torch.eye(3, dtype=pose.dtype, device=pose.device).expand(15, 3, 3).clone()
-    inner = torch.arange(15, device=pose.device) % 3 > 0  # joints whose parent is a finger joint
-    parent[inner] = align[inner.nonzero().squeeze(1) - 1]
+    align, parent = align.to(pose.device, pose.dtype), parent.to(pose.device, pose.dtype)
     if inverse:
         out = parent @ rot @ align.transpose(-1, -2)
     else:
@@ -63,28 +81,32 @@ def _turn(pose: torch.Tensor, align: torch.Tensor, inverse: bool) -> torch.Tenso
 
 class ConventionHand(nn.Module):
     """A hand model that takes finger poses of the prior's convention: it turns them into the wrapped model's
-    own (left hands' through their mirror image) and poses that model."""
+    own (left hands' through their mirror image, as the hand models mirror them) and poses that model."""
 
-    def __init__(self, hand: nn.Module, align: torch.Tensor):
+    def __init__(self, hand: HandModel, align: torch.Tensor):
         super().__init__()
         self.hand, self.name = hand, hand.name
         self.register_buffer("align", align)
+        self.register_buffer("parent", _parents(align))
 
     def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        """Return the wrapped model's HandOutput for hand_pose (B, 45) or (B, 15, 3) of the prior's convention
+        (each hand's own side, as every hand model takes it); the other arguments pass through."""
         B = hand_pose.shape[0]
         pose = hand_pose.reshape(B, 15, 3)
         left = is_left if is_left is not None else torch.zeros(B, dtype=torch.bool, device=pose.device)
         right = mirror_where(pose, left).reshape(B, 45)
-        own = mirror_where(_turn(right, self.align, inverse=True).reshape(B, 15, 3), left)
+        own = mirror_where(_turn(right, self.align, self.parent, inverse=True).reshape(B, 15, 3), left)
         return self.hand(global_orient, own.reshape(hand_pose.shape), transl, scale, betas, is_left)
 
 
-def rest_points(hand) -> tuple[torch.Tensor, torch.Tensor]:
+def rest_points(hand: HandModel) -> tuple[torch.Tensor, torch.Tensor]:
     """Return a hand model's right-hand rest joints (16, 3) and tips (5, 3), MANO order (its joints under no
     rotation, for a model other than the built-in one)."""
     if isinstance(hand, BuiltinHand):
         return hand.rest, hand.tips
-    device = next((b.device for b in hand.buffers()), torch.device("cpu"))
+    tensors = [*hand.buffers(), *hand.parameters()]
+    device = tensors[0].device if tensors else torch.device("cpu")
     with torch.no_grad():
         joints = hand(torch.zeros(1, 3, device=device), torch.zeros(1, 45, device=device)).joints[0].float()
     mano = torch.empty_like(joints)
@@ -94,43 +116,37 @@ def rest_points(hand) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class PoseConvention:
-    """The change from an input skeleton's pose convention to a prior's (see the module's docstring)."""
+    """The change from a hand model's pose convention to a prior's (see the module's docstring)."""
 
     hand: nn.Module  # the matched skeleton (the input's joints, the prior's bone directions), or the wrapped model
     align: torch.Tensor  # (15, 3, 3) A_j
 
+    def __post_init__(self):
+        self.parent = _parents(self.align)
+
     def to_prior(self, pose: torch.Tensor) -> torch.Tensor:
         """Return right-hand poses (B, 45) of the input's convention in the prior's."""
-        return _turn(pose, self.align, inverse=False)
+        return _turn(pose, self.align, self.parent, inverse=False)
 
     def from_prior(self, pose: torch.Tensor) -> torch.Tensor:
         """Return right-hand poses (B, 45) of the prior's convention in the input's."""
-        return _turn(pose, self.align, inverse=True)
+        return _turn(pose, self.align, self.parent, inverse=True)
 
 
-def matched_convention(hand, prior_rest: torch.Tensor | None, prior_tips: torch.Tensor | None) -> PoseConvention | None:
+def matched_convention(hand: HandModel, prior_rest: torch.Tensor, prior_tips: torch.Tensor) -> PoseConvention | None:
     """Return the change from a hand model's pose convention to that of the prior's skeleton (rest joints
-    (16, 3), tips (5, 3); None: the built-in default), or None when the bone directions already agree."""
+    (16, 3), tips (5, 3)), or None when the bone directions already agree."""
     rest, tips = rest_points(hand)
-    if prior_rest is None or prior_tips is None:
-        default = BuiltinHand()
-        prior_rest, prior_tips = default.rest, default.tips
-    prior_rest, prior_tips = (
-        torch.as_tensor(v, dtype=rest.dtype, device=rest.device) for v in (prior_rest, prior_tips)
-    )
+    prior_rest, prior_tips = (torch.as_tensor(v).to(rest.device, rest.dtype) for v in (prior_rest, prior_tips))
     source, target = bone_directions(prior_rest, prior_tips), bone_directions(rest, tips)
-    if (
-        torch.atan2(torch.linalg.cross(source, target).norm(dim=-1), (source * target).sum(-1)).max()
-        < SAME_DIRECTION_RAD
-    ):
+    if _angles(source, target)[1].max() < SAME_DIRECTION_RAD:
         return None
     align = _aligning_rotations(source, target)
     if not isinstance(hand, BuiltinHand):
         return PoseConvention(ConventionHand(hand, align), align)
-    chains = torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)  # (5, 4, 3)
+    chains = _chains(rest, tips)
     lengths = (chains[:, 1:] - chains[:, :-1]).norm(dim=-1)  # (5, 3)
-    steps = lengths[..., None] * source.reshape(5, 3, 3)
-    points = chains[:, :1] + torch.cumsum(steps, dim=1)  # (5, 3, 3): joints 2, 3 and the tip of each chain
+    points = chains[:, :1] + torch.cumsum(lengths[..., None] * source.reshape(5, 3, 3), dim=1)  # joints 2, 3, tip
     matched_rest = rest.clone()
     matched_rest[2::3], matched_rest[3::3] = points[:, 0], points[:, 1]
     matched = BuiltinHand(matched_rest.cpu().numpy(), points[:, 2].cpu().numpy()).to(rest.device)

@@ -70,6 +70,10 @@ class PriorConfig:
     seed: int = 0
     checkpoint_every: int = 1000
     data_hash: str = ""
+    # the skeleton its poses were made on, where no calibrated skeleton.json is kept with it: "builtin" (the
+    # built-in hand's own, as for the shipped prior's synthetic grasps) or "" (unknown: refinement then keeps
+    # the hand model's pose convention; hand/convention.py)
+    pose_skeleton: str = ""
     data_file: str = ""
     mean: list = field(default_factory=list)
     std: list = field(default_factory=list)

@@ -47,8 +47,8 @@ class Prior(torch.nn.Module):
         std = torch.tensor(config.std or [1.0] * config.pose_dim, dtype=torch.float32)
         self.register_buffer("mean", mean)
         self.register_buffer("std", std.clamp_min(STD_FLOOR))
-        # The skeleton its poses were made for (hand/convention.py): (rest joints (16, 3), tips (5, 3)) of the
-        # calibrated skeleton kept with it, or None for the built-in hand's own.
+        # The skeleton its poses were made on (hand/convention.py): (rest joints (16, 3), tips (5, 3)), or None
+        # when that is unknown (set by load_prior: the calibrated skeleton kept with it, or the built-in one).
         self.pose_skeleton: tuple | None = None
 
     def encode_pose(self, hand_pose: torch.Tensor) -> torch.Tensor:
@@ -163,9 +163,10 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
             f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     skeleton = prior_skeleton(spec)
-    if skeleton is not None:
+    if skeleton is not None or config.pose_skeleton == "builtin":
         from affordhand.hand.calibrate import load_skeleton
+        from affordhand.hand.model import BuiltinHand
 
-        kept = load_skeleton(skeleton)
+        kept = load_skeleton(skeleton) if skeleton is not None else BuiltinHand()
         prior.pose_skeleton = (kept.rest, kept.tips)
     return prior.to(device).eval()

@@ -30,7 +30,9 @@ def build_shipped_prior(
         run = Path(tmp) / "run"
         # Sentence-only, as shipped: a grasp-conditioned prior built the same way did no better on the real
         # grasps (README, "Real grasps"), and keeping it keeps the synthetic figures as measured.
-        config = PriorConfig(steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"])
+        config = PriorConfig(
+            steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"], pose_skeleton="builtin"
+        )
         train(config, str(Path(tmp) / "train.jsonl"), run, val=str(Path(tmp) / "test.jsonl"), quiet=quiet)
         weights = load_file(str(run / "model.safetensors"))
         atomic_save(

@@ -103,10 +103,11 @@ def refine_batch(
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
     convention = None
-    if config.mode in ("affordance", "uncond") and prior is not None and config.guided.pose_convention == "prior":
+    prior_modes = config.mode in ("affordance", "uncond") and prior is not None
+    if prior_modes and config.guided.pose_convention == "prior" and prior.pose_skeleton is not None:
         # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton
         # with the input's joints and the prior's bone directions (hand/convention.py).
-        convention = matched_convention(hand, *(prior.pose_skeleton or (None, None)))
+        convention = matched_convention(hand, *prior.pose_skeleton)
     if convention is not None:
         hand = convention.hand
         batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
