@@ -71,7 +71,10 @@ def two_sample_accuracy(real: np.ndarray, synth: np.ndarray, rng: np.random.Gene
 def in_builtin_convention(real: list[dict]) -> list[dict]:
     """Return the real grasps with their poses in the built-in hand's convention."""
     fitted = calibrate(real)
-    convention = matched_convention(BuiltinHand(fitted["rest_joints"], fitted["tips"]), *BuiltinHand().buffers())
+    builtin = BuiltinHand()
+    convention = matched_convention(BuiltinHand(fitted["rest_joints"], fitted["tips"]), builtin.rest, builtin.tips)
+    if convention is None:  # their skeleton's bones point as the built-in hand's
+        return real
     poses = torch.as_tensor(np.stack([r["hand_pose"] for r in real]), dtype=torch.float32)
     moved = convention.to_prior(poses).numpy()
     return [{**r, "hand_pose": p} for r, p in zip(real, moved)]
