@@ -57,7 +57,7 @@ from affordhand.hand.calibrate import calibrate
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
-from affordhand.refine.run import RefineConfig, match_hand_to_input, refine_records
+from affordhand.refine.run import GuidedConfig, RefineConfig, match_hand_to_input, refine_records
 from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
 from affordhand.synth.scene import (
     PIXEL_NOISE,
@@ -248,6 +248,9 @@ def run(args) -> dict[str, dict[str, dict]]:
     shipped = load_prior(args.prior)
     shipped_recipe = uncertainty_for(args.prior)[0]
     profiles = args.profiles.split(",")
+    base = RefineConfig(
+        seed=args.seed, guided=GuidedConfig(pose_convention=args.pose_convention, fallback=args.fallback)
+    )
     gt_all = {p: [] for p in profiles}
     fold_of = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
@@ -276,8 +279,7 @@ def run(args) -> dict[str, dict[str, dict]]:
             outs[profile][ORACLE] += oracle(gt, train_grasps, ref_hand)
             hands = {"fold": hand_for(init, run_dir), "default": hand_for(init, args.prior), "builtin": BuiltinHand()}
             for label, which, settings in RUNS:
-                config = replace(RefineConfig(seed=args.seed), **settings)
-                config.guided.pose_convention, config.guided.fallback = args.pose_convention, args.fallback
+                config = replace(base, **settings)
                 prior_used = shipped if which == "default" else prior
                 recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
                 outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)

@@ -36,6 +36,7 @@ def _figure(args, hand, poses) -> None:
 def run(args) -> int:
     from affordhand.data.provenance import provenance, write_settings
     from affordhand.data.records import write_records
+    from affordhand.hand.convention import prior_convention
     from affordhand.prior.generate import sample_poses
     from affordhand.prior.model import load_prior, prior_digest
 
@@ -45,11 +46,8 @@ def run(args) -> int:
     texts = [args.text] * args.n
     poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
     hand = hand_model(args, args.prior)
-    if prior.pose_skeleton is not None:  # written, and drawn, in the pose convention of the hand model chosen
-        from affordhand.hand.convention import matched_convention
-
-        convention = matched_convention(hand, *prior.pose_skeleton)
-        poses = convention.from_prior(poses) if convention is not None else poses
+    convention = prior_convention(hand, prior)  # written, and drawn, in the chosen hand model's pose convention
+    poses = convention.from_prior(poses) if convention is not None else poses
     records = [
         {"id": f"sample{i:04d}", "side": "right", "hand_pose": p.numpy(), "global_orient": [0.0] * 3, "text": args.text}
         for i, p in enumerate(poses)

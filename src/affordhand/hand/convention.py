@@ -26,22 +26,17 @@ import roma
 import torch
 from torch import nn
 
-from affordhand.hand.model import BuiltinHand, HandModel
+from affordhand.hand.model import BuiltinHand, HandModel, chain_points
 from affordhand.hand.rotations import mirror_where
 from affordhand.hand.skeleton import OPENPOSE_FROM_MANO
 
 SAME_DIRECTION_RAD = 1e-5  # skeletons whose bones all agree this well share a convention: nothing to convert
 
 
-def _chains(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
-    """Return the five chains' points (5, 4, 3): base joint, the next two joints and the tip, MANO order."""
-    return torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)
-
-
 def bone_directions(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
     """Return unit rest directions (15, 3) of the bone each MANO-order finger joint moves (to the next joint
     of its chain, or to the tip)."""
-    chains = _chains(rest, tips)
+    chains = chain_points(rest, tips)
     bones = (chains[:, 1:] - chains[:, :-1]).reshape(15, 3)
     return bones / bones.norm(dim=-1, keepdim=True)
 
@@ -133,6 +128,12 @@ class PoseConvention:
         return _turn(pose, self.align, self.parent, inverse=True)
 
 
+def prior_convention(hand: HandModel, prior) -> PoseConvention | None:
+    """Return the change from a hand model's pose convention to a prior's, or None where there is none to
+    make: the same bone directions, or a prior whose skeleton is unknown (Prior.pose_skeleton None)."""
+    return None if prior.pose_skeleton is None else matched_convention(hand, *prior.pose_skeleton)
+
+
 def matched_convention(hand: HandModel, prior_rest: torch.Tensor, prior_tips: torch.Tensor) -> PoseConvention | None:
     """Return the change from a hand model's pose convention to that of the prior's skeleton (rest joints
     (16, 3), tips (5, 3)), or None when the bone directions already agree."""
@@ -144,7 +145,7 @@ def matched_convention(hand: HandModel, prior_rest: torch.Tensor, prior_tips: to
     align = _aligning_rotations(source, target)
     if not isinstance(hand, BuiltinHand):
         return PoseConvention(ConventionHand(hand, align), align)
-    chains = _chains(rest, tips)
+    chains = chain_points(rest, tips)
     lengths = (chains[:, 1:] - chains[:, :-1]).norm(dim=-1)  # (5, 3)
     points = chains[:, :1] + torch.cumsum(lengths[..., None] * source.reshape(5, 3, 3), dim=1)  # joints 2, 3, tip
     matched_rest = rest.clone()

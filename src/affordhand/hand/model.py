@@ -98,6 +98,11 @@ def place_points(points: torch.Tensor, scale=None, is_left=None, transl=None) ->
     return points
 
 
+def chain_points(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+    """Return the five chains' rest points (5, 4, 3), MANO finger order: base joint, the next two, the tip."""
+    return torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)
+
+
 def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor):
     """Return (rotations (B, 5, 3, 3, 3), positions (B, 5, 4, 3)) of the five right-hand chains in MANO finger
     order, wrist at the origin: the world rotation of each chain's three joints, and the positions of its
@@ -105,8 +110,8 @@ def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, p
     B = pose.shape[0]
     root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
     local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
-    base = rest[1::3]  # (5, 3) first joint of each chain
-    offsets = torch.stack([base, rest[2::3] - base, rest[3::3] - rest[2::3], tips - rest[3::3]], 1)
+    points = chain_points(rest, tips)
+    offsets = torch.cat([points[:, :1], points.diff(dim=1)], 1)  # the base from the wrist, then each bone
     # Walk the five chains level by level: world rotation and position of each joint.
     rot = root.unsqueeze(1).expand(B, 5, 3, 3)
     pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])

@@ -16,7 +16,7 @@ import torch
 from affordhand.data.taxonomy import record_grasp
 from affordhand.errors import AffordhandError
 from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
-from affordhand.hand.convention import matched_convention
+from affordhand.hand.convention import prior_convention
 from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.generate import encode_conditions
@@ -103,11 +103,10 @@ def refine_batch(
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
     convention = None
-    prior_modes = config.mode in ("affordance", "uncond") and prior is not None
-    if prior_modes and config.guided.pose_convention == "prior" and prior.pose_skeleton is not None:
+    if config.mode in ("affordance", "uncond") and prior is not None and config.guided.pose_convention == "prior":
         # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton
         # with the input's joints and the prior's bone directions (hand/convention.py).
-        convention = matched_convention(hand, *prior.pose_skeleton)
+        convention = prior_convention(hand, prior)
     if convention is not None:
         hand = convention.hand
         batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
