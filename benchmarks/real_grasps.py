@@ -1,7 +1,8 @@
 """Benchmark on real grasps: does refinement help real hands, with and without the affordance text?
 
     python benchmarks/real_grasps.py [--folds 5] [--views 4] [--steps 8000] [--seed 0] [--keep DIR] [--shared DIR]
-        [--prior RUN] [--pose-convention prior|input] [--fallback fingers|none]
+        [--prior RUN] [--pose-convention prior|input] [--fallback fingers|none] [--unseen-objects grasp|text]
+        [--sample-noise antithetic|independent] [--split objects|grasps]
 
 Data: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
 measured here, never shipped, never fitted into the code). Skipped with a reason when the folder is absent.
@@ -11,7 +12,14 @@ Protocol (everything below is this script's own simulation, the same for every m
   prior is trained with `affordhand train`'s defaults on the other objects' grasps and tested on this
   fold's grasps, so every test object is new to its prior. The shipped prior is tested on all of them.
 - Text: "A right hand holds a <object>, using a <grasp> grasp." from the record's object and Feix grasp,
-  the sentence the template describer writes for an object outside its catalogue.
+  the sentence the template describer writes for an object outside its catalogue. Every test object is
+  new to its fold prior, so by default (`--unseen-objects grasp`, as refine's) affordance mode conditions
+  those priors on the grasp alone; `--unseen-objects text` keeps the sentence as well. `--split grasps`
+  holds out grasps instead (most test objects seen in training; their priors kept as `grasps-fold<k>`)
+  and adds the fold priors' rows on hands whose object and grasp class were both seen, and the others.
+- The fold priors alone (last table): the mean of 32 poses drawn from each fold's prior for each test grasp,
+  with sentence and grasp, the grasp alone, the sentence alone or nothing, under the true global pose,
+  against the training mean of the grasp's class and of all grasps.
 - Views: `--views` per grasp; a uniformly random camera rotation applied to the grasp, the wrist 0.3-0.8 m
   away, focal 500-700 px, 640x480 images. 2D keypoints: the true joints projected, + N(0, 1.5 px).
 - Occluder: an object edge across the image hides the 6-12 joints (uniform) that lie furthest along a
@@ -106,6 +114,60 @@ def object_folds(records: list[dict], folds: int, seed: int) -> list[list[str]]:
     objects = sorted({r["object"] for r in records})
     order = np.random.default_rng(seed).permutation(len(objects))
     return [sorted(objects[i] for i in order[k::folds]) for k in range(folds)]
+
+
+def fold_splits(records: list[dict], folds: int, seed: int, split: str = "objects") -> list[tuple[list, list]]:
+    """Return [(training grasps, test grasps)] per fold: objects held out ("objects": every test object is
+    new to its prior), or grasps held out ("grasps": most test objects, and many of their grasp classes on
+    that object, are in the training grasps, as in a data set split by subject)."""
+    if split == "objects":
+        held = object_folds(records, folds, seed)
+        return [([r for r in records if r["object"] not in h], [r for r in records if r["object"] in h]) for h in held]
+    fold_of = np.empty(len(records), int)
+    fold_of[np.random.default_rng(seed).permutation(len(records))] = np.arange(len(records)) % folds
+    return [
+        ([r for r, f in zip(records, fold_of) if f != k], [r for r, f in zip(records, fold_of) if f == k])
+        for k in range(folds)
+    ]
+
+
+PRIOR_ALONE = {  # label: (sentence, grasp) given to the prior
+    "sentence and grasp": (True, True),
+    "grasp alone": (False, True),
+    "sentence alone": (True, False),
+    "nothing (uncond)": (False, False),
+}
+
+
+def prior_alone(prior, test: list[dict], train: list[dict], ref_hand: BuiltinHand, samples: int, seed: int) -> dict:
+    """Return {label: summed per-grasp error (mm)}: how far from each test grasp the mean of `samples` poses
+    drawn from the prior alone lies (no image; under the true global pose, through the data's own
+    skeleton; root-relative joints 1-20), for each condition in PRIOR_ALONE, and the training mean of the
+    grasp's class and of all grasps."""
+    from affordhand.data.taxonomy import record_grasp
+    from affordhand.prior.generate import encode_conditions, sample_poses
+
+    orient = torch.as_tensor(np.stack([r["global_orient"] for r in test]))
+    joints = lambda pose: ref_hand(orient, torch.as_tensor(pose, dtype=orient.dtype)).joints.numpy()
+    with torch.no_grad():
+        truth = joints(np.stack([r["hand_pose"] for r in test]))
+    error = lambda pose: float(1000 * np.linalg.norm(joints(pose) - truth, axis=-1)[:, 1:].mean(-1).sum())
+    out = {}
+    for label, (sentence, grasp) in PRIOR_ALONE.items():
+        texts = [r["text"] if sentence else None for r in test]
+        cond, has = encode_conditions(prior, texts, [record_grasp(r) if grasp else None for r in test])
+        rep = lambda t: None if t is None or not has.any() else t.repeat_interleave(samples, 0)
+        poses = sample_poses(
+            prior, [None] * (len(test) * samples), guidance=1.0, seed=seed, cond=rep(cond), has_cond=rep(has)
+        )
+        with torch.no_grad():
+            out[label] = error(poses.numpy().reshape(len(test), samples, 45).mean(1))
+    poses, classes = np.stack([g["hand_pose"] for g in train]), np.array([g["taxonomy_id"] for g in train])
+    class_mean = lambda c: poses[classes == c].mean(0) if (classes == c).any() else poses.mean(0)
+    with torch.no_grad():
+        out["training mean of the grasp class"] = error(np.stack([class_mean(r["taxonomy_id"]) for r in test]))
+        out["training mean of all grasps"] = error(np.repeat(poses.mean(0)[None], len(test), 0))
+    return out
 
 
 def reference_hand(records: list[dict]) -> BuiltinHand:
@@ -244,34 +306,42 @@ def run(args) -> dict[str, dict[str, dict]]:
     """Return {profile: {run label: overall metrics}} over all folds (and the oracle)."""
     records = load_grasps(grasps_path(Path(args.shared)))
     ref_hand = reference_hand(records)
-    folds = object_folds(records, args.folds, args.seed)
+    folds = fold_splits(records, args.folds, args.seed, args.split)
     shipped = load_prior(args.prior)
     shipped_recipe = uncertainty_for(args.prior)[0]
     profiles = args.profiles.split(",")
-    base = RefineConfig(
-        seed=args.seed, guided=GuidedConfig(pose_convention=args.pose_convention, fallback=args.fallback)
+    guided = GuidedConfig(
+        pose_convention=args.pose_convention,
+        fallback=args.fallback,
+        unseen_objects=args.unseen_objects,
+        sample_noise=args.sample_noise,
     )
+    base = RefineConfig(seed=args.seed, guided=guided)
     gt_all = {p: [] for p in profiles}
     fold_of = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
+    seen_pair = {p: [] for p in profiles}  # the hand's object and grasp class are both in its training grasps
+    alone: dict = {}
     tmp = tempfile.TemporaryDirectory()
     runs = Path(args.keep) if args.keep else Path(tmp.name)
-    for k, test_objects in enumerate(folds):
+    for k, (train_grasps, test_grasps) in enumerate(folds):
         t0 = time.perf_counter()
-        train_grasps = [r for r in records if r["object"] not in test_objects]
-        test_grasps = [r for r in records if r["object"] in test_objects]
-        run_dir = runs / f"fold{k}"
+        run_dir = runs / (f"fold{k}" if args.split == "objects" else f"{args.split}-fold{k}")
         settings = {"conditions": args.conditions.split(",")} if args.conditions else {}
         if not (run_dir / "model.safetensors").is_file():
             train_fold_prior(train_grasps, run_dir, args.steps, args.seed, **settings)
         kept = json.loads((run_dir / "config.json").read_text())
         wanted = {"steps": args.steps, "seed": args.seed, **settings}
-        if any(kept.get(key) != value for key, value in wanted.items()):
+        if any(kept.get(key) != value for key, value in wanted.items()) or "objects" not in kept:
             raise AffordhandError(
-                f"{run_dir} holds a prior trained with other settings than {wanted}; give another --keep folder"
+                f"{run_dir} holds a prior trained with other settings than {wanted} (or before priors listed "
+                "their objects); give another --keep folder"
             )
         prior = load_prior(run_dir)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
+        for label, total in prior_alone(prior, test_grasps, train_grasps, ref_hand, 32, args.seed + k).items():
+            alone[label] = alone.get(label, 0.0) + total / len(records)
+        pairs = {(g["object"], g["taxonomy_id"]) for g in train_grasps}
         for j, profile in enumerate(profiles):
             rng = np.random.default_rng([args.seed, k, j])
             gt, init = make_scenes(test_grasps, args.views, profile, train_mean, ref_hand, rng)
@@ -284,15 +354,26 @@ def run(args) -> dict[str, dict[str, dict]]:
                 recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
                 outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)
             fold_of[profile] += [k] * len(gt)
+            seen_pair[profile] += [(g["object"], g["taxonomy_id"]) in pairs for g in gt]
         print(
-            f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len(test_objects)} objects, "
+            f"fold {k + 1}/{len(folds)}: {len(test_grasps)} grasps of {len({g['object'] for g in test_grasps})} "
+            "objects, "
             f"{time.perf_counter() - t0:.0f} s",
             flush=True,
         )
     hand = BuiltinHand()
     tables = {p: {label: evaluate(gt_all[p], out, hand).overall for label, out in outs[p].items()} for p in profiles}
     spreads = {p: uncertainty_rows(gt_all[p], outs[p], np.array(fold_of[p])) for p in profiles}
-    return tables, spreads
+    if args.split != "objects":  # the fold priors' rows again, on hands whose object and grasp class were seen or not
+        for p in profiles:
+            for label in ("uncond, fold prior", "affordance, fold prior"):
+                for seen, part in ((True, "object and grasp class seen"), (False, "not both seen")):
+                    keep = [i for i, s in enumerate(seen_pair[p]) if s == seen]
+                    pick = lambda rows: [rows[i] for i in keep]
+                    tables[p][f"{label} [{part}, {len(keep)} hands]"] = evaluate(
+                        pick(gt_all[p]), pick(outs[p][label]), hand
+                    ).overall
+    return tables, spreads, alone
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -393,6 +474,11 @@ def main() -> None:
     parser.add_argument("--prior", default="default", help="the prior of the 'shipped prior' rows (a run folder)")
     parser.add_argument("--pose-convention", default="prior", choices=("prior", "input"), help="as refine's")
     parser.add_argument("--fallback", default="fingers", choices=("fingers", "none"), help="as refine's")
+    parser.add_argument("--split", default="objects", choices=("objects", "grasps"), help="what the folds hold out")
+    parser.add_argument("--unseen-objects", default="grasp", choices=("grasp", "text"), help="as refine's")
+    parser.add_argument(
+        "--sample-noise", default="antithetic", choices=("antithetic", "independent"), help="as refine's"
+    )
     args = parser.parse_args()
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")
@@ -402,18 +488,25 @@ def main() -> None:
         + (f" --prior {args.prior}" if args.prior != "default" else "")
         + (f" --pose-convention {args.pose_convention}" if args.pose_convention != "prior" else "")
         + (f" --fallback {args.fallback}" if args.fallback != "fingers" else "")
+        + (f" --split {args.split}" if args.split != "objects" else "")
+        + (f" --unseen-objects {args.unseen_objects}" if args.unseen_objects != "grasp" else "")
+        + (f" --sample-noise {args.sample_noise}" if args.sample_noise != "antithetic" else "")
     )
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}")
     try:
-        results, spreads = run(args)
+        results, spreads, alone = run(args)
     except AffordhandError as exc:
         print(f"skipped: {exc}")
         return
     for profile, table in results.items():
-        print(f"\n## Regressor profile `{profile}` (objects held out; mm)\n")
+        print(f"\n## Regressor profile `{profile}` ({args.split} held out; mm)\n")
         print_table(table)
         print(f"\n### joint_uncertainty_mm, profile `{profile}` (90 % radius; joints 1-20; mm)\n")
         print_uncertainty(spreads[profile])
+    print("\n## The fold priors alone (no image): mean of 32 samples under the true global pose\n")
+    print("| condition | mm from the true grasp (joints 1-20) |\n|---|---|")
+    for label, value in alone.items():
+        print(f"| {label} | {value:.2f} |")
 
 
 if __name__ == "__main__":

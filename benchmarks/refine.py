@@ -112,6 +112,8 @@ def main() -> None:
     variants += [
         ("no regeneration of hidden joints (the paper's refinement)", {"occluded_t_start": 0}),
         ("hidden joints regenerated from 800", {"occluded_t_start": 800}),
+        ("independent samples (no antithetic pairs)", {"sample_noise": "independent"}),
+        ("no safety net", {"fallback": "none"}),
     ]
     for label, change in variants:
         config = replace(base, guided=replace(base.guided, **change))

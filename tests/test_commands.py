@@ -163,3 +163,22 @@ def test_a_partial_from_before_the_pose_convention_is_refused_not_finished_diffe
         check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
     kept = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], "pose_convention": "input"}}}
     check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})
+
+
+def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
+    """The grasp alone for new objects and antithetic sample pairs changed results: a partial written
+    before them must not be finished with them, and resumes with the settings it was made with."""
+    from dataclasses import asdict
+
+    from affordhand.data.provenance import check_same_run
+    from affordhand.refine.job import OLD_RUN_SETTINGS
+
+    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
+    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
+    del before["settings"]["guided"]["unseen_objects"]
+    del before["settings"]["guided"]["sample_noise"]
+    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise"):
+        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
+    old = {"unseen_objects": "text", "sample_noise": "independent"}
+    kept = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], **old}}}
+    check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})

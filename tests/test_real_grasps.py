@@ -58,6 +58,18 @@ def test_object_folds_hold_every_object_once():
     assert folds == real_grasps.object_folds(grasps, 4, seed=0)
 
 
+def test_fold_splits_test_every_grasp_once_and_hold_out_what_they_say():
+    grasps = _fake_grasps()
+    for split in ("objects", "grasps"):
+        folds = real_grasps.fold_splits(grasps, 4, 0, split)
+        tested = [g["id"] for _, test in folds for g in test]
+        assert sorted(tested) == sorted(g["id"] for g in grasps)
+        for train, test in folds:
+            assert len(train) + len(test) == len(grasps) and not {g["id"] for g in train} & {g["id"] for g in test}
+            if split == "objects":
+                assert not {g["object"] for g in train} & {g["object"] for g in test}
+
+
 def test_scenes_project_the_true_joints_and_hide_6_to_12(tmp_path):
     grasps = _fake_grasps()
     hand = BuiltinHand().double()

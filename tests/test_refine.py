@@ -78,7 +78,7 @@ def test_none_returns_the_input_and_modes_share_the_format(synth, prior):
     for mode in ("none", "fit", "uncond", "affordance"):
         recs = refine_batch(init, RefineConfig(mode=mode), HAND, prior)
         assert all(r["refine_mode"] == mode and r["joints3d"].shape == (21, 3) for r in recs)
-        prior_only = {"joint_std_mm", "joint_move_mm", "fingers_kept"}  # what refinement with the prior adds
+        prior_only = {"joint_std_mm", "joint_move_mm", "fingers_kept", "conditioned_on"}  # what the prior adds
         keys = keys or set(recs[0]) - prior_only
         assert set(recs[0]) - prior_only == keys
 
@@ -321,3 +321,17 @@ def test_the_keypoint_cost_does_not_change_when_the_photo_is_scaled(synth):
     torch.testing.assert_close(large.px_scale, 2 * small.px_scale)
     for sigma in (5.0, 40.0):
         torch.testing.assert_close(keypoint_loss(HAND, large, None, sigma), keypoint_loss(HAND, small, None, sigma))
+
+
+def test_antithetic_samples_start_from_opposite_noise_and_independent_ones_do_not():
+    from affordhand.refine.guided import start_noise
+
+    seeds = torch.tensor([3, 8])
+    anti = start_noise(seeds, 3, 45, "antithetic").reshape(2, 3, 45)
+    assert torch.equal(anti[:, 1], -anti[:, 0])  # a pair
+    assert not torch.allclose(anti[:, 2].abs(), anti[:, 0].abs())  # an odd K's last sample is its own
+    assert not torch.equal(anti[0], anti[1])  # each hand its own noise
+    assert torch.equal(start_noise(seeds[1:], 3, 45, "antithetic"), anti[1])  # whatever the batch
+    free = start_noise(seeds, 3, 45, "independent").reshape(2, 3, 45)
+    assert torch.equal(free[:, 0], anti[:, 0]) and not torch.allclose(free[:, 1], -free[:, 0])
+    assert not torch.equal(start_noise(seeds, 3, 45, "antithetic", stream=500), start_noise(seeds, 3, 45, "antithetic"))

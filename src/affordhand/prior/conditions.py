@@ -11,9 +11,14 @@ of fields conditions the prior; a record with no field at all gets the learned n
 (classifier-free guidance's unconditional branch).
 
 Priors made before structured conditions have `conditions = ["text"]`: the embedding alone, no presence bit.
+
+A prior also lists the objects its training records name (`PriorConfig.objects`), so that refinement can
+tell a hand whose object it was trained on from one it was not (`object_is_known`).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
@@ -85,3 +90,33 @@ def drop_fields(
     cond = cond * mask
     present = torch.stack([cond[:, block.stop - 1] > 0 for block in layout.values()], 1).any(1)
     return cond, has_cond & present
+
+
+def object_key(name: str) -> str:
+    """Return an object name as lower-case single-spaced words ("Potted_Meat-Can" -> "potted meat can")."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+
+
+def record_objects(record: dict) -> list[str]:
+    """Return the names a record gives its object (`object`, `fields.object_category`), as object keys."""
+    fields = record.get("fields") if isinstance(record.get("fields"), dict) else {}
+    names = (record.get("object"), fields.get("object_category"))
+    return [object_key(n) for n in names if isinstance(n, str) and object_key(n)]
+
+
+def known_objects(records) -> list[str]:
+    """Return the sorted object keys that the records name (what a prior trained on them has seen)."""
+    return sorted({key for r in records for key in record_objects(r)})
+
+
+def object_is_known(record: dict, known) -> bool | None:
+    """Return whether a hand's object is among the known object keys: by the names its record gives, else
+    by a known name in its sentence (as whole words); None when nothing is known (a prior that lists no
+    objects)."""
+    if not known:
+        return None
+    names = record_objects(record)
+    if names:
+        return any(n in known for n in names)
+    sentence = f" {object_key(record.get('text') or '')} "
+    return any(f" {k} " in sentence for k in known)

@@ -74,6 +74,9 @@ class PriorConfig:
     # built-in hand's own, as for the shipped prior's synthetic grasps) or "" (unknown: refinement then keeps
     # the hand model's pose convention; hand/convention.py)
     pose_skeleton: str = ""
+    # the objects its training records name (prior/conditions.py: object keys), set by training; refinement
+    # conditions a hand whose object is not among them on its grasp alone (GuidedConfig.unseen_objects)
+    objects: list = field(default_factory=list)
     data_file: str = ""
     mean: list = field(default_factory=list)
     std: list = field(default_factory=list)

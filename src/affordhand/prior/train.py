@@ -39,7 +39,7 @@ from affordhand.hand.calibrate import (
 )
 from affordhand.hand.rotations import mirror_where
 from affordhand.parallel import join
-from affordhand.prior.conditions import condition_vectors, drop_fields
+from affordhand.prior.conditions import condition_vectors, drop_fields, known_objects
 from affordhand.prior.config import PriorConfig, condition_dim
 from affordhand.prior.model import SKELETON_FILE, Prior, atomic_save
 from affordhand.progress import show_progress
@@ -51,9 +51,18 @@ CHECKPOINT = "checkpoint.safetensors"
 def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None], list]:
     """Return right-hand poses (N, 45) (left hands mirrored), the text of each record (or None) and its Feix
     grasp (or None)."""
+    return training_poses(_training_records(path, skip_bad))
+
+
+def _training_records(path: str | Path, skip_bad: bool) -> list[dict]:
     records = read_records(path, skip_bad=skip_bad, required=("hand_pose",)).records
     if not records:
         raise AffordhandError(f"{path}: no records to train on")
+    return records
+
+
+def training_poses(records: list[dict]) -> tuple[torch.Tensor, list[str | None], list]:
+    """Return what load_training_poses returns, for records already read."""
     pose = torch.as_tensor(np.stack([r["hand_pose"] for r in records]), dtype=torch.float32).reshape(-1, 15, 3)
     left = torch.as_tensor([r["side"] == "left" for r in records])
     pose = mirror_where(pose, left).reshape(-1, 45)
@@ -117,7 +126,18 @@ def validation_loss(prior, x0, cond, has_cond, seed: int = 1234, batch: int = 10
 
 
 # Settings a resumed run may change: how long it runs and how often it saves; the rest are set by training.
-RESUMABLE = ("steps", "checkpoint_every", "data_file", "text_dim", "cond_dim", "mean", "std", "x_min", "x_max")
+RESUMABLE = (
+    "steps",
+    "checkpoint_every",
+    "data_file",
+    "text_dim",
+    "cond_dim",
+    "mean",
+    "std",
+    "x_min",
+    "x_max",
+    "objects",
+)
 
 
 def check_resume(saved: dict, config: PriorConfig, run_dir: Path) -> None:
@@ -163,10 +183,13 @@ class TrainData:
 
 
 def prepare_data(config: PriorConfig, data, val, skip_bad: bool) -> tuple[PriorConfig, TrainData]:
-    """Return (config with the text encoder's width and the data's normalisation, the training data)."""
+    """Return (config with the text encoder's width, the data's normalisation and objects, the training data)."""
     encoder = load_text_encoder(config.text_encoder, device="cpu")
     config = replace(config, text_dim=encoder.dim, cond_dim=condition_dim(config.conditions, encoder.dim))
-    poses, texts, grasps = load_training_poses(data, skip_bad)
+    records = _training_records(data, skip_bad)
+    config = replace(config, objects=known_objects(records))
+    poses, texts, grasps = training_poses(records)
+    del records
     cond, has_cond = condition_vectors(config.conditions, encoder, texts, grasps)
     val_data = None
     if val:

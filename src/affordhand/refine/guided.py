@@ -101,13 +101,25 @@ def _levels(schedule: Schedule, config: GuidedConfig) -> list[int]:
     return steps if steps[0] == config.t_start else [config.t_start] + steps
 
 
+def start_noise(seeds: torch.Tensor, K: int, dim: int, kind: str, stream: int = 0) -> torch.Tensor:
+    """Return the starting noise (B * K, dim) of K samples for each of B hands, from the hands' seeds (so a
+    hand's noise never depends on its batch). "antithetic": samples 2j and 2j + 1 get opposite noise (an odd
+    K's last sample its own), so the mean of a hand's samples varies less; "independent": each its own."""
+    k = torch.arange(len(seeds) * K) % K
+    sign = torch.ones(len(k), 1)
+    if kind == "antithetic":
+        paired = k < K - K % 2
+        sign[paired & (k % 2 == 1)] = -1.0
+        k = torch.where(paired, k - k % 2, k)
+    return sign * _noise(seeds.repeat_interleave(K) * 1000 + k + stream, (dim,), "cpu")
+
+
 def _noised(prior: Prior, sched: Schedule, x_init, seen, fn, levels, seeds, config: GuidedConfig):
     """Return the initial estimates x_init (N, D) brought to noise level levels[0] (SDEdit or DDIM
     inversion), with the rotations not in `seen` (N, D) (their bone end is hidden) regenerated from
     occluded_t_start when that is higher."""
-    N, K = x_init.shape[0], config.samples
-    row = seeds.repeat_interleave(K) * 1000 + torch.arange(N) % K
-    noise = _noise(row, (x_init.shape[1],), x_init.device)
+    N, D = x_init.shape
+    noise = start_noise(seeds, config.samples, D, config.sample_noise).to(x_init.device)
     if config.noising == "sdedit":
         x = sched.q_sample(x_init, torch.full((N,), levels[0], dtype=torch.long, device=x_init.device), noise)
     else:
@@ -115,7 +127,7 @@ def _noised(prior: Prior, sched: Schedule, x_init, seen, fn, levels, seeds, conf
         x = ddim_invert(prior.schedule, null, x_init, levels[::-1])
     if not config.occluded_t_start or config.occluded_t_start <= levels[0]:
         return x
-    fresh = _noise(row + 500, (x_init.shape[1],), x_init.device)
+    fresh = start_noise(seeds, config.samples, D, config.sample_noise, stream=500).to(x_init.device)
     hidden = _regenerate_hidden(sched, denoiser(sched, fn), x_init, noise, fresh, seen, levels[0], config)
     return torch.where(seen, x, hidden)  # seen joints keep the chosen noising
 

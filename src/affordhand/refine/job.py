@@ -106,6 +106,8 @@ def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool,
 OLD_RUN_SETTINGS = asdict(RefineConfig())
 OLD_RUN_SETTINGS["guided"]["fallback"] = "none"
 OLD_RUN_SETTINGS["guided"]["pose_convention"] = "input"  # refinement in the prior's pose convention came later
+OLD_RUN_SETTINGS["guided"]["unseen_objects"] = "text"  # and the grasp alone for objects new to the prior later
+OLD_RUN_SETTINGS["guided"]["sample_noise"] = "independent"  # and antithetic sample pairs
 
 
 def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> PartialWriter:
@@ -122,12 +124,13 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     return PartialWriter(out, done, settings, rank, world)
 
 
-def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter, total: int) -> tuple[list, list]:
+def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter, total: int) -> tuple[list, list, int]:
     """Refine this rank's batches into the writer; return (id, bad fields) of the results that were not
-    finite (left out) and, unless the input was checked up front (strict), (id, reasons) of the inputs that
-    hold implausible values (checked batch by batch, so the input is read once less)."""
+    finite (left out), unless the input was checked up front (strict) (id, reasons) of the inputs that
+    hold implausible values (checked batch by batch, so the input is read once less), and how many hands
+    with a sentence were conditioned without it (their object is new to the prior)."""
     done_ids = frozenset(writer.done_ids)
-    failed, flagged = [], []
+    failed, flagged, without_sentence = [], [], 0
     device_hand = copy.deepcopy(hand).to(job.device)  # .to moves a module in place: the check keeps the CPU one
     hidden = (not show_progress() and not job.progress) or quiet() or writer.rank > 0
     with Progress(disable=hidden) as bar:
@@ -142,10 +145,11 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
                     failed.append((rec["id"], bad))
                 else:
                     refined.append(rec)
+                    without_sentence += bool(rec.get("text")) and "text" not in rec.get("conditioned_on", ["text"])
             writer.add(refined)
             bar.update(task, advance=len(chunk))
     writer.close()
-    return failed, flagged
+    return failed, flagged, without_sentence
 
 
 def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None] = _stderr) -> JobResult:
@@ -178,8 +182,13 @@ def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None
     settings = job_settings(job, prior)
     writer = _resume(job, settings, rank, world, report)
     shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
-    failed, flagged = _refine_shard(job, batches, hand, prior, uncertainty, writer, shard)
+    failed, flagged, without_sentence = _refine_shard(job, batches, hand, prior, uncertainty, writer, shard)
     _check_plausible(job.input, flagged, False, report)
+    if without_sentence and job.config.mode == "affordance":
+        report(
+            f"{without_sentence} hands name an object the prior was not trained on: conditioned on their grasp "
+            "alone (--unseen-objects text keeps the sentence)"
+        )
     if failed:
         report(
             f"warning: {len(failed)} records gave no finite result and were left out (first: "

@@ -19,6 +19,7 @@ from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, pair
 from affordhand.hand.convention import prior_convention
 from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
+from affordhand.prior.conditions import object_is_known
 from affordhand.prior.generate import encode_conditions
 from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
 from affordhand.refine.fallback import keep_better_fingers
@@ -62,6 +63,19 @@ def _output_records(records, batch: HandBatch, pose_r, hand: HandModel, mode, ex
     return out
 
 
+def conditioned_texts(records, texts: list, grasps: list, prior, unseen_objects: str) -> list:
+    """Return the sentences that condition the prior: None (the grasp alone) for a hand whose object the
+    prior was not trained on, where unseen_objects is "grasp", the prior has a grasp field beside the text
+    and the hand's grasp is known; the sentence otherwise (also when the prior lists no objects)."""
+    layout, known = prior.config.layout, frozenset(prior.config.objects)
+    if unseen_objects != "grasp" or not {"text", "grasp"} <= layout.keys() or not known:
+        return texts
+    return [
+        None if t and g is not None and object_is_known(r, known) is False else t
+        for r, t, g in zip(records, texts, grasps)
+    ]
+
+
 def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand: HandModel, prior, device):
     """Return (finger poses (B, 45), extra fields) of guided refinement with the prior: the text condition in
     affordance mode, none in uncond mode; joint_move_mm is how far each root-relative joint moved."""
@@ -70,11 +84,14 @@ def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineC
     affordance = config.mode == "affordance"
     texts = [r.get("text") if affordance else None for r in records]
     grasps = [record_grasp(r) if affordance else None for r in records]
+    texts = conditioned_texts(records, texts, grasps, prior, config.guided.unseen_objects)
     cond, has = encode_conditions(prior, texts, grasps)
     cond = cond.to(device) if cond is not None else None
     seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
     result = refine_guided(prior, hand, fitted, cond, has.to(device), config.guided, seeds)
     pose, extra = result.pose_r, {"joint_std_mm": result.joint_std_mm}
+    used = lambda i: [f for f, given in (("text", texts[i]), ("grasp", grasps[i] is not None)) if given]
+    extra["conditioned_on"] = [[f for f in used(i) if f in prior.config.layout] for i in range(len(records))]
     if config.guided.fallback == "fingers":
         pose, extra["fingers_kept"] = keep_better_fingers(hand, fitted, pose)
     with torch.no_grad():

@@ -21,6 +21,9 @@ class GuidedConfig:
     samples: int = 4
     select: Literal["mean", "fit", "median"] = "mean"  # mean pose, best 2D fit, or sample nearest the median
     noising: Literal["sdedit", "invert"] = "sdedit"  # stochastic noising or deterministic DDIM inversion
+    # "antithetic": a hand's samples come in pairs started from opposite noise, so their mean varies less than
+    # that of independent samples (variance reduction; both samples of a pair are still drawn from the model)
+    sample_noise: Literal["antithetic", "independent"] = "antithetic"
     occluded_trust: float = 1.0  # scales the normalised initial rotation of joints whose bone end is hidden
     occluded_t_start: int = 600  # hidden joints start from this higher noise level (0: off; RePaint-style)
     # x0-hat is clipped to the joint limits' range and the data's ("anatomical"), or to the data's alone
@@ -31,6 +34,11 @@ class GuidedConfig:
     # "prior": refine in the prior's pose convention, on a skeleton with the hand model's joints and the prior's
     # bone directions (hand/convention.py); "input": in the hand model's own convention (before 2026-12)
     pose_convention: Literal["prior", "input"] = "prior"
+    # a hand whose object the prior was not trained on (PriorConfig.objects) is conditioned on its grasp alone
+    # where the prior has a grasp field and the grasp is known ("grasp"): a new object's sentence narrows the
+    # prior onto the grasps of the trained objects nearest in words; "text": the sentence as well, as for
+    # known objects
+    unseen_objects: Literal["grasp", "text"] = "grasp"
 
     def __post_init__(self):
         check_choices(self)
