@@ -302,8 +302,9 @@ RUNS = (  # label, prior ("fold" or "default"), refine settings
 ORACLE = "oracle: class mean, true global pose"
 
 
-def run(args) -> dict[str, dict[str, dict]]:
-    """Return {profile: {run label: overall metrics}} over all folds (and the oracle)."""
+def run(args) -> tuple[dict, dict, dict]:
+    """Return ({profile: {run label: overall metrics}} over all folds, with the oracle; {profile: uncertainty
+    rows}; {condition: mean mm of the fold priors alone}, see prior_alone)."""
     records = load_grasps(grasps_path(Path(args.shared)))
     ref_hand = reference_hand(records)
     folds = fold_splits(records, args.folds, args.seed, args.split)

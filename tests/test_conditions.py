@@ -151,44 +151,19 @@ def test_object_keys_and_which_objects_a_record_names():
     known = known_objects(records)
     assert known == ["cup", "mug", "power drill"]
     assert object_is_known({"object": "MUG"}, known) is True
-    assert (
-        object_is_known({"object": "banana", "text": "A right hand holds a mug."}, known) is False
-    )  # the name decides
+    named_banana = {"object": "banana", "text": "A right hand holds a mug."}
+    assert object_is_known(named_banana, known) is False  # the record's name decides
     assert object_is_known({"text": "A right hand lifts the power drill."}, known) is True  # no name: the sentence
     assert object_is_known({"text": "A right hand holds a mugger."}, known) is False  # whole words only
     assert object_is_known({"object": "banana"}, []) is None  # a prior that lists no objects cannot tell
+    assert object_key("Tasse à café") == "tasse à café" and known_objects([{"object": "杯子"}]) == ["杯子"]
+    ring = known_objects([{"object": "ring"}])
+    assert object_is_known({"text": "A right hand holds a box, using a ring grasp."}, ring) is False
+    assert object_is_known({"text": "A right hand holds a ring, using a ring grasp."}, ring) is True
+    assert object_is_known({"object": 3, "fields": "x", "text": None}, known) is False
 
 
-def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp_path):
-    """Training lists the objects; refinement drops the sentence of a hand whose object is not among them
-    (where its grasp is known), keeps it for known objects, and keeps it everywhere on request."""
-    from affordhand.data.records import read_records
-    from affordhand.hand import BuiltinHand
-    from affordhand.refine.run import GuidedConfig, RefineConfig, refine_records
-
-    build(SynthConfig(n=60, seed=1), tmp_path)
-    train_records = read_records(tmp_path / "train.jsonl").records
-    prior = train(
-        PriorConfig(steps=3, batch=8, checkpoint_every=3), str(tmp_path / "train.jsonl"), tmp_path / "run", quiet=True
-    )
-    seen = train_records[0]["object"]
-    assert seen.replace("_", " ") in prior.config.objects and prior.config.conditions == ["text", "grasp"]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["objects"] == prior.config.objects
-    init = [
-        {k: v for k, v in r.items() if k not in ("fields", "taxonomy_id")}
-        for r in read_records(tmp_path / "test_init.jsonl").records[:3]
-    ]
-    sentence = "A right hand holds a {}, using a medium wrap grasp."
-    hands = [
-        {**init[0], "object": seen, "text": sentence.format(seen)},
-        {**init[1], "object": "zanzibar lamp", "text": sentence.format("zanzibar lamp")},
-        {**init[2], "object": "zanzibar lamp", "text": "A right hand holds a zanzibar lamp."},  # no grasp named
-    ]
-    used = lambda config: [r["conditioned_on"] for r in refine_records(hands, config, BuiltinHand(), prior)]
-    fast = GuidedConfig(samples=2, steps=5)
-    assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["grasp"], ["text"]]  # no grasp: the sentence
-    keep = GuidedConfig(samples=2, steps=5, unseen_objects="text")
-    assert used(RefineConfig(guided=keep)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
-    prior.config.objects = []  # a prior made before objects were listed: nothing to tell new objects by
-    assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
-    assert used(RefineConfig(mode="uncond", guided=fast)) == [[], [], []]
+def test_a_prior_config_with_a_bad_object_list_is_a_clear_error():
+    for bad in (None, "mug", [1]):
+        with pytest.raises(AffordhandError, match="objects must be a list"):
+            PriorConfig(objects=bad)

@@ -335,3 +335,46 @@ def test_antithetic_samples_start_from_opposite_noise_and_independent_ones_do_no
     free = start_noise(seeds, 3, 45, "independent").reshape(2, 3, 45)
     assert torch.equal(free[:, 0], anti[:, 0]) and not torch.allclose(free[:, 1], -free[:, 0])
     assert not torch.equal(start_noise(seeds, 3, 45, "antithetic", stream=500), start_noise(seeds, 3, 45, "antithetic"))
+
+
+def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp_path):
+    """Training lists the objects; refinement drops the sentence of a hand whose object is not among them
+    (where its grasp is known), keeps it for known objects, and keeps it everywhere on request."""
+    from affordhand.prior.config import PriorConfig
+    from affordhand.prior.train import train
+    from affordhand.refine.run import refine_records
+
+    build(SynthConfig(n=60, seed=1), tmp_path)
+    train_records = read_records(tmp_path / "train.jsonl").records
+    prior = train(
+        PriorConfig(steps=3, batch=8, checkpoint_every=3), str(tmp_path / "train.jsonl"), tmp_path / "run", quiet=True
+    )
+    seen = train_records[0]["object"]
+    assert seen.replace("_", " ") in prior.config.objects and prior.config.conditions == ["text", "grasp"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["objects"] == prior.config.objects
+    init = [
+        {k: v for k, v in r.items() if k not in ("fields", "taxonomy_id")}
+        for r in read_records(tmp_path / "test_init.jsonl").records[:3]
+    ]
+    sentence = "A right hand holds a {}, using a medium wrap grasp."
+    hands = [
+        {**init[0], "object": seen, "text": sentence.format(seen)},
+        {**init[1], "object": "zanzibar lamp", "text": sentence.format("zanzibar lamp")},
+        {**init[2], "object": "zanzibar lamp", "text": "A right hand holds a zanzibar lamp."},  # no grasp named
+    ]
+    used = lambda config: [r["conditioned_on"] for r in refine_records(hands, config, BuiltinHand(), prior)]
+    fast = GuidedConfig(samples=2, steps=5)
+    assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["grasp"], ["text"]]  # no grasp: the sentence
+    keep = GuidedConfig(samples=2, steps=5, unseen_objects="text")
+    assert used(RefineConfig(guided=keep)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
+    prior.config.objects = []  # a prior made before objects were listed: nothing to tell new objects by
+    assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
+    assert used(RefineConfig(mode="uncond", guided=fast)) == [[], [], []]
+    # The command says how many hands lost their sentence, and names the uncertainty recipe it used.
+    write_records(tmp_path / "in.jsonl", hands)
+    out = tmp_path / "out.jsonl"
+    args = ("--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--prior", str(tmp_path / "run"))
+    proc = _cli(*args, "--samples", "2", "--steps", "5")
+    assert proc.returncode == 0 and "1 hands (refined in this run) name an object the prior was not" in proc.stderr
+    inputs = json.loads((tmp_path / "out.jsonl.config.json").read_text())["inputs"]
+    assert len(inputs["uncertainty"]) == 64  # the shipped recipe's sha256, which this prior borrows

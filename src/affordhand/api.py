@@ -79,11 +79,12 @@ def refine(
     Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
     (3 x 3 px); `side`, `visible`, `transl`, `scale`, `text` and the regressor's own `joints3d` are used
     when given. mode: affordance, uncond, fit or none. options: the guided refinement's settings by name
-    (t_start, steps, guidance, cfg, samples, select, noising, occluded_t_start, bounds, fallback,
-    pose_convention). Each refined record gets hand_pose, global_orient, transl, scale, joints3d (m, camera
-    frame) and, with the prior, joint_std_mm, joint_move_mm and joint_uncertainty_mm (21 values each, mm)
-    and fingers_kept (5 bools, thumb to pinky: the fingers whose seen rotations were set back to the input
-    pose)."""
+    (t_start, steps, guidance, cfg, samples, select, noising, sample_noise, occluded_t_start, bounds,
+    fallback, pose_convention, unseen_objects). Each refined record gets hand_pose, global_orient, transl,
+    scale, joints3d (m, camera frame) and, with the prior, joint_std_mm, joint_move_mm and
+    joint_uncertainty_mm (21 values each, mm), fingers_kept (5 bools, thumb to pinky: the fingers whose seen
+    rotations were set back to the input pose) and conditioned_on (the condition fields the prior was given:
+    "text", "grasp")."""
     from dataclasses import fields
 
     from affordhand.devices import resolve_device

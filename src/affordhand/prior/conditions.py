@@ -23,7 +23,7 @@ import re
 import numpy as np
 import torch
 
-from affordhand.data.taxonomy import Grasp
+from affordhand.data.taxonomy import Grasp, grasp_in_text
 from affordhand.prior.config import FEIX_IDS, GRASP_KINDS, OPPOSITIONS, condition_dim, condition_layout
 
 
@@ -93,8 +93,8 @@ def drop_fields(
 
 
 def object_key(name: str) -> str:
-    """Return an object name as lower-case single-spaced words ("Potted_Meat-Can" -> "potted meat can")."""
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+    """Return an object name as case-folded single-spaced words ("Potted_Meat-Can" -> "potted meat can")."""
+    return " ".join(re.sub(r"[\W_]+", " ", name.casefold()).split())
 
 
 def record_objects(record: dict) -> list[str]:
@@ -111,12 +111,16 @@ def known_objects(records) -> list[str]:
 
 def object_is_known(record: dict, known) -> bool | None:
     """Return whether a hand's object is among the known object keys: by the names its record gives, else
-    by a known name in its sentence (as whole words); None when nothing is known (a prior that lists no
-    objects)."""
+    by a known name in its sentence (as whole words, outside the grasp's name: "a ring grasp" names no
+    ring); None when nothing is known (a prior that lists no objects)."""
     if not known:
         return None
     names = record_objects(record)
     if names:
         return any(n in known for n in names)
-    sentence = f" {object_key(record.get('text') or '')} "
+    text = record.get("text") if isinstance(record.get("text"), str) else ""
+    sentence, grasp = f" {object_key(text)} ", grasp_in_text(text)
+    if grasp is not None:
+        for word in ("grasp", "grip"):
+            sentence = sentence.replace(f" {object_key(grasp.name)} {word} ", " ")
     return any(f" {k} " in sentence for k in known)

@@ -96,6 +96,8 @@ class PriorConfig:
         for name in ("dropout", "cond_drop", "field_drop"):
             if not 0 <= getattr(self, name) < 1:
                 raise AffordhandError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not isinstance(self.objects, list) or not all(isinstance(o, str) for o in self.objects):
+            raise AffordhandError(f"objects must be a list of object names, got {self.objects!r}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise AffordhandError(
                 f"lr must be positive and weight_decay not negative, got {self.lr}, {self.weight_decay}"

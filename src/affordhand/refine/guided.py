@@ -12,7 +12,8 @@
    term: the prior fills them in.
 K samples per hand give a per-joint spread; the final pose is their mean (default: it lowered occluded-joint
 error on validation data), the sample with the best 2D fit, or the sample nearest the per-joint median.
-Defaults were chosen on a validation set (synth seed 1), never on the benchmark's test set.
+Numeric defaults were chosen on a validation set (synth seed 1), never on the benchmark's test set. The
+samples come in antithetic pairs (start_noise): a variance reduction with no parameter to choose.
 """
 
 from __future__ import annotations

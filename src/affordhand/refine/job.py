@@ -75,14 +75,19 @@ def _load_prior(job: RefineJob, report):
 
 
 def job_settings(job: RefineJob, prior) -> dict:
-    """Return what makes a refine output: its settings, the hand model and the input's and prior's hashes."""
+    """Return what makes a refine output: its settings, the hand model and the hashes of the input, the
+    prior and the uncertainty recipe it uses."""
+    from affordhand.data.provenance import file_sha256
     from affordhand.prior.model import prior_digest
+    from affordhand.refine.uncertainty import uncertainty_file
 
     inputs = {
         "input": job.input,
         "text_from": job.text_from,
         "skeleton": job.hand_settings.get("skeleton"),
         "prior": prior_digest(job.prior) if prior is not None else None,
+        # a partial from before the recipe was named here is refused: its recipe may not be today's
+        "uncertainty": file_sha256(uncertainty_file(job.prior)) if prior is not None else None,
     }
     hand = {**job.hand_settings, "self_calibration": job.self_calibration}
     return provenance("refine", {**asdict(job.config), **hand}, inputs)
@@ -133,6 +138,7 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     failed, flagged, without_sentence = [], [], 0
     device_hand = copy.deepcopy(hand).to(job.device)  # .to moves a module in place: the check keeps the CPU one
     hidden = (not show_progress() and not job.progress) or quiet() or writer.rank > 0
+    sentences = prior is not None and "text" in prior.config.layout  # whether this prior takes sentences
     with Progress(disable=hidden) as bar:
         task = bar.add_task(f"refine ({job.config.mode})", total=total, completed=len(done_ids))
         for chunk in batches(done_ids):
@@ -145,7 +151,8 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
                     failed.append((rec["id"], bad))
                 else:
                     refined.append(rec)
-                    without_sentence += bool(rec.get("text")) and "text" not in rec.get("conditioned_on", ["text"])
+                    dropped = sentences and bool(rec.get("text")) and "text" not in rec.get("conditioned_on", ["text"])
+                    without_sentence += dropped
             writer.add(refined)
             bar.update(task, advance=len(chunk))
     writer.close()
@@ -186,8 +193,8 @@ def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None
     _check_plausible(job.input, flagged, False, report)
     if without_sentence and job.config.mode == "affordance":
         report(
-            f"{without_sentence} hands name an object the prior was not trained on: conditioned on their grasp "
-            "alone (--unseen-objects text keeps the sentence)"
+            f"{without_sentence} hands (refined in this run) name an object the prior was not trained on: "
+            "conditioned on their grasp alone (--unseen-objects text keeps the sentence)"
         )
     if failed:
         report(

@@ -169,6 +169,14 @@ def coverage(errors_mm: np.ndarray, radius_mm: np.ndarray, mask: np.ndarray) -> 
     return float((errors_mm[mask] <= radius_mm[mask]).mean()), float(radius_mm[mask].mean())
 
 
+def uncertainty_file(prior_spec) -> Path:
+    """Return the uncertainty recipe file a prior uses: its own, else the shipped prior's."""
+    from affordhand.prior.model import resolve_prior_dir
+
+    own = resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
+    return own if own.is_file() else resolve_prior_dir("default") / UNCERTAINTY_FILE
+
+
 def uncertainty_for(prior_spec) -> tuple[UncertaintyModel, str | None]:
     """Return the uncertainty recipe kept with a prior and a note when it is not the prior's own: a prior
     without one (trained before, or never calibrated) borrows the shipped prior's."""
@@ -177,7 +185,7 @@ def uncertainty_for(prior_spec) -> tuple[UncertaintyModel, str | None]:
     own = resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
     if own.is_file():
         return load_uncertainty(own), None
-    shipped = resolve_prior_dir("default") / UNCERTAINTY_FILE
+    shipped = uncertainty_file("default")
     note = (
         f"note: {resolve_prior_dir(prior_spec)} has no {UNCERTAINTY_FILE}; joint_uncertainty_mm uses the "
         "shipped prior's calibration (synthetic hands); calibrate this prior's with "
