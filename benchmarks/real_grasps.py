@@ -490,6 +490,7 @@ def main() -> None:
         + (f" --pose-convention {args.pose_convention}" if args.pose_convention != "prior" else "")
         + (f" --fallback {args.fallback}" if args.fallback != "fingers" else "")
         + (f" --split {args.split}" if args.split != "objects" else "")
+        + (f" --conditions {args.conditions}" if args.conditions else "")
         + (f" --unseen-objects {args.unseen_objects}" if args.unseen_objects != "grasp" else "")
         + (f" --sample-noise {args.sample_noise}" if args.sample_noise != "antithetic" else "")
     )
