@@ -2,7 +2,7 @@
 
     python benchmarks/real_grasps.py [--folds 5] [--views 4] [--steps 8000] [--seed 0] [--keep DIR] [--shared DIR]
         [--prior RUN] [--pose-convention prior|input] [--fallback fingers|none] [--unseen-objects grasp|text]
-        [--sample-noise antithetic|independent] [--split objects|grasps]
+        [--sample-noise antithetic|independent] [--split objects|grasps] [--no-refit-global]
 
 Data: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
 measured here, never shipped, never fitted into the code). Skipped with a reason when the folder is absent.
@@ -317,7 +317,7 @@ def run(args) -> tuple[dict, dict, dict]:
         unseen_objects=args.unseen_objects,
         sample_noise=args.sample_noise,
     )
-    base = RefineConfig(seed=args.seed, guided=guided)
+    base = RefineConfig(seed=args.seed, guided=guided, refit_global=not args.no_refit_global)
     gt_all = {p: [] for p in profiles}
     fold_of = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
@@ -475,6 +475,7 @@ def main() -> None:
     parser.add_argument("--prior", default="default", help="the prior of the 'shipped prior' rows (a run folder)")
     parser.add_argument("--pose-convention", default="prior", choices=("prior", "input"), help="as refine's")
     parser.add_argument("--fallback", default="fingers", choices=("fingers", "none"), help="as refine's")
+    parser.add_argument("--no-refit-global", action="store_true", help="as refine's")
     parser.add_argument("--split", default="objects", choices=("objects", "grasps"), help="what the folds hold out")
     parser.add_argument("--unseen-objects", default="grasp", choices=("grasp", "text"), help="as refine's")
     parser.add_argument(
@@ -491,6 +492,7 @@ def main() -> None:
         + (f" --fallback {args.fallback}" if args.fallback != "fingers" else "")
         + (f" --split {args.split}" if args.split != "objects" else "")
         + (f" --conditions {args.conditions}" if args.conditions else "")
+        + (" --no-refit-global" if args.no_refit_global else "")
         + (f" --unseen-objects {args.unseen_objects}" if args.unseen_objects != "grasp" else "")
         + (f" --sample-noise {args.sample_noise}" if args.sample_noise != "antithetic" else "")
     )

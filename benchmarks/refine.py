@@ -114,9 +114,11 @@ def main() -> None:
         ("hidden joints regenerated from 800", {"occluded_t_start": 800}),
         ("independent samples (no antithetic pairs)", {"sample_noise": "independent"}),
         ("no safety net", {"fallback": "none"}),
+        ("no global refit after the fingers", {"refit_global": False}),
     ]
     for label, change in variants:
-        config = replace(base, guided=replace(base.guided, **change))
+        run = {k: change.pop(k) for k in ("refit_global",) if k in change}  # a RefineConfig setting
+        config = replace(base, guided=replace(base.guided, **change), **run)
         print(_row(label, evaluate(gt, refine_records(init, config, hand, prior, args.device), hand).overall))
 
     print(

@@ -29,6 +29,8 @@ def test_default_refine_flags_build_the_default_settings():
     guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
     assert guided == GuidedConfig()
     assert config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided) == RefineConfig()
+    assert not args.no_refit_global and RefineConfig().refit_global
+    assert _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl", "--no-refit-global").no_refit_global
 
 
 def test_refine_flags_are_typed_and_choices_come_from_the_literal():
@@ -166,8 +168,8 @@ def test_a_partial_from_before_the_pose_convention_is_refused_not_finished_diffe
 
 
 def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
-    """The grasp alone for new objects and antithetic sample pairs changed results: a partial written
-    before them must not be finished with them, and resumes with the settings it was made with."""
+    """The grasp alone for new objects, antithetic sample pairs and the global refit changed results: a
+    partial written before them must not be finished with them; its settings match only the old ones."""
     from dataclasses import asdict
 
     from affordhand.data.provenance import check_same_run
@@ -177,8 +179,10 @@ def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
     before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
     del before["settings"]["guided"]["unseen_objects"]
     del before["settings"]["guided"]["sample_noise"]
-    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise"):
+    before["settings"]["refit_global"] = False  # the setting existed, off
+    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise|refit_global"):
         check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
     old = {"unseen_objects": "text", "sample_noise": "independent"}
-    kept = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], **old}}}
+    guided = {**now["settings"]["guided"], **old}
+    kept = {**now, "settings": {**now["settings"], "guided": guided, "refit_global": False}}
     check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})

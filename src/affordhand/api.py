@@ -72,13 +72,15 @@ def refine(
     hand_model: str = "builtin",
     skeleton: str | None = None,
     self_calibration: bool = True,
+    refit_global: bool = True,
     **options,
 ) -> list[dict]:
     """Return refined copies of hand records, as `affordhand refine` writes them.
 
     Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
     (3 x 3 px); `side`, `visible`, `transl`, `scale`, `text` and the regressor's own `joints3d` are used
-    when given. mode: affordance, uncond, fit or none. options: the guided refinement's settings by name
+    when given. mode: affordance, uncond, fit or none. refit_global: a second global fit once the fingers are
+    refined (refinement step 6 in the README). options: the guided refinement's settings by name
     (t_start, steps, guidance, cfg, samples, select, noising, sample_noise, occluded_t_start, bounds,
     fallback, pose_convention, unseen_objects). Each refined record gets hand_pose, global_orient, transl,
     scale, joints3d (m, camera frame) and, with the prior, joint_std_mm, joint_move_mm and
@@ -108,7 +110,7 @@ def refine(
     if mode in ("affordance", "uncond"):
         model = load_prior(prior, device)
         uncertainty = uncertainty_for(prior)[0]
-    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options))
+    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options), refit_global=refit_global)
     return refine_records(records, config, hand, model, device, uncertainty)
 
 

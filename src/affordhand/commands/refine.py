@@ -39,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--prior", default="default", help=PRIOR_HELP)
     p.add_argument("--text-from", help="take each record's text from this JSONL file, by id")
     add_config_flags(p, RefineConfig, RUN_FLAGS)
+    p.add_argument("--no-refit-global", action="store_true", help="no second global fit once the fingers are refined")
     add_config_flags(p, GuidedConfig, GUIDED_FLAGS)
     p.add_argument("--batch", type=int, default=REFINE_BATCH, help="hands refined at once (per process under torchrun)")
     add_device_arg(p)
@@ -57,7 +58,8 @@ def run(args) -> int:
     from affordhand.data.provenance import settings_path
     from affordhand.refine.job import RefineJob, run_refine_job
 
-    config = config_from_args(RefineConfig, args, RUN_FLAGS, guided=config_from_args(GuidedConfig, args, GUIDED_FLAGS))
+    guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
+    config = config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided, refit_global=not args.no_refit_global)
     job = RefineJob(
         input=args.input,
         out=args.out,

@@ -133,7 +133,7 @@ def refine_batch(
         pose = fit_pose(hand, fitted, config.fit)
     else:
         pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device)
-    if config.refit_global:
+    if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refine/settings.py)
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
         fitted = fit_global(hand, replace(fitted, pose_r=pose), short)
     out = _output_records(records, fitted, pose, hand, config.mode, extra, convention)
