@@ -100,8 +100,8 @@ def object_key(name: str) -> str:
 def record_objects(record: dict) -> list[str]:
     """Return the names a record gives its object (`object`, `fields.object_category`), as object keys."""
     fields = record.get("fields") if isinstance(record.get("fields"), dict) else {}
-    names = (record.get("object"), fields.get("object_category"))
-    return [object_key(n) for n in names if isinstance(n, str) and object_key(n)]
+    keys = (object_key(n) for n in (record.get("object"), fields.get("object_category")) if isinstance(n, str))
+    return [k for k in keys if k]
 
 
 def known_objects(records) -> list[str]:

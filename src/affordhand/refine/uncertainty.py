@@ -182,13 +182,12 @@ def uncertainty_for(prior_spec) -> tuple[UncertaintyModel, str | None]:
     without one (trained before, or never calibrated) borrows the shipped prior's."""
     from affordhand.prior.model import resolve_prior_dir
 
-    own = resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
-    if own.is_file():
-        return load_uncertainty(own), None
-    shipped = uncertainty_file("default")
+    path = uncertainty_file(prior_spec)
+    if path.parent == resolve_prior_dir(prior_spec):
+        return load_uncertainty(path), None
     note = (
         f"note: {resolve_prior_dir(prior_spec)} has no {UNCERTAINTY_FILE}; joint_uncertainty_mm uses the "
         "shipped prior's calibration (synthetic hands); calibrate this prior's with "
         "`affordhand calibrate-uncertainty`"
     )
-    return load_uncertainty(shipped), note
+    return load_uncertainty(path), note
