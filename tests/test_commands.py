@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from affordhand.cli import build_parser
-from affordhand.commands.refine import GUIDED_FLAGS, RUN_FLAGS
+from affordhand.commands.refine import FIT_FLAGS, GUIDED_FLAGS, RUN_FLAGS
 from affordhand.commands.train import PRIOR_FLAGS
 from affordhand.errors import AffordhandError
 from affordhand.prior.config import PriorConfig
-from affordhand.refine.settings import GuidedConfig, RefineConfig
+from affordhand.refine.settings import FitConfig, GuidedConfig, RefineConfig
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src" / "affordhand"
 
@@ -28,7 +28,11 @@ def test_default_refine_flags_build_the_default_settings():
     args = _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl")
     guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
     assert guided == GuidedConfig()
-    assert config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided) == RefineConfig()
+    fit = config_from_args(FitConfig, args, FIT_FLAGS)
+    assert fit == FitConfig()
+    assert config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided, fit=fit) == RefineConfig()
+    held = _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl", "--orient-prior", "0")
+    assert config_from_args(FitConfig, held, FIT_FLAGS).orient_prior == 0.0
     assert not args.no_refit_global and RefineConfig().refit_global
     assert _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl", "--no-refit-global").no_refit_global
 
@@ -180,9 +184,14 @@ def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
     del before["settings"]["guided"]["unseen_objects"]
     del before["settings"]["guided"]["sample_noise"]
     before["settings"]["refit_global"] = False  # the setting existed, off
-    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise|refit_global"):
+    before["settings"]["fit"] = {k: v for k, v in now["settings"]["fit"].items() if k != "orient_prior"}
+    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise|refit_global|orient_prior"):
         check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
     old = {"unseen_objects": "text", "sample_noise": "independent"}
     guided = {**now["settings"]["guided"], **old}
-    kept = {**now, "settings": {**now["settings"], "guided": guided, "refit_global": False}}
+    fit = {**now["settings"]["fit"], "orient_prior": 0.0}
+    kept = {**now, "settings": {**now["settings"], "guided": guided, "fit": fit, "refit_global": False}}
     check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})
+    only_hold = {**kept, "settings": {**kept["settings"], "fit": now["settings"]["fit"]}}
+    with pytest.raises(AffordhandError, match="orient_prior"):
+        check_same_run("OUT.partial", before, only_hold, defaults={"settings": OLD_RUN_SETTINGS})

@@ -52,20 +52,24 @@ def test_the_shipped_recipe_covers_about_90_percent_of_new_synthetic_hands(refin
 
 
 def test_a_recipe_fitted_on_some_objects_covers_the_others(refined):
+    """Two-fold cross-validation over objects: each half's radii come from a recipe fitted on the other half
+    (one split alone of these 220 hands moves coverage by about 0.15)."""
     gt, out = refined
     preds, errors = matched_errors(gt, out, BuiltinHand())
     features, visible = record_features(preds)
     objects = np.array([r["object"] for r in preds])
-    half = np.isin(objects, sorted(set(objects))[::2])
-    model = fit_uncertainty(features[half], errors[half], visible[half])
-    radius = model.radius_mm(features[~half], visible[~half])
-    for mask in (visible[~half], ~visible[~half]):
-        cov, mean = coverage(errors[~half], radius, mask)
+    radius = np.zeros_like(errors)
+    for parity in (0, 1):
+        half = np.isin(objects, sorted(set(objects))[parity::2])
+        model = fit_uncertainty(features[half], errors[half], visible[half])
+        radius[~half] = model.radius_mm(features[~half], visible[~half])
+    for mask in (visible, ~visible):
+        cov, mean = coverage(errors, radius, mask)
         assert 0.8 <= cov <= 0.97 and mean > 0
     # The radius ranks errors: the larger half of the radii holds the larger errors.
-    occ = ~visible[~half] & (PLACE > 0)[None]
+    occ = ~visible & (PLACE > 0)[None]
     big = radius[occ] > np.median(radius[occ])
-    assert errors[~half][occ][big].mean() > 1.3 * errors[~half][occ][~big].mean()
+    assert errors[occ][big].mean() > 1.3 * errors[occ][~big].mean()
 
 
 def test_conformal_quantile_and_recipe_round_trip(tmp_path):

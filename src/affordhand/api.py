@@ -73,6 +73,7 @@ def refine(
     skeleton: str | None = None,
     self_calibration: bool = True,
     refit_global: bool = True,
+    orient_prior: float | None = None,
     **options,
 ) -> list[dict]:
     """Return refined copies of hand records, as `affordhand refine` writes them.
@@ -80,20 +81,21 @@ def refine(
     Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
     (3 x 3 px); `side`, `visible`, `transl`, `scale`, `text` and the regressor's own `joints3d` are used
     when given. mode: affordance, uncond, fit or none. refit_global: a second global fit once the fingers are
-    refined (refinement step 6 in the README). options: the guided refinement's settings by name
-    (t_start, steps, guidance, cfg, samples, select, noising, sample_noise, occluded_t_start, bounds,
-    fallback, pose_convention, unseen_objects). Each refined record gets hand_pose, global_orient, transl,
-    scale, joints3d (m, camera frame) and, with the prior, joint_std_mm, joint_move_mm and
-    joint_uncertainty_mm (21 values each, mm), fingers_kept (5 bools, thumb to pinky: the fingers whose seen
-    rotations were set back to the input pose) and conditioned_on (the condition fields the prior was given:
-    "text", "grasp")."""
+    refined (refinement step 6 in the README). orient_prior: how strongly the global fit holds each input's
+    own orientation (None: FitConfig's default; 0: the keypoints alone set it). options: the guided
+    refinement's settings by name (t_start, steps, guidance, cfg, samples, select, noising, sample_noise,
+    occluded_t_start, bounds, fallback, pose_convention, unseen_objects). Each refined record gets
+    hand_pose, global_orient, transl, scale, joints3d (m, camera frame) and, with the prior, joint_std_mm,
+    joint_move_mm and joint_uncertainty_mm (21 values each, mm), fingers_kept (5 bools, thumb to pinky: the
+    fingers whose seen rotations were set back to the input pose) and conditioned_on (the condition fields
+    the prior was given: "text", "grasp")."""
     from dataclasses import fields
 
     from affordhand.devices import resolve_device
     from affordhand.prior.model import prior_hand_model
     from affordhand.refine.batch import NEEDED
     from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_records
-    from affordhand.refine.settings import GuidedConfig
+    from affordhand.refine.settings import FitConfig, GuidedConfig
     from affordhand.refine.uncertainty import uncertainty_for
 
     if mode not in MODES:
@@ -110,7 +112,8 @@ def refine(
     if mode in ("affordance", "uncond"):
         model = load_prior(prior, device)
         uncertainty = uncertainty_for(prior)[0]
-    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options), refit_global=refit_global)
+    fit = FitConfig() if orient_prior is None else FitConfig(orient_prior=orient_prior)
+    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options), fit=fit, refit_global=refit_global)
     return refine_records(records, config, hand, model, device, uncertainty)
 
 

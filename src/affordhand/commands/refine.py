@@ -7,7 +7,7 @@ import os
 
 from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, hand_model
 from affordhand.commands.flags import add_config_flags, config_from_args
-from affordhand.refine.settings import REFINE_BATCH, GuidedConfig, RefineConfig
+from affordhand.refine.settings import REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig
 
 GUIDED_FLAGS = {
     "steps": "DDIM steps over the full noise range",
@@ -22,6 +22,9 @@ GUIDED_FLAGS = {
     "fallback": "fingers: a finger's seen rotations go back to the input where that meets its keypoints better",
     "pose_convention": "prior: refine in the prior's pose convention (its bone directions); input: the hand's own",
     "unseen_objects": "grasp: a hand whose object the prior never saw gets its grasp alone; text: its sentence too",
+}
+FIT_FLAGS = {
+    "orient_prior": "how strongly the global fit holds each input's own orientation (0: the 2D keypoints alone)"
 }
 RUN_FLAGS = {"mode": "affordance: prior + text (the method); uncond: prior alone; fit: 2D fitting; none", "seed": ""}
 
@@ -41,6 +44,7 @@ def register(sub) -> None:
     add_config_flags(p, RefineConfig, RUN_FLAGS)
     p.add_argument("--no-refit-global", action="store_true", help="no second global fit once the fingers are refined")
     add_config_flags(p, GuidedConfig, GUIDED_FLAGS)
+    add_config_flags(p, FitConfig, FIT_FLAGS)
     p.add_argument("--batch", type=int, default=REFINE_BATCH, help="hands refined at once (per process under torchrun)")
     add_device_arg(p)
     p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
@@ -59,7 +63,10 @@ def run(args) -> int:
     from affordhand.refine.job import RefineJob, run_refine_job
 
     guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
-    config = config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided, refit_global=not args.no_refit_global)
+    fit = config_from_args(FitConfig, args, FIT_FLAGS)
+    config = config_from_args(
+        RefineConfig, args, RUN_FLAGS, guided=guided, fit=fit, refit_global=not args.no_refit_global
+    )
     job = RefineJob(
         input=args.input,
         out=args.out,

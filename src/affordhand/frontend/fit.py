@@ -22,6 +22,13 @@ from affordhand.hand.rotations import mirror_where
 from affordhand.refine.batch import batch_from_records, reference_reprojection
 from affordhand.refine.fit import initial_translation
 from affordhand.refine.run import RefineConfig, refine_batch
+from affordhand.refine.settings import FitConfig
+
+# A photo's starting orientation comes from MediaPipe's 3D landmarks of the same detection as its 2D points,
+# not from a separate estimate of the kind a regressor gives, so the global fit does not hold it (FitConfig
+# orient_prior 0): held, the fitted and refined hands sat farther from the annotated joints
+# (`python benchmarks/photos.py`).
+PHOTO_FIT = FitConfig(orient_prior=0.0)
 
 LIMIT_WEIGHT = 10.0  # per squared radian outside the joint limits
 
@@ -115,7 +122,7 @@ def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str])
             }
         )
     # Camera placement and a fingers' fit to the 2D landmarks (the `fit` mode of refinement).
-    fitted = refine_batch(records, RefineConfig(mode="fit"), hand)
+    fitted = refine_batch(records, RefineConfig(mode="fit", fit=PHOTO_FIT), hand)
     for rec in fitted:
         rec.pop("refine_mode", None)
     return fitted, notes

@@ -13,7 +13,7 @@ import torch
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
 from affordhand.frontend.detect import detect_hands, read_image
-from affordhand.frontend.fit import fit_skeleton, initial_records, occlusion_from_box
+from affordhand.frontend.fit import PHOTO_FIT, fit_skeleton, initial_records, occlusion_from_box
 from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.calibrate import FORMAT
@@ -164,7 +164,8 @@ def process_image(
             rec["text"] = text
         own, rec = _own_skeleton(hand, front, rec, options)
         mode = "affordance" if text else "uncond"
-        config = RefineConfig(mode=mode, seed=options.seed, guided=GuidedConfig(samples=options.samples))
+        guided = GuidedConfig(samples=options.samples)
+        config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
         refined = refine_batch([rec], config, own, prior, options.device, uncertainty)[0]
         views = _write_views(image, rec, refined, K, (own, hand), f"{path.stem}_hand{k}", out, options)
         entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
@@ -179,7 +180,7 @@ def _own_skeleton(hand: HandModel, front: HandModel, rec: dict, options: ImageOp
     if not options.own_skeleton or type(hand) is not BuiltinHand:
         return hand, rec
     own = fit_skeleton(front, rec)
-    fitted = refine_batch([rec], RefineConfig(mode="fit"), own)[0]
+    fitted = refine_batch([rec], RefineConfig(mode="fit", fit=PHOTO_FIT), own)[0]
     fitted.pop("refine_mode", None)
     rounded = lambda t: np.round(t.numpy().astype(float), 6).tolist()  # metres, as skeleton files hold them
     fitted["skeleton"] = {"format": FORMAT, "rest_joints": rounded(own.rest), "tips": rounded(own.tips)}

@@ -114,6 +114,7 @@ OLD_RUN_SETTINGS["guided"]["pose_convention"] = "input"  # refinement in the pri
 OLD_RUN_SETTINGS["guided"]["unseen_objects"] = "text"  # and the grasp alone for objects new to the prior later
 OLD_RUN_SETTINGS["guided"]["sample_noise"] = "independent"  # and antithetic sample pairs
 OLD_RUN_SETTINGS["refit_global"] = False  # and the global refit after the fingers
+OLD_RUN_SETTINGS["fit"]["orient_prior"] = 0.0  # and the global fit's hold on the input's orientation
 
 
 def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> PartialWriter:

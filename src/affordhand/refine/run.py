@@ -135,7 +135,7 @@ def refine_batch(
         pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device)
     if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refine/settings.py)
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
-        fitted = fit_global(hand, replace(fitted, pose_r=pose), short)
+        fitted = fit_global(hand, replace(fitted, pose_r=pose), short, anchor=batch.orient_r)  # the input's
     out = _output_records(records, fitted, pose, hand, config.mode, extra, convention)
     if uncertainty is not None and "joint_move_mm" in extra:
         features, visible = record_features(out)
