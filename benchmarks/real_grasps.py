@@ -33,6 +33,8 @@ Protocol (everything below is this script's own simulation, the same for every m
   - `hamer`: rotation off by N(0, 6 deg), seen joints + N(0, 0.08 rad), hidden ones drift to the
     regressor's own mean, a relaxed hand (every finger joint flexed 0.3 rad, thumb straight) that knows
     nothing of grasps, as a network's mean pose does.
+  - `--rot-deg D` sets both profiles' rotation noise to N(0, D deg): how much the global fit's hold on the
+    regressor's orientation (`--orient-prior`, as refine's) costs when that orientation is worse.
 - Scored against the data set's joints (not the built-in skeleton's): root-relative MPJPE and PA-MPJPE,
   mm, over occluded and visible joints. Oracle: the training fold's mean pose of the true grasp class,
   under the true global orientation, through the data's own skeleton.
@@ -65,7 +67,7 @@ from affordhand.hand.calibrate import calibrate
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
-from affordhand.refine.run import GuidedConfig, RefineConfig, match_hand_to_input, refine_records
+from affordhand.refine.run import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input, refine_records
 from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
 from affordhand.synth.scene import (
     PIXEL_NOISE,
@@ -317,7 +319,11 @@ def run(args) -> tuple[dict, dict, dict]:
         unseen_objects=args.unseen_objects,
         sample_noise=args.sample_noise,
     )
-    base = RefineConfig(seed=args.seed, guided=guided, refit_global=not args.no_refit_global)
+    fit = FitConfig(orient_prior=args.orient_prior)
+    base = RefineConfig(seed=args.seed, guided=guided, fit=fit, refit_global=not args.no_refit_global)
+    if args.rot_deg is not None:
+        for noise in PROFILES.values():
+            noise["rot_deg"] = args.rot_deg
     gt_all = {p: [] for p in profiles}
     fold_of = {p: [] for p in profiles}
     outs = {p: {label: [] for label in [r[0] for r in RUNS] + [ORACLE]} for p in profiles}
@@ -476,6 +482,8 @@ def main() -> None:
     parser.add_argument("--pose-convention", default="prior", choices=("prior", "input"), help="as refine's")
     parser.add_argument("--fallback", default="fingers", choices=("fingers", "none"), help="as refine's")
     parser.add_argument("--no-refit-global", action="store_true", help="as refine's")
+    parser.add_argument("--orient-prior", type=float, default=FitConfig().orient_prior, help="as refine's")
+    parser.add_argument("--rot-deg", type=float, help="both regressors' rotation noise, deg (default: 6 / 4)")
     parser.add_argument("--split", default="objects", choices=("objects", "grasps"), help="what the folds hold out")
     parser.add_argument("--unseen-objects", default="grasp", choices=("grasp", "text"), help="as refine's")
     parser.add_argument(
@@ -493,6 +501,8 @@ def main() -> None:
         + (f" --split {args.split}" if args.split != "objects" else "")
         + (f" --conditions {args.conditions}" if args.conditions else "")
         + (" --no-refit-global" if args.no_refit_global else "")
+        + (f" --orient-prior {args.orient_prior}" if args.orient_prior != FitConfig().orient_prior else "")
+        + (f" --rot-deg {args.rot_deg}" if args.rot_deg is not None else "")
         + (f" --unseen-objects {args.unseen_objects}" if args.unseen_objects != "grasp" else "")
         + (f" --sample-noise {args.sample_noise}" if args.sample_noise != "antithetic" else "")
     )
