@@ -115,9 +115,12 @@ def main() -> None:
         ("independent samples (no antithetic pairs)", {"sample_noise": "independent"}),
         ("no safety net", {"fallback": "none"}),
         ("no global refit after the fingers", {"refit_global": False}),
+        ("no hold on the input's orientation (orient_prior 0)", {"orient_prior": 0.0}),
     ]
     for label, change in variants:
         run = {k: change.pop(k) for k in ("refit_global",) if k in change}  # a RefineConfig setting
+        if "orient_prior" in change:  # a FitConfig setting
+            run["fit"] = replace(base.fit, orient_prior=change.pop("orient_prior"))
         config = replace(base, guided=replace(base.guided, **change), **run)
         print(_row(label, evaluate(gt, refine_records(init, config, hand, prior, args.device), hand).overall))
 
