@@ -114,10 +114,17 @@ def wrist_frame_joints(hand: HandModel, pose_r: torch.Tensor, is_left: torch.Ten
     return joints - joints[:, :1]
 
 
-def rigid_joints(local: torch.Tensor, orient_r, transl, scale, is_left) -> torch.Tensor:
+def side_rotation(orient_r: torch.Tensor, is_left: torch.Tensor) -> torch.Tensor:
+    """Return (B, 3, 3) the rotation matrices of right-hand orientations orient_r (B, 3) in each hand's own
+    side convention."""
+    return roma.rotvec_to_rotmat(mirror_where(orient_r, is_left))
+
+
+def rigid_joints(local: torch.Tensor, orient_r, transl, scale, is_left, rotation=None) -> torch.Tensor:
     """Return camera-frame joints (B, 21, 3) of wrist-frame joints (from wrist_frame_joints) under right-hand
-    global orientation orient_r (B, 3), translation (B, 3) and scale (B,)."""
-    rotation = roma.rotvec_to_rotmat(mirror_where(orient_r, is_left))  # the hand's own side convention
+    global orientation orient_r (B, 3) (or its side_rotation, when given), translation (B, 3) and scale
+    (B,)."""
+    rotation = side_rotation(orient_r, is_left) if rotation is None else rotation
     return torch.einsum("bij,bkj->bki", rotation, local) * scale.reshape(-1, 1, 1) + transl.unsqueeze(1)
 
 

@@ -11,7 +11,6 @@ free, and a fit on them alone ends farther from the truth than the regressor was
 
 from __future__ import annotations
 
-import roma
 import torch
 
 from affordhand.hand.model import HandModel
@@ -21,6 +20,7 @@ from affordhand.refine.batch import (
     HandBatch,
     keypoint_loss,
     rigid_joints,
+    side_rotation,
     wrist_frame_joints,
 )
 from affordhand.refine.settings import FitConfig
@@ -45,10 +45,10 @@ def _joint_weights(batch: HandBatch, finger_weight: float) -> torch.Tensor:
     return w[None] * batch.visible.float()
 
 
-def orientation_cost(orient_r: torch.Tensor, anchor_r: torch.Tensor) -> torch.Tensor:
-    """Return (B,) 2 sin^2(angle / 2) of each rotation from its anchor (axis-angle): about angle^2 / 2 for
-    small angles, smooth everywhere (the angle itself has no gradient at 0)."""
-    rotation, anchor = roma.rotvec_to_rotmat(orient_r), roma.rotvec_to_rotmat(anchor_r)
+def orientation_cost(rotation: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """Return (B,) 2 sin^2(angle / 2) of each rotation matrix from its anchor: about angle^2 / 2 for small
+    angles, smooth everywhere (the angle itself has no gradient at 0). Mirroring both (a left hand's side
+    convention) leaves it unchanged."""
     return 0.25 * ((rotation - anchor) ** 2).sum((-1, -2))
 
 
@@ -70,15 +70,16 @@ def fit_global(
         ]
     )
     w = _joint_weights(batch, config.finger_weight)
-    anchor = (batch.orient_r if anchor is None else anchor).detach()
+    anchor = side_rotation((batch.orient_r if anchor is None else anchor).detach(), batch.is_left)
     with torch.no_grad():  # the fingers are held fixed: their kinematics run once
         local = wrist_frame_joints(hand, batch.pose_r, batch.is_left)
     for _ in range(config.iters):
-        joints = rigid_joints(local, orient, transl, log_s.exp(), batch.is_left)
+        rotation = side_rotation(orient, batch.is_left)
+        joints = rigid_joints(local, orient, transl, log_s.exp(), batch.is_left, rotation)
         loss = keypoint_loss(hand, batch, None, config.sigma_px, w, joints)
         loss = loss + config.scale_prior * (log_s - log_s0) ** 2
         if config.orient_prior:
-            loss = loss + config.orient_prior * orientation_cost(orient, anchor)
+            loss = loss + config.orient_prior * orientation_cost(rotation, anchor)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
