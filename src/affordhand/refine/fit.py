@@ -5,8 +5,9 @@ The global fit weights the wrist and finger bases (moved by the global parameter
 other finger joints by `finger_weight`, because the finger pose is the uncertain part of the initial
 estimate; fitting it at full weight would bend the hand's global pose to absorb finger errors. It also holds
 the orientation near the input's own (`orient_prior`): a regressor's orientation is an estimate from the
-whole image, while the few seen palm keypoints of an occluded hand leave the out-of-plane rotations nearly
-free, and a fit on them alone ends farther from the truth than the regressor was.
+whole image, while the few seen keypoints of an occluded hand, under the regressor's wrong hidden fingers
+and a few pixels of noise, pin the out-of-plane rotation down poorly, and a fit on them alone ends farther
+from the truth than the regressor was.
 """
 
 from __future__ import annotations
