@@ -72,6 +72,9 @@ def fit_global(
     )
     w = _joint_weights(batch, config.finger_weight)
     anchor = side_rotation((batch.orient_r if anchor is None else anchor).detach(), batch.is_left)
+    # The keypoint cost is a weighted mean; against the sum, as in a likelihood, the hold weighs less the more
+    # joints are seen: orient_prior is its weight where the six palm joints alone are.
+    hold = config.orient_prior * len(PALM_JOINTS) / w.sum(-1).clamp_min(1.0)
     with torch.no_grad():  # the fingers are held fixed: their kinematics run once
         local = wrist_frame_joints(hand, batch.pose_r, batch.is_left)
     for _ in range(config.iters):
@@ -80,7 +83,7 @@ def fit_global(
         loss = keypoint_loss(hand, batch, None, config.sigma_px, w, joints)
         loss = loss + config.scale_prior * (log_s - log_s0) ** 2
         if config.orient_prior:
-            loss = loss + config.orient_prior * orientation_cost(rotation, anchor)
+            loss = loss + hold * orientation_cost(rotation, anchor)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
