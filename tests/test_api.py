@@ -59,6 +59,19 @@ def test_refine_on_plain_dicts_gives_what_the_cli_writes(data, tmp_path):
     assert [dumps_record(r) for r in refined] == (tmp_path / "out.jsonl").read_text().splitlines()
 
 
+def test_the_orientation_hold_is_the_same_setting_in_python_and_on_the_command_line(data, tmp_path):
+    rows = _plain(data / "test_init.jsonl", 6)
+    free = ah.refine(rows, mode="fit", orient_prior=0.0)
+    held = ah.refine(rows, mode="fit")
+    assert any(not np.allclose(a["global_orient"], b["global_orient"]) for a, b in zip(free, held))
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    args = ["refine", "--input", str(tmp_path / "in.jsonl"), "--out", str(out), "--mode", "fit", "--orient-prior", "0"]
+    cli = subprocess.run([sys.executable, "-m", "affordhand", *args], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert [dumps_record(r) for r in free] == out.read_text().splitlines()
+
+
 def test_evaluate_sample_and_records_round_trip(data, tmp_path):
     gt = _plain(data / "test.jsonl", 8)
     refined = ah.refine(_plain(data / "test_init.jsonl", 8), mode="fit")
