@@ -308,6 +308,26 @@ def test_each_hand_gets_the_proportions_that_meet_its_keypoints():
     assert moved_mm[0] == 0 and moved_mm.max() < 15  # the wrist stays; the rest move millimetres
 
 
+def test_the_wrist_moves_under_the_skeleton_prior_like_any_joint():
+    """fit_skeleton's offsets include the wrist's: moving it alone by d moves the hand's other 20 points by -d
+    relative to it (the skeleton's origin stays at its wrist), at the prior cost of one joint; held at the
+    origin, the wrist could only move against the hand by all 20 others moving together."""
+    from affordhand.frontend.fit import _moved
+    from affordhand.hand import BuiltinHand
+
+    builtin = BuiltinHand()
+    offsets = torch.zeros(21, 3)
+    offsets[0] = torch.tensor([1.0, -4.0, 2.0])  # mm
+    moved = _moved(builtin, offsets)
+    assert torch.equal(moved.rest[0], builtin.rest[0])
+    assert torch.allclose(moved.rest[1:], builtin.rest[1:] - offsets[0] / 1000)
+    assert torch.allclose(moved.tips, builtin.tips - offsets[0] / 1000)
+    offsets[0], offsets[7] = 0, torch.tensor([3.0, 0.0, 0.0])  # any other joint moves alone
+    moved = _moved(builtin, offsets)
+    change = 1000 * (torch.cat([moved.rest, moved.tips]) - torch.cat([builtin.rest, builtin.tips])).norm(dim=1)
+    assert torch.allclose(change[7], torch.tensor(3.0)) and change.sum() < 3.001
+
+
 def test_the_first_3d_view_is_the_photos_viewpoint():
     """Camera-frame points drawn by hand_views' first view land where the camera sees them: +x to the
     right and +y (down in the image) downward on the page."""

@@ -144,7 +144,11 @@ def fit_skeleton(hand: BuiltinHand, record: dict, iters: int = 400) -> BuiltinHa
     global pose and finger pose refitted, it meets the record's visible keypoints: the maximum a posteriori
     offsets under SKELETON_SD_MM, a robust keypoint likelihood and the pose prior around the record's pose."""
     batch = batch_from_records([record])
-    offsets = torch.zeros(20, 3, requires_grad=True)  # mm, joints 1-15 then the 5 tips (the wrist stays)
+    # mm, the wrist, joints 1-15, then the 5 tips; the wrist moves like any other joint (the others move by
+    # their offsets less its: the skeleton's origin stays at its wrist). Held at the origin instead, the wrist
+    # could only move against the rest of the hand by all 20 other points moving together, as if its own
+    # prior were sqrt(20) times tighter than theirs
+    offsets = torch.zeros(21, 3, requires_grad=True)
     pose, orient = batch.pose_r.clone().requires_grad_(True), batch.orient_r.clone().requires_grad_(True)
     transl = initial_translation(batch).clone().requires_grad_(True)  # the record's own where it has one
     opt = torch.optim.Adam(
@@ -179,8 +183,11 @@ class _MovedHand:
 
 
 def _moved(hand: BuiltinHand, offsets_mm: torch.Tensor) -> _MovedHand:
-    rest = torch.cat([hand.rest[:1], hand.rest[1:] + offsets_mm[:15] / 1000])
-    return _MovedHand(rest, hand.tips + offsets_mm[15:] / 1000)
+    """Return the hand with its wrist, rest joints 1-15 and tips moved by offsets_mm (21, 3), the skeleton's
+    origin kept at its wrist."""
+    relative = (offsets_mm[1:] - offsets_mm[:1]) / 1000
+    rest = torch.cat([hand.rest[:1], hand.rest[1:] + relative[:15]])
+    return _MovedHand(rest, hand.tips + relative[15:])
 
 
 def occlusion_from_box(joints: np.ndarray, keypoints: np.ndarray, box, margin: float = 0.01) -> np.ndarray:
