@@ -161,8 +161,8 @@ def print_hidden(rows: list[tuple[str, dict]]) -> None:
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
     print(
-        "| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px | PCK@0.1 MediaPipe / refined "
-        "| occluded: MediaPipe / refined px |"
+        "| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px "
+        "| PCK@0.1 MediaPipe / initial / refined | occluded: MediaPipe / refined px |"
     )
     print("|---|---|---|---|---|---|---|")
     pooled = {s: [] for s in SOURCES}
@@ -184,12 +184,12 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
         occluded = f"{r['detected'][occ].mean():.1f} / {r['refined'][occ].mean():.1f}" if occ.any() else "-"
         print(
             f"| {name} | {int(vis.sum())} / {int(occ.sum())} | {mean['detected']:.1f} | {mean['initial']:.1f} | "
-            f"{mean['refined']:.1f} | {hit['detected']:.2f} / {hit['refined']:.2f} | {occluded} |"
+            f"{mean['refined']:.1f} | {' / '.join(f'{hit[s]:.2f}' for s in SOURCES)} | {occluded} |"
         )
     m = {s: float(np.mean(pooled[s])) for s in SOURCES}
     print(
         f"| all | {len(pooled['detected'])} joints | {m['detected']:.1f} | {m['initial']:.1f} | {m['refined']:.1f} | "
-        f"{np.mean(pck['detected']):.2f} / {np.mean(pck['refined']):.2f} | |"
+        f"{' / '.join(f'{np.mean(pck[s]):.2f}' for s in SOURCES)} | |"
     )
     worse = []
     for name, r in rows:

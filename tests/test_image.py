@@ -144,7 +144,12 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
     )
     assert code == 0
     recs = read_records(out / "records.jsonl").records
-    assert len(recs) >= 2 and recs[0]["id"] == "1402/hand0"
+    assert len(recs) == 3 and recs[0]["id"] == "1402/hand0"
+    # Two hands in one photo, one of each side: each is refined and drawn, and gets its own record.
+    two = [r for r in recs if r["id"].startswith("panoptic_two_hands/")]
+    assert sorted(r["side"] for r in two) == ["left", "right"]
+    for k in range(2):
+        assert (out / f"panoptic_two_hands_hand{k}_overlay.png").stat().st_size > 1000
     first = recs[0]
     assert first["text"].startswith("A right hand") and not first["visible"][17:21].any()
     truth, labelled = _annotation("1402.jpg")
