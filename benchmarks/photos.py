@@ -1,6 +1,6 @@
 """Benchmark on real photos: does the refined hand sit on the hand in the photo?
 
-    python benchmarks/photos.py [--text "A right hand holds an object."] [--samples 4] [--shared DIR]
+    python benchmarks/photos.py [--text "A right hand holds an object."] [--samples 4] [--shared DIR] [--skeleton-sd MM]
 
 Photos: every annotated hand of `../shared/photos` (OneHand10K and CMU Panoptic samples with 2D joint
 annotations; research use, measured here only; skipped with a reason when absent) and the example photo's
@@ -210,8 +210,10 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
 
 def print_disagreement(shared: Path, threshold: float = 0.04) -> None:
     """Print how the mirror pass's disagreement (detect.py; `--max-disagreement`, a fraction of the hand's
-    size) relates to MediaPipe's error on the data set photos' annotated joints."""
+    size: MediaPipe's keypoints' box, longer side) relates to MediaPipe's error, in the same unit, on the
+    data set photos' annotated joints."""
     from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.frontend.options import ImageOptions
 
     moved, error = [], []
     for hand in annotated_hands(shared)[:-1]:  # the data set's photos, not the example's three points
@@ -220,14 +222,23 @@ def print_disagreement(shared: Path, threshold: float = 0.04) -> None:
             continue
         kp = hand["keypoints2d"]
         near = min(found, key=lambda f: np.linalg.norm(f.keypoints2d[lab] - kp[lab], axis=-1).mean())
+        size = max(float(np.ptp(near.keypoints2d, 0).max()), 1.0)
         moved += list(near.disagreement[lab])
-        error += list(np.linalg.norm(near.keypoints2d - kp, axis=-1)[lab] / np.ptp(kp[lab], 0).max())
+        error += list(np.linalg.norm(near.keypoints2d - kp, axis=-1)[lab] / size)
     moved, error = np.asarray(moved), np.asarray(error)
+    known = np.isfinite(moved)  # nan where the mirror pass missed the hand
+    if not known.any():
+        print("\nMirror pass: no annotated hand was found in both passes")
+        return
+    moved, error = moved[known], error[known]
+    default = ImageOptions.max_disagreement
     above = moved > threshold
     print(
-        f"\nMirror pass: of {len(moved)} annotated joints, {int(above.sum())} moved by more than "
-        f"{threshold:.0%} of the hand's size (largest {np.nanmax(moved):.1%}); MediaPipe's error on those "
-        f"{error[above].mean():.1%} of the hand's size, on the others {error[~above].mean():.1%}"
+        f"\nMirror pass: of {len(moved)} annotated joints found in both passes ({int((~known).sum())} not), "
+        f"{int((moved > default).sum())} moved by more than the default --max-disagreement {default} of the "
+        f"hand's size and {int(above.sum())} by more than {threshold}; the largest {moved.max():.3f}. MediaPipe's "
+        f"error, in the same unit: {error[above].mean() if above.any() else float('nan'):.3f} on those "
+        f"above {threshold}, {error[~above].mean() if (~above).any() else float('nan'):.3f} on the others"
     )
 
 
@@ -236,8 +247,20 @@ def main() -> None:
     parser.add_argument("--text", default="A right hand holds an object.")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--shared", default=str(SHARED))
+    parser.add_argument(
+        "--skeleton-sd",
+        type=float,
+        default=None,
+        help="the skeleton prior's spread in mm (frontend/fit.py: SKELETON_SD_MM) for this run, to see where a "
+        "looser prior takes the fit",
+    )
     args = parser.parse_args()
-    print(f"command: python benchmarks/photos.py --text {args.text!r} --samples {args.samples}")
+    if args.skeleton_sd is not None:
+        from affordhand.frontend import fit
+
+        fit.SKELETON_SD_MM = args.skeleton_sd  # a one-shot script: left set
+    extra = f" --skeleton-sd {args.skeleton_sd:g}" if args.skeleton_sd is not None else ""
+    print(f"command: python benchmarks/photos.py --text {args.text!r} --samples {args.samples}{extra}")
     if not (Path(args.shared) / "photos" / "annotations.jsonl").is_file():
         print(f"note: {Path(args.shared) / 'photos'} is not there: only the example photo is measured")
     try:

@@ -135,8 +135,8 @@ def detect_hands(
     MediaPipe Hands gives no per-landmark confidence (its visibility fields are unset), so with flip_check
     the image is also run mirrored and each joint's disagreement between the two passes is kept: a joint
     MediaPipe is unsure of moves between them (on the annotated test photos, the 5 of 69 joints that moved by
-    more than 4 % of the hand's size were 10 % of it off the annotation on average, the others 4 %; none moved
-    by more than 5.2 %)."""
+    more than 4 % of the hand's size were 11 % of it off the annotation on average, the others 4 %; none moved
+    by more than 5.2 %: `python benchmarks/photos.py`)."""
     with _LOCK, warnings.catch_warnings():  # one graph per setting, kept for the process; not thread-safe
         warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         hands = _landmarker(max_hands, min_confidence)
