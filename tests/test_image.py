@@ -281,19 +281,13 @@ def test_the_tasks_api_without_its_model_file_says_where_to_get_it(tmp_path, mon
         detect_hands(read_image(EXAMPLE))
 
 
-def test_each_hand_gets_the_proportions_that_meet_its_keypoints():
-    """Keypoints of a hand whose joints sit 3-6 mm away from the built-in skeleton's: the built-in
-    proportions cannot meet them; the hand's own skeleton (fit_skeleton) can, within a pixel or so."""
+def _skeleton_fit_residuals(person, orient, pose):
+    """Return (per-joint px residuals (21,) of the built-in hand's keypoint fit, the same with the hand's own
+    skeleton from fit_skeleton, that skeleton) on exact keypoints of `person` posed by orient and pose."""
     from affordhand.frontend.fit import fit_skeleton
     from affordhand.hand import BuiltinHand
     from affordhand.refine.run import RefineConfig, refine_batch
 
-    builtin = BuiltinHand()
-    g = torch.Generator().manual_seed(3)
-    offsets = torch.randn(21, 3, generator=g) * 0.0045
-    offsets[0] = 0
-    person = BuiltinHand((builtin.rest + offsets[:16]).numpy(), (builtin.tips + offsets[16:]).numpy())
-    orient, pose = torch.tensor([[0.3, -2.2, 0.4]]), 0.25 * torch.rand(1, 45, generator=g)
     K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
     joints = person(orient, pose, transl=torch.tensor([[0.0, 0.0, 0.45]])).joints
     keypoints = project(joints, torch.as_tensor(K, dtype=torch.float32)[None])[0].numpy()
@@ -303,11 +297,26 @@ def test_each_hand_gets_the_proportions_that_meet_its_keypoints():
     def residual_px(hand):
         fitted = refine_batch([rec], RefineConfig(mode="fit"), hand)[0]
         uv = project(torch.as_tensor(fitted["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
-        return np.linalg.norm(uv - keypoints, axis=1).mean()
+        return np.linalg.norm(uv - keypoints, axis=1)
 
-    before = residual_px(builtin)
+    builtin = BuiltinHand()
     own = fit_skeleton(builtin, refine_batch([rec], RefineConfig(mode="fit"), builtin)[0])
-    after = residual_px(own)
+    return residual_px(builtin), residual_px(own), own
+
+
+def test_each_hand_gets_the_proportions_that_meet_its_keypoints():
+    """Keypoints of a hand whose joints sit 3-6 mm away from the built-in skeleton's: the built-in
+    proportions cannot meet them; the hand's own skeleton (fit_skeleton) can, within a pixel or so."""
+    from affordhand.hand import BuiltinHand
+
+    builtin = BuiltinHand()
+    g = torch.Generator().manual_seed(3)
+    offsets = torch.randn(21, 3, generator=g) * 0.0045
+    offsets[0] = 0
+    person = BuiltinHand((builtin.rest + offsets[:16]).numpy(), (builtin.tips + offsets[16:]).numpy())
+    orient, pose = torch.tensor([[0.3, -2.2, 0.4]]), 0.25 * torch.rand(1, 45, generator=g)
+    before, after, own = _skeleton_fit_residuals(person, orient, pose)
+    before, after = before.mean(), after.mean()
     assert before > 3.0 and after < 0.5 * before, (before, after)
     moved_mm = 1000 * np.linalg.norm((own.rest - builtin.rest).numpy(), axis=1)
     assert moved_mm[0] == 0 and moved_mm.max() < 15  # the wrist stays; the rest move millimetres
@@ -337,28 +346,13 @@ def test_a_hand_whose_wrist_sits_elsewhere_gets_its_own_wrist():
     """A hand like the built-in one but for its wrist, 8 mm to the side (where a detector may put the wrist
     landmark): its own skeleton meets the wrist's keypoint at less than half the built-in hand's miss (with
     the wrist held at the skeleton's origin, as before 2026-12, it was 0.61 of it)."""
-    from affordhand.frontend.fit import fit_skeleton
     from affordhand.hand import BuiltinHand
-    from affordhand.refine.run import RefineConfig, refine_batch
 
     builtin = BuiltinHand()
     rest = builtin.rest
     shift = 0.008 * (rest[1] - rest[7]) / (rest[1] - rest[7]).norm()  # index base to pinky base (MANO order)
     person = BuiltinHand(torch.cat([rest[:1], rest[1:] - shift]).numpy(), (builtin.tips - shift).numpy())
-    orient, pose = torch.tensor([[0.2, -2.0, 0.3]]), torch.full((1, 45), 0.1)
-    K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
-    joints = person(orient, pose, transl=torch.tensor([[0.0, 0.0, 0.45]])).joints
-    keypoints = project(joints, torch.as_tensor(K, dtype=torch.float32)[None])[0].numpy()
-    rec = {"id": "h", "side": "right", "hand_pose": pose[0].numpy(), "global_orient": orient[0].numpy(), "K": K}
-    rec |= {"keypoints2d": keypoints, "visible": np.ones(21, bool)}
-
-    def residual_px(hand):
-        fitted = refine_batch([rec], RefineConfig(mode="fit"), hand)[0]
-        uv = project(torch.as_tensor(fitted["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
-        return np.linalg.norm(uv - keypoints, axis=1)
-
-    before = residual_px(builtin)
-    after = residual_px(fit_skeleton(builtin, refine_batch([rec], RefineConfig(mode="fit"), builtin)[0]))
+    before, after, _ = _skeleton_fit_residuals(person, torch.tensor([[0.2, -2.0, 0.3]]), torch.full((1, 45), 0.1))
     assert before[0] > 3.0 and after[0] < 0.5 * before[0] and after.mean() < before.mean(), (before, after)
 
 
