@@ -69,12 +69,13 @@ def test_the_side_comes_from_the_3d_fit_and_the_fit_stays_in_the_joint_limits():
 
 
 def test_a_wrong_side_label_is_overruled_only_by_a_clearly_better_fit():
+    from affordhand.data.objects import OBJECTS
     from affordhand.frontend.fit import fit_either_side
     from affordhand.hand import BuiltinHand
     from affordhand.synth.grasps import sample_poses
 
     hand = BuiltinHand()
-    pose = torch.as_tensor(sample_poses(3, np.array([4.0]), np.random.default_rng(0)), dtype=torch.float32)
+    pose = torch.as_tensor(sample_poses(3, [OBJECTS["mug"]], np.random.default_rng(0)), dtype=torch.float32)
     orient = torch.tensor([[0.3, -1.2, 0.4]])
     world = hand(orient, pose, is_left=torch.tensor([False])).joints.numpy()  # a right hand
     is_left, _, _, error = fit_either_side(hand, world, np.array([True]))  # labelled left

@@ -12,6 +12,7 @@ SYNTH_FLAGS = {
     "occlusion": "occlusion level of the scenes",
     "split_by": "hold out HOGraspNet's s3 objects, its s4 grasps, or a random fraction",
     "test_fraction": "test share for --split-by random",
+    "free_hands": "fraction of hands that hold nothing (gestures: open, pointing, fist, OK, ...)",
 }
 
 
@@ -42,7 +43,7 @@ def run(args) -> int:
         table = Table(title=f"grasps per {key}")
         table.add_column(key)
         table.add_column("count", justify="right")
-        for name, count in sorted(summary[key].items()):
+        for name, count in sorted(summary[key].items(), key=lambda kv: (isinstance(kv[0], str), kv[0])):
             table.add_row(str(name), str(count))
         print_table(table)
     print(f"train {summary['train']}, test {summary['test']}; mean occluded joints {summary['occluded_mean']:.2f}")

@@ -18,8 +18,11 @@ class SynthConfig:
     occlusion: Literal["light", "medium", "heavy", "mixed"] = "mixed"
     split_by: Literal["object", "taxonomy", "random"] = "object"  # HOGraspNet's s3 objects, s4 grasps, random
     test_fraction: float = 0.2
+    free_hands: float = 0.1  # fraction of hands that hold nothing (synth/freehand.py)
 
     def __post_init__(self):
         check_choices(self)
         if self.n < 1:
             raise AffordhandError("--n must be at least 1")
+        if not 0.0 <= self.free_hands < 1.0:
+            raise AffordhandError("--free-hands must be a fraction in [0, 1)")

@@ -19,6 +19,7 @@ The simulated regressor (what a single-image network like HaMeR gives) follows t
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,9 +162,10 @@ def simulate_regressor(pose_r, orient_r, transl, scale, visible, mean_pose_r, rn
     return np.where(seen, near, guess), orient, transl, scale
 
 
-def forward(pose_r: np.ndarray, orient_r: np.ndarray, is_left: np.ndarray, transl=None, scale=None) -> np.ndarray:
-    """Return joints (n, 21, 3) for right-hand parameters, mirrored to the left hand where is_left."""
-    hand = BuiltinHand().double()
+def forward(pose_r: np.ndarray, orient_r: np.ndarray, is_left: np.ndarray, transl=None, scale=None, hand=None):
+    """Return joints (n, 21, 3) for right-hand parameters, mirrored to the left hand where is_left, posed by
+    `hand` (a BuiltinHand; default: the built-in skeleton)."""
+    hand = (BuiltinHand() if hand is None else copy.deepcopy(hand)).double()
     pose = torch.as_tensor(pose_r).reshape(-1, 15, 3)
     orient = torch.as_tensor(orient_r)
     left = torch.as_tensor(is_left)
