@@ -501,6 +501,8 @@ def test_train_reads_hograspnet_directly(hog_root, tmp_path):
                 "8",
                 "--checkpoint-every",
                 "5",
+                "--uncertainty",
+                "none",
             ]
         )
         == 0

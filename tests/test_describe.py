@@ -199,6 +199,8 @@ def test_template_backend_output_feeds_train_and_refine(tmp_path):
                 "8",
                 "--checkpoint-every",
                 "3",
+                "--uncertainty",
+                "none",
             ]
         )
         == 0

@@ -196,6 +196,8 @@ def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
         "32",
         "--checkpoint-every",
         "10",
+        "--uncertainty",
+        "none",
     ]
     one = subprocess.run(
         [sys.executable, "-m", "affordhand", *args, "--out", str(tmp_path / "one")], capture_output=True, text=True

@@ -133,3 +133,26 @@ def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_i
     assert 0 <= report["coverage_occluded"] <= 1 and report["radius_occluded_mm"] > 0
     proc = _cli("calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "in.jsonl"))
     assert proc.returncode == 2 and "joint_move_mm" in proc.stderr  # not refinement output: a clear error
+
+
+def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path):
+    """`affordhand train` writes RUN/uncertainty.json fitted on records of objects that its calibration prior
+    did not train on; refinement with the run then uses it instead of the shipped recipe; --restart drops it."""
+    from affordhand.cli import main
+    from affordhand.refine.heldout_calibration import split_heldout
+
+    build(SynthConfig(n=300, seed=11), tmp_path / "data")
+    data = tmp_path / "data" / "train.jsonl"
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--text-encoder", "none", "--steps", "40"]
+    assert main([*args, "--batch", "32"]) == 0
+    recipe = load_uncertainty(run / UNCERTAINTY_FILE)
+    held = recipe.source["heldout"]
+    assert held["held_out"] == "objects" and held["records"] >= 8 and recipe.source["hands"] >= 400
+    assert uncertainty_for(str(run))[1] is None  # the run's own recipe, not the shipped one borrowed
+    records = read_records(data).records
+    train_idx, held_idx, kind = split_heldout(records, 0.2, 0)
+    objects = lambda idx: {records[i].get("object") for i in idx}
+    assert kind == "objects" and not objects(train_idx) & objects(held_idx)
+    assert main([*args, "--batch", "32", "--restart", "--uncertainty", "none"]) == 0
+    assert not (run / UNCERTAINTY_FILE).exists() and not (run / "calibration").exists()

@@ -45,6 +45,14 @@ def register(sub) -> None:
     add_config_flags(p, PriorConfig, PRIOR_FLAGS)
     add_device_arg(p)
     p.add_argument("--skip-bad", action="store_true")
+    p.add_argument(
+        "--uncertainty",
+        choices=("heldout", "none"),
+        default="heldout",
+        help="fit the run's own joint-uncertainty recipe on records held out from a calibration prior "
+        "trained like it (doubles the training time), or none (refinement then borrows the shipped recipe)",
+    )
+    p.add_argument("--holdout", type=float, default=0.2, help="share of objects (or records) held out for it")
     p.set_defaults(func=run)
 
     p = sub.add_parser("build-prior", help="rebuild the shipped default prior from scratch (make prior)")
@@ -97,9 +105,36 @@ def run(args) -> int:
     if args.text_from:
         data = _with_texts(data, args.text_from, args.out)
     val = _dataset_file(args.val, args.split, "test", args.out) if args.val else None
+    if args.restart:  # a recipe or calibration prior of the run being replaced must not outlive it
+        import shutil
+        from pathlib import Path
+
+        from affordhand.refine.heldout_calibration import CALIBRATION_DIR
+        from affordhand.refine.uncertainty import UNCERTAINTY_FILE
+
+        (Path(args.out) / UNCERTAINTY_FILE).unlink(missing_ok=True)
+        shutil.rmtree(Path(args.out) / CALIBRATION_DIR, ignore_errors=True)
     train(config, data, args.out, val=val, device=args.device, skip_bad=args.skip_bad, restart=args.restart)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
-        print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+        return 0
+    print(f"wrote {args.out}/config.json and model.safetensors (log: {args.out}/metrics.jsonl)")
+    if args.uncertainty == "heldout":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            print(
+                "the uncertainty recipe is not fitted under torchrun: rerun the same command without torchrun "
+                "(training resumes as finished) to fit it"
+            )
+            return 0
+        from affordhand.refine.heldout_calibration import calibrate_heldout
+
+        model, path = calibrate_heldout(
+            config, data, args.out, args.holdout, device=args.device, skip_bad=args.skip_bad
+        )
+        held = model.source["heldout"]
+        print(
+            f"wrote {path}: joint uncertainty calibrated on {model.source['hands']} views of {held['records']} "
+            f"records whose {held['held_out']} a calibration prior ({args.out}/calibration) did not train on"
+        )
     return 0
 
 
