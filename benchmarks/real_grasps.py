@@ -39,8 +39,9 @@ Protocol (everything below is this script's own simulation, the same for every m
   mm, over occluded and visible joints. Oracle: the training fold's mean pose of the true grasp class,
   under the true global orientation, through the data's own skeleton.
 - Per-joint uncertainty (`joint_uncertainty_mm`, 90 % radii, joints 1-20): coverage, mean radius, mean
-  error and Spearman(radius, error) per visible / occluded group. Fold priors: each fold's hands get radii
-  from a recipe fitted on the other folds' hands (other objects); the shipped prior: its shipped recipe
+  error and Spearman(radius, error) per visible / occluded group. Fold priors: their own recipe, fitted as
+  `affordhand train` fits it (objects of the fold's training grasps held out from a calibration prior), and
+  a recipe fitted on the other folds' hands (other objects); the shipped prior: its shipped recipe
   (synthetic hands), and the same cross-fold recalibration.
 """
 
@@ -67,8 +68,17 @@ from affordhand.hand.calibrate import calibrate
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
+from affordhand.refine.heldout_calibration import calibrate_heldout
 from affordhand.refine.run import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input, refine_records
-from affordhand.refine.uncertainty import PLACE, coverage, fit_uncertainty, record_features, uncertainty_for
+from affordhand.refine.uncertainty import (
+    PLACE,
+    UNCERTAINTY_FILE,
+    coverage,
+    fit_uncertainty,
+    load_uncertainty,
+    record_features,
+    uncertainty_for,
+)
 from affordhand.synth.scene import (
     PIXEL_NOISE,
     REGRESSOR,
@@ -275,13 +285,17 @@ def oracle(gt: list[dict], train_grasps: list[dict], ref_hand: BuiltinHand) -> l
 
 
 def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: int, **settings) -> None:
-    """Train a prior with `affordhand train`'s defaults (but steps and any settings given) on a fold's
-    training grasps."""
+    """Train a prior as `affordhand train` does by default (but steps and any settings given) on a fold's
+    training grasps, with its own uncertainty recipe fitted on objects held out from a calibration prior
+    (refine/heldout_calibration.py); a kept prior without a recipe gets one."""
     data = run_dir / "train.jsonl"
     run_dir.mkdir(parents=True, exist_ok=True)
     write_records(data, train_grasps)
     config = PriorConfig(steps=steps, seed=seed, checkpoint_every=steps, **settings)
-    train(config, str(data), run_dir, quiet=True)
+    if not (run_dir / "model.safetensors").is_file():
+        train(config, str(data), run_dir, quiet=True)
+    if not (run_dir / UNCERTAINTY_FILE).is_file():
+        calibrate_heldout(config, data, run_dir, quiet=True)
 
 
 def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
@@ -335,7 +349,7 @@ def run(args) -> tuple[dict, dict, dict]:
         t0 = time.perf_counter()
         run_dir = runs / (f"fold{k}" if args.split == "objects" else f"{args.split}-fold{k}")
         settings = {"conditions": args.conditions.split(",")} if args.conditions else {}
-        if not (run_dir / "model.safetensors").is_file():
+        if not (run_dir / "model.safetensors").is_file() or not (run_dir / UNCERTAINTY_FILE).is_file():
             train_fold_prior(train_grasps, run_dir, args.steps, args.seed, **settings)
         kept = json.loads((run_dir / "config.json").read_text())
         wanted = {"steps": args.steps, "seed": args.seed, **settings}
@@ -345,6 +359,7 @@ def run(args) -> tuple[dict, dict, dict]:
                 "their objects); give another --keep folder"
             )
         prior = load_prior(run_dir)
+        own_recipe = load_uncertainty(run_dir / UNCERTAINTY_FILE)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
         for label, total in prior_alone(prior, test_grasps, train_grasps, ref_hand, 32, args.seed + k).items():
             alone[label] = alone.get(label, 0.0) + total / len(records)
@@ -358,7 +373,7 @@ def run(args) -> tuple[dict, dict, dict]:
             for label, which, settings in RUNS:
                 config = replace(base, **settings)
                 prior_used = shipped if which == "default" else prior
-                recipe = shipped_recipe if which == "default" else None  # fold priors: calibrated across folds
+                recipe = shipped_recipe if which == "default" else own_recipe  # and recalibrated across folds
                 outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)
             fold_of[profile] += [k] * len(gt)
             seen_pair[profile] += [(g["object"], g["taxonomy_id"]) in pairs for g in gt]
@@ -390,6 +405,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 UNCERTAINTY_RUNS = (  # label, run, how the recipe is calibrated
+    ("affordance, fold prior", "affordance, fold prior", "own: train's held-out objects"),
+    ("uncond, fold prior", "uncond, fold prior", "own: train's held-out objects"),
     ("affordance, fold prior", "affordance, fold prior", "the other folds (objects held out)"),
     ("uncond, fold prior", "uncond, fold prior", "the other folds (objects held out)"),
     ("affordance, shipped prior", "affordance, shipped prior", "shipped: synthetic hands"),
@@ -405,7 +422,7 @@ def uncertainty_rows(gt: list[dict], outs: dict[str, list[dict]], fold_of: np.nd
     for label, run, how in UNCERTAINTY_RUNS:
         preds, errors = matched_errors(gt, outs[run], BuiltinHand())
         features, visible = record_features(preds)
-        if how.startswith("shipped"):
+        if how.startswith(("shipped", "own")):  # the radii refinement gave with that recipe
             radius = np.stack([r["joint_uncertainty_mm"] for r in preds])
         else:
             radius = np.zeros_like(errors)

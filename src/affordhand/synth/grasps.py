@@ -11,14 +11,14 @@ For each grasp:
    the power grip that Napier (1956) described); pad opposition puts it in front of the fingers' pads with
    the palm free (a gap); side opposition puts it against the radial side of the bent index.
 3. **The fingers** that the class's virtual fingers name close onto it, every joint at the rate of the
-   finger's role (wrap: MCP and PIP alike; pad: mostly at the MCP; tip: mostly at the PIP), the DIP coupled
-   to the PIP by DIP_COUPLING (about 2/3 of the PIP's rate: Rijpkema & Girard 1991, the usual tendon
-   coupling). The other fingers go to their role's posture (extended, relaxed, curled) and stop early where
-   they meet the object.
-4. **The thumb** is tried at THUMB_CANDIDATES abductions of its carpometacarpal joint within the class's
-   range (abducted: in opposition; adducted: along the index), each closed onto the object; the one whose
-   contact best opposes the fingers' (the object's normals at the two contacts most nearly opposite: the
-   simplest force-closure criterion) is kept.
+   finger's role (wrap and pad: mostly at the MCP; tip: mostly at the PIP), the DIP coupled to the PIP by
+   DIP_COUPLING. The other fingers go to their role's posture (extended, relaxed, curled) and stop early
+   where they meet the object.
+4. **The thumb** is tried at THUMB_FLEXIONS x THUMB_CANDIDATES carpometacarpal postures (flexion, and
+   abduction within the class's range: abducted in opposition, adducted along the index), each closed onto
+   the object; the one whose contact best opposes the fingers' (the object's normals at the two contacts
+   most nearly opposite: the simplest force-closure criterion) is kept; in palm opposition, where the palm
+   opposes the fingers, the one that reaches furthest round the object's far side.
 5. **Rejected**: a grasp in which a segment lies deeper than TOUCH_M inside the object, the palm's face
    cuts into it, or the thumb or no finger of the virtual fingers touches it. Rejected grasps are drawn
    again with other sizes and placements (at most MAX_TRIES rounds).
@@ -28,8 +28,10 @@ coefficient of variation of hand and finger lengths in adult anthropometry (Grei
 length, 3-4 % for finger segments relative to it). Each joint's rate and each pre-shape get small noise
 (RATE_SD, PRESHAPE_SD): people close their hands in slightly different ways.
 
-Nothing here is fitted to recorded grasps. Real grasps (`benchmarks/grasp_realism.py`) only measured how real
-the result is.
+Nothing here is fitted to recorded grasps: no pose, mean or distribution comes from them. Five settings were
+chosen, as on a validation set, on half of the real grasps' objects (`benchmarks/grasp_realism.py --objects
+validation`): the fingers' ulnar inclination, their adducted "normal" spread, the wrap's PIP rate, the DIP
+coupling and the thumb's rates; realism is reported on the other half.
 """
 
 from __future__ import annotations
@@ -57,11 +59,14 @@ from affordhand.synth.contact import (
     support,
 )
 
-DIP_COUPLING = 0.67  # DIP rate / PIP rate
+# The DIP's closing rate against the PIP's. Free motion couples them at about 2/3 (Rijpkema & Girard 1991);
+# chosen on the validation half of the real grasps' objects among 0.67 and 0.4, as were the wrap's PIP rate
+# (among 1.0, 0.6, 0.4) and the thumb's rates below (benchmarks/grasp_realism.py --objects validation).
+DIP_COUPLING = 0.4
 # Finger roles: (pre-shape flexion of MCP, PIP, DIP), (closing rates), whether the finger closes onto the
 # object (a virtual finger) or only toward its pre-shape's own target, and that target (rad).
 ROLES = {
-    "wrap": ((0.10, 0.10, 0.05), (1.0, 1.0, None), True, None),
+    "wrap": ((0.10, 0.10, 0.05), (1.0, 0.4, None), True, None),
     "pad": ((0.15, 0.10, 0.05), (1.0, 0.5, None), True, None),
     "tip": ((0.20, 0.30, 0.15), (0.6, 1.0, None), True, None),
     "straight": ((0.05, 0.05, 0.02), (1.0, 0.12, None), True, None),
@@ -71,10 +76,11 @@ ROLES = {
     "curled": ((0.0, 0.0, 0.0), (1.0, 1.0, None), False, (1.30, 1.60, 1.05)),
     "side": ((0.0, 0.0, 0.0), (1.0, 1.0, None), False, (0.80, 1.00, 0.55)),
 }
-# Spread (abduction, rad) of index, middle, ring, pinky; positive toward the thumb.
+# Spread (abduction, rad) of index, middle, ring, pinky; positive toward the thumb. A grasping hand holds its
+# fingers together (adducted, Napier 1956), so "normal" is "together" unless a class spreads them.
 SPREADS = {
     "together": (-0.06, 0.0, 0.05, 0.10),
-    "normal": (-0.03, 0.0, 0.03, 0.05),
+    "normal": (-0.06, 0.0, 0.05, 0.10),
     "wide": (0.20, 0.02, -0.12, -0.25),
     "scissor": (0.20, -0.15, 0.0, 0.0),
 }
@@ -87,9 +93,12 @@ ULNAR_INCLINATION = 0.15
 THUMB_RANGES = {"abducted": (-0.45, 0.75), "adducted": (-0.80, -0.15)}
 THUMB_CANDIDATES = 4
 THUMB_FLEXIONS = (-0.4, 0.2, 0.8)  # CMC flexion presets tried (rad)
-THUMB_RATES = (0.5, 1.0, 1.0)
+THUMB_RATES = (1.0, 0.5, 0.5)  # opposition is mostly the carpometacarpal joint's
 THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts open, in the palm's plane
 
+# Where a wrapped handle touches the palm along the hand (x, m at scale 1: the wrist at 0, the finger bases
+# at about -0.09): under the palm's middle, toward the finger bases.
+WRAP_PALM_X = (-0.075, -0.05)
 OBJECT_SIZE_SD = 0.12  # relative
 HAND_SIZE_SD = 0.05
 FINGER_LENGTH_SD = 0.035
@@ -188,7 +197,7 @@ def _place(spec: GraspSpec, vf: str, kind: np.ndarray, size: np.ndarray, shape: 
         # A handle across the palm, tilted from the transverse axis toward the index's base.
         tilt = rng.uniform(0.1, 0.6, n)
         rot = rotation_about(np.array([0.0, 1.0, 0.0]), tilt)  # local z = the handle's axis
-        x0 = rng.uniform(-0.075, -0.05, n) * s
+        x0 = rng.uniform(*WRAP_PALM_X, n) * s
     elif spec.family in ("sphere", "pinch"):
         roll = rng.uniform(-0.4, 0.4, n)
         rot = rotation_about(np.array([0.0, 1.0, 0.0]), roll + np.pi / 2)  # rods lie along the fingers' path
