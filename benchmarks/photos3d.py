@@ -1,0 +1,166 @@
+"""Hidden joints of real hands that hold nothing: photos with 3D truth, an object edge drawn over some joints.
+
+    python benchmarks/photos3d.py [--every 4] [--prior default] [--text "A right hand ..."] [--seed 0] [--shared DIR]
+
+Photos: `../shared/photos3d` (200 frames of one take of gestures with 3D joints and intrinsics; research use,
+measured here only; skipped with a reason when absent), every `--every`-th frame. On each, an object edge is
+drawn: a flat grey half-plane beyond the joints furthest along a random image direction, covering 6-10 of
+them (their true projections). The photo then goes through the photo path of `affordhand image` (MediaPipe,
+the initial fit, the hand's own skeleton, refinement with the prior; `--focal` from the photo's intrinsics),
+told which joints the edge hides, without text (uncond mode) unless `--text` is given.
+
+Scored in 3D against the truth, per photo: a similarity transform (rotation, translation, scale) is fitted on
+the joints the edge leaves seen, and the hidden joints' mean distance after it is reported (mm), for
+MediaPipe's own metric landmarks (its guess behind the edge), the initial fit and the refined hand; the
+seen joints' distance after the same fit beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import roma
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AFFORDHAND_SHARED", REPO.parent / "shared"))
+SOURCES = ("MediaPipe", "initial", "refined")
+
+
+def frames(shared: Path, every: int) -> list[dict]:
+    """Return every `every`-th frame of photos3d: {image, K (3, 3), joints3d (21, 3) m}."""
+    rows = [json.loads(line) for line in (shared / "photos3d" / "frames.jsonl").read_text().splitlines()]
+    return [
+        {"image": shared / "photos3d" / r["image"], "K": np.asarray(r["K"]), "joints3d": np.asarray(r["joints3d"])}
+        for r in rows[::every]
+    ]
+
+
+def draw_edge(frame: dict, folder: Path, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
+    """Return (the photo with a grey half-plane over 6-10 joints, saved in folder; hidden (21,) bool)."""
+    from PIL import Image, ImageDraw
+
+    joints = frame["joints3d"]
+    uv = (frame["K"] @ (joints / joints[:, 2:3]).T).T[:, :2]
+    angle = rng.uniform(0, 2 * np.pi)
+    d = np.array([np.cos(angle), np.sin(angle)])
+    along = uv @ d
+    k = int(rng.integers(6, 11))
+    order = np.sort(along)[::-1]
+    cut = 0.5 * (order[k - 1] + order[k])  # between the k-th furthest joint and the next
+    hidden = along > cut
+    image = Image.open(frame["image"]).convert("RGB")
+    w, h = image.size
+    # The half-plane {p : p . d > cut}, clipped to a square far larger than the photo.
+    big = 4.0 * max(w, h)
+    normal = np.array([-d[1], d[0]])
+    base = cut * d
+    corners = [base + big * normal, base + big * normal + big * d, base - big * normal + big * d, base - big * normal]
+    ImageDraw.Draw(image).polygon([tuple(c) for c in corners], fill=(128, 128, 128))
+    path = folder / f"edge_{Path(frame['image']).name}"
+    image.save(path)
+    return path, hidden
+
+
+def similarity_error(pred: np.ndarray, truth: np.ndarray, seen: np.ndarray) -> tuple[float, float]:
+    """Return (hidden, seen) mean joint distance (mm) after a similarity fit of pred to truth on the seen."""
+    p = torch.as_tensor(pred, dtype=torch.float64)
+    t = torch.as_tensor(truth, dtype=torch.float64)
+    m = torch.as_tensor(seen)
+    R, tr, s = roma.rigid_points_registration(p[m][None], t[m][None], compute_scaling=True)
+    moved = s[0] * p @ R[0].T + tr[0]
+    err = 1000 * torch.linalg.norm(moved - t, dim=-1).numpy()
+    return float(err[~seen].mean()), float(err[seen].mean())
+
+
+def run(args) -> list[dict]:
+    """Return one row per scored photo: hidden count and (hidden, seen) mm per source."""
+    from affordhand.data.images import read_image
+    from affordhand.frontend.detect import detect_hands
+    from affordhand.frontend.fit import PHOTO_FIT, initial_records
+    from affordhand.frontend.options import ImageOptions
+    from affordhand.frontend.pipeline import _own_skeleton
+    from affordhand.hand import BuiltinHand
+    from affordhand.hand.camera import default_intrinsics
+    from affordhand.prior.model import load_prior
+    from affordhand.refine.run import GuidedConfig, RefineConfig, refine_batch
+
+    prior = load_prior(args.prior)
+    hand = BuiltinHand()
+    options = ImageOptions(text=args.text, views=False)
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for frame in frames(Path(args.shared), args.every):
+            path, hidden = draw_edge(frame, Path(tmp), rng)
+            image = read_image(path)
+            found = detect_hands(image, mirrored=False, flip_check=False)
+            if not found:
+                rows.append({"photo": path.name, "found": False})
+                continue
+            truth = frame["joints3d"]
+            uv = (frame["K"] @ (truth / truth[:, 2:3]).T).T[:, :2]
+            # The detection nearest the true hand (the take shows one hand).
+            best = int(np.argmin([np.linalg.norm(h.keypoints2d - uv, axis=1).mean() for h in found]))
+            K = default_intrinsics(image.shape[1], image.shape[0]).numpy()
+            K[0, 0] = K[1, 1] = frame["K"][0, 0]
+            rec = initial_records(hand, [found[best]], K, [path.stem])[0][0]
+            rec["visible"] = ~hidden
+            if args.text:
+                rec["text"] = args.text
+            own, rec = _own_skeleton(hand, hand, rec, options)
+            mode = "affordance" if args.text else "uncond"
+            config = RefineConfig(
+                mode=mode, seed=args.seed, guided=GuidedConfig(samples=options.samples), fit=PHOTO_FIT
+            )
+            refined = refine_batch([rec], config, own, prior)[0]
+            seen = ~hidden
+            row = {"photo": path.name, "found": True, "hidden": int(hidden.sum())}
+            row["MediaPipe"] = similarity_error(found[best].world, truth, seen)
+            row["initial"] = similarity_error(np.asarray(rec["joints3d"]), truth, seen)
+            row["refined"] = similarity_error(np.asarray(refined["joints3d"]), truth, seen)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--every", type=int, default=4, help="score every N-th frame")
+    parser.add_argument("--prior", default="default")
+    parser.add_argument("--text", help="a sentence for every hand (affordance mode); default: none (uncond)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    args = parser.parse_args()
+    if not (args.shared / "photos3d" / "frames.jsonl").is_file():
+        print(f"skipped: {args.shared / 'photos3d'} is not there (the photos live in ../shared beside the checkout)")
+        sys.exit(0)
+    if args.every < 1:
+        parser.error("--every must be at least 1")
+    print(
+        f"command: python benchmarks/photos3d.py --every {args.every} --prior {args.prior} --seed {args.seed}"
+        + (f' --text "{args.text}"' if args.text else "")
+    )
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}\n")
+    rows = run(args)
+    scored = [r for r in rows if r["found"]]
+    per_photo = np.mean([r["hidden"] for r in scored])
+    print(f"photos: {len(rows)}, a hand found on {len(scored)}; hidden joints per photo {per_photo:.1f}\n")
+    print("| source | hidden joints, mm | seen joints, mm | hidden / MediaPipe's |")
+    print("|---|---|---|---|")
+    mp_hidden = np.mean([r["MediaPipe"][0] for r in scored])
+    for source in SOURCES:
+        hidden = np.mean([r[source][0] for r in scored])
+        seen = np.mean([r[source][1] for r in scored])
+        print(f"| {source} | {hidden:.1f} | {seen:.1f} | {hidden / mp_hidden:.3f} |")
+    print("\nmm after a similarity fit on the seen joints (rotation, translation, scale), mean over photos")
+
+
+if __name__ == "__main__":
+    main()
