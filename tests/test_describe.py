@@ -178,7 +178,7 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(images, tmp_path):
 def test_template_backend_output_feeds_train_and_refine(tmp_path):
     from affordhand.synth.dataset import SynthConfig, build
 
-    build(SynthConfig(n=120, seed=4), tmp_path)
+    build(SynthConfig(n=120, seed=4, free_hands=0.0), tmp_path)  # the template describes held objects
     desc = tmp_path / "desc.jsonl"
     assert main(["describe", "--input", str(tmp_path / "train.jsonl"), "--out", str(desc)]) == 0
     rows = read_records(desc).records
