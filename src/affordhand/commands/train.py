@@ -6,6 +6,7 @@ import os
 
 from affordhand.commands.common import add_device_arg
 from affordhand.commands.flags import add_config_flags, config_from_args
+from affordhand.errors import AffordhandError
 from affordhand.prior.config import SHIPPED_STEPS, PriorConfig
 
 PRIOR_FLAGS = {  # PriorConfig fields a user sets; the rest are set by training
@@ -101,6 +102,8 @@ def run(args) -> int:
     from affordhand.prior.train import train
 
     config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
+    if args.uncertainty == "heldout" and not 0.0 < args.holdout < 1.0:  # checked before hours of training
+        raise AffordhandError(f"--holdout must be between 0 and 1, not {args.holdout}")
     data = _dataset_file(args.data, args.split, "train", args.out)
     if args.text_from:
         data = _with_texts(data, args.text_from, args.out)
