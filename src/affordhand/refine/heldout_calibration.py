@@ -20,17 +20,15 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
-from affordhand.hand.rotations import mirror_where
 from affordhand.prior.conditions import record_objects
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
-from affordhand.prior.train import train
+from affordhand.prior.train import train, training_poses
 from affordhand.refine.run import RefineConfig, refine_records
-from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_uncertainty, record_features
+from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import scenes_for
 
 HOLDOUT = 0.2  # share of objects (or records) held out
@@ -65,12 +63,6 @@ def split_heldout(records: list[dict], fraction: float, seed: int) -> tuple[np.n
     return np.flatnonzero(~held), np.flatnonzero(held), kind
 
 
-def _right_mean_pose(records: list[dict]) -> np.ndarray:
-    pose = torch.as_tensor(np.stack([r["hand_pose"] for r in records]), dtype=torch.float64).reshape(-1, 15, 3)
-    left = torch.as_tensor([r.get("side") == "left" for r in records])
-    return mirror_where(pose, left).reshape(-1, 45).mean(0).numpy()
-
-
 def calibrate_heldout(
     config: PriorConfig,
     data: str | Path,
@@ -96,18 +88,12 @@ def calibrate_heldout(
     hand = prior_hand_model(cal_dir)[0]
     held = [records[i] for i in held_idx]
     views = int(np.clip(math.ceil(TARGET_HANDS / len(held)), 1, MAX_VIEWS))
-    truth, init = scenes_for(held * views, _right_mean_pose([records[i] for i in train_idx]), config.seed, hand=hand)
+    truth, init = scenes_for(
+        held * views, training_poses([records[i] for i in train_idx])[0].mean(0).numpy(), config.seed, hand=hand
+    )
     refined = refine_records(init, RefineConfig(mode="affordance"), hand, prior, device=device)
-    by_id = {r["id"]: r for r in truth}
-    rel = lambda j: j - j[:, :1]
-    true = rel(np.stack([by_id[r["id"]]["joints3d"] for r in refined]))
-    errors = 1000 * np.linalg.norm(rel(np.stack([r["joints3d"] for r in refined])) - true, axis=-1)
-    features, visible = record_features(refined)
-    source = {
-        "heldout": {"held_out": kind, "records": len(held), "views": views, "trained_on": len(train_idx)},
-        "hands": len(refined),
-    }
-    model = fit_uncertainty(features, errors, visible, source=source)
+    held_out = {"held_out": kind, "records": len(held), "views": views, "trained_on": len(train_idx)}
+    model = fit_on_refined(refined, {r["id"]: r for r in truth}, {"heldout": held_out})
     path = model.save(run_dir / UNCERTAINTY_FILE)
     (cal_dir / "heldout.json").write_text(json.dumps({"held_out_ids": [r.get("id") for r in held]}) + "\n")
     return model, path

@@ -7,13 +7,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior, resolve_prior_dir
 from affordhand.refine.run import RefineConfig, refine_records
-from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_uncertainty, record_features
+from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import SynthConfig, build
 
 VALIDATION_SEED = 1  # the synthetic seed defaults are chosen on (the shipped prior trains on seed 0)
@@ -31,12 +29,6 @@ def calibrate_on_synthetic(
         gt = {r["id"]: r for r in read_records(Path(tmp) / "test.jsonl").records}
         init = read_records(Path(tmp) / "test_init.jsonl").records
     refined = refine_records(init, RefineConfig(mode="affordance"), hand, prior, batch=batch)
-    rel = lambda j: j - j[:, :1]
-    truth = rel(np.stack([gt[r["id"]]["joints3d"] for r in refined]))
-    errors = 1000 * np.linalg.norm(rel(np.stack([r["joints3d"] for r in refined])) - truth, axis=-1)
-    features, visible = record_features(refined)
-    model = fit_uncertainty(
-        features, errors, visible, source={"synthetic": {"seed": seed, "n": n}, "hands": len(refined)}
-    )
+    model = fit_on_refined(refined, gt, {"synthetic": {"seed": seed, "n": n}})
     path = Path(out) if out else resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
     return model, model.save(path)

@@ -161,6 +161,16 @@ def fit_uncertainty(
     return UncertaintyModel(groups, level, mode, int(len(features)), source or {})
 
 
+def fit_on_refined(refined: list[dict], truth_by_id: dict[str, dict], source: dict) -> UncertaintyModel:
+    """Return the recipe fitted to refined records' root-relative joint errors (mm) against the records of
+    truth_by_id (by id, with `joints3d`); `source` says what they were (kept in the recipe)."""
+    rel = lambda j: j - j[:, :1]
+    truth = rel(np.stack([truth_by_id[r["id"]]["joints3d"] for r in refined]))
+    errors = 1000 * np.linalg.norm(rel(np.stack([r["joints3d"] for r in refined])) - truth, axis=-1)
+    features, visible = record_features(refined)
+    return fit_uncertainty(features, errors, visible, source={**source, "hands": len(refined)})
+
+
 def coverage(errors_mm: np.ndarray, radius_mm: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """Return (share of joints under mask whose error is within their radius, mean radius), mm."""
     mask = mask & (PLACE > 0)[None]
