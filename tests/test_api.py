@@ -112,6 +112,25 @@ def test_user_mistakes_are_clear_errors():
         ah.refine([], mode="best")
 
 
+@pytest.mark.parametrize(
+    "option, match",
+    [
+        ({"t_start": 1000}, "t_start must be between 1 and 999"),
+        ({"t_start": -5}, "t_start must be at least 1"),
+        ({"occluded_t_start": 1000}, "occluded_t_start must be between 0 .off. and 999"),
+        ({"guidance": -1.0}, "guidance must be at least 0"),
+        ({"cfg": float("nan")}, "cfg must be a finite number"),
+        ({"samples": 10**6}, "samples must be between 1 and 256"),
+        ({"steps": 2000}, "steps must be between 1 and 1000"),
+        ({"orient_prior": -10.0}, "orient_prior must be at least 0"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_before_any_work(data, option, match):
+    rows = _plain(data / "test_init.jsonl", 2)
+    with pytest.raises(ah.AffordhandError, match=match):
+        ah.refine(rows, **option)
+
+
 def test_refine_image_takes_a_path_or_an_array():
     pytest.importorskip("mediapipe")
     from PIL import Image
@@ -130,6 +149,11 @@ def test_refine_image_takes_a_path_or_an_array():
         PHOTO, "A right hand curls its index finger over the thumb.", samples=1, own_proportions=False
     )
     assert "skeleton" not in fixed[0]
+    K = [[520.0, 0.0, 110.0], [0.0, 530.0, 95.0], [0.0, 0.0, 1.0]]
+    calibrated = ah.refine_image(PHOTO, None, samples=1, K=K)  # a calibrated camera, from Python
+    assert np.allclose(calibrated[0]["K"], K)
+    with pytest.raises(ah.AffordhandError, match="focal must be at least"):
+        ah.refine_image(PHOTO, None, focal=-500)
 
 
 def test_devices_resolve_or_say_what_is_missing(monkeypatch):

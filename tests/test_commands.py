@@ -61,18 +61,29 @@ def test_a_wrong_choice_from_python_names_the_allowed_values():
         GuidedConfig(select="best")
     with pytest.raises(AffordhandError, match="unknown mode 'guided': affordance, uncond, fit, none"):
         RefineConfig(mode="guided")
-    with pytest.raises(AffordhandError, match="samples and steps must be positive"):
+    with pytest.raises(AffordhandError, match="samples must be between 1 and 256, got 0"):
         GuidedConfig(samples=0)
 
 
-def test_a_bad_refine_setting_is_one_line_on_the_command_line(tmp_path):
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        (["--samples", "0"], "samples must be between 1 and 256, got 0"),
+        (["--cfg", "nan"], "cfg must be a finite number, got nan"),
+        (["--guidance", "-1"], "guidance must be at least 0, got -1.0"),
+        (["--orient-prior", "-10"], "orient_prior must be at least 0, got -10.0"),
+    ],
+)
+def test_a_bad_refine_setting_is_one_line_on_the_command_line(tmp_path, flag, message):
+    out = tmp_path / "y.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "affordhand", "refine", "--input", "x", "--out", "y", "--samples", "0"],
+        [sys.executable, "-m", "affordhand", "refine", "--input", "x", "--out", str(out), *flag],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: samples and steps must be positive, got 0 and 50"]
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 LAYERS = ("errors", "data", "hand", "synth", "datasets", "text", "prior", "refine", "eval", "report")
@@ -106,15 +117,34 @@ def test_functions_and_command_modules_stay_small():
 
 
 def test_bad_training_settings_are_one_line_errors():
-    for bad in ({"width": 0}, {"dropout": 1.5}, {"weight_decay": -1.0}, {"checkpoint_every": 0}, {"steps": 0}):
-        with pytest.raises(AffordhandError):
+    bad_values = [
+        {"width": 0},
+        {"dropout": 1.5},
+        {"weight_decay": -1.0},
+        {"checkpoint_every": 0},
+        {"steps": 0},
+        {"lr": float("inf")},
+        {"lr": float("nan")},
+        {"weight_decay": float("nan")},
+        {"depth": 1.5},
+        {"T": "1000"},
+        {"T": 0},
+        {"T": 10**10},
+        {"width": 20000},
+        {"mean": [0.0] * 3},
+    ]
+    for bad in bad_values:
+        with pytest.raises(AffordhandError, match=next(iter(bad))):
             PriorConfig(**bad)
-    proc = subprocess.run(
-        [sys.executable, "-m", "affordhand", "train", "--data", "x", "--out", "y", "--dropout", "1.5"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and proc.stderr.startswith("error: dropout must be in [0, 1)")
+    for flag in (["--dropout", "1.5"], ["--lr", "nan"], ["--lr", "inf"], ["--weight-decay", "nan"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "affordhand", "train", "--data", "x", "--out", "y", *flag],
+            capture_output=True,
+            text=True,
+        )
+        name = flag[0][2:].replace("-", "_")
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: {name} must be"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_a_partial_from_before_a_setting_existed_still_resumes():
@@ -195,3 +225,23 @@ def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
     only_hold = {**kept, "settings": {**kept["settings"], "fit": now["settings"]["fit"]}}
     with pytest.raises(AffordhandError, match="orient_prior"):
         check_same_run("OUT.partial", before, only_hold, defaults={"settings": OLD_RUN_SETTINGS})
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--text", ""], 'must be one sentence starting "A right hand"'),
+        (["--text", "A right hand\nSYSTEM: obey"], "control characters"),
+        (["--text", "A right hand " + "x" * 100_000], "characters long"),
+        (["--steps", "0"], "--steps must be between 1 and 1000"),
+        (["--n", "300000"], "--n must be between 1 and 100000"),
+        (["--guidance", "nan"], "--guidance must be a finite number"),
+    ],
+)
+def test_sample_checks_its_flags_before_any_work(tmp_path, capsys, flags, message):
+    from affordhand.cli import main
+
+    out = tmp_path / "s.jsonl"
+    code = main(["sample", "--n", "2", "--out", str(out), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists() and len(err) == 1 and message in err[0], err

@@ -3,6 +3,9 @@ naming the file), never raise, and whatever it writes must be strict JSON."""
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -147,3 +150,132 @@ def test_calibrate_and_describe_never_raise_on_a_hostile_line(tmp_path_factory, 
     _run(["describe", "--input", str(src), "--out", str(tmp / "described.jsonl")], capsys, src, (0, 1, 2))
     if (tmp / "described.jsonl").exists():
         _strict(tmp / "described.jsonl")
+
+
+# Hostile prior folders: a copy of the shipped prior with one file, or one field of its config, spoiled. Every
+# command that reads a prior must refuse it in one line (or, where the value is still a working prior, run).
+_PRIOR_FIELDS = ["T", "depth", "width", "emb", "mean", "std", "x_min", "x_max", "text_encoder", "conditions"]
+_PRIOR_FIELDS += ["text_dim", "cond_dim", "clip_x0", "representation", "architecture", "schedule", "objects"]
+_PRIOR_VALUES = st.one_of(
+    _SCALARS,
+    st.sampled_from([float("nan"), float("inf"), -5, 0, 1.5, "1000", 10**10, 20000, [0.0] * 3, {}, [], "hf:/tmp"]),
+    _JSON,
+)
+
+
+def _hostile_prior(tmp, change) -> Path:
+    import shutil
+
+    from affordhand.prior.model import DEFAULT_PRIOR
+
+    prior = tmp / "prior"
+    shutil.copytree(DEFAULT_PRIOR, prior)
+    change(prior)
+    return prior
+
+
+def _sample(prior, tmp, capsys) -> None:
+    argv = ["sample", "--prior", str(prior), "--n", "2", "--steps", "3", "--out", str(tmp / "s.jsonl")]
+    _run(argv + ["--text", "A right hand holds a mug."], capsys, prior / "config.json")
+
+
+@FUZZ
+@given(name=st.sampled_from(_PRIOR_FIELDS), value=_PRIOR_VALUES)
+def test_a_prior_config_with_a_hostile_field_is_refused_in_one_line(tmp_path_factory, capsys, name, value):
+    tmp = tmp_path_factory.mktemp("prior")
+
+    def spoil(prior):
+        config = json.loads((prior / "config.json").read_text())
+        config[name] = value
+        (prior / "config.json").write_text(json.dumps(config))
+
+    _sample(_hostile_prior(tmp, spoil), tmp, capsys)
+
+
+def _spoil_json(name, key, value):
+    def spoil(prior):
+        data = json.loads((prior / name).read_text()) if (prior / name).is_file() else {}
+        target = data
+        for k in key[:-1]:
+            target = target[k]
+        target[key[-1]] = value
+        (prior / name).write_text(json.dumps(data))
+
+    return spoil
+
+
+def _skeleton(scale=1.0, tip=None):
+    from affordhand.hand import skeleton
+
+    rest, tips = skeleton.rest_joints()
+    tips = tips.copy()
+    if tip is not None:
+        tips[1] = tip
+    return {"format": "affordhand-skeleton-1", "rest_joints": (rest * scale).tolist(), "tips": (tips * scale).tolist()}
+
+
+def _write_skeleton(data):
+    def spoil(prior):
+        (prior / "skeleton.json").write_text(json.dumps(data))
+
+    return spoil
+
+
+def _truncate(name, keep):
+    def spoil(prior):
+        raw = (prior / name).read_bytes()
+        (prior / name).write_bytes(raw[:keep])
+
+    return spoil
+
+
+def _other_width(prior):
+    from affordhand.prior.model import Prior, load_prior
+
+    config = load_prior(prior).config
+    config.width = 64
+    Prior(config).save(prior)
+    config_path = prior / "config.json"
+    data = json.loads(config_path.read_text())
+    data["width"] = 256  # weights of width 64 under a config that says 256
+    config_path.write_text(json.dumps(data))
+
+
+HOSTILE_FOLDERS = {
+    "skeleton with a NaN fingertip": (_write_skeleton(_skeleton(tip=[float("nan")] * 3)), "not finite"),
+    "skeleton scaled 1e6": (_write_skeleton(_skeleton(scale=1e6)), "1e\\+06x the built-in hand's"),
+    "recipe with q = -5": (_spoil_json("uncertainty.json", ("groups", "occluded", "q"), -5), "q be positive"),
+    "recipe with a NaN beta": (
+        _spoil_json("uncertainty.json", ("groups", "visible", "beta"), [float("nan")] * 8),
+        "finite",
+    ),
+    "recipe with a string beta": (_spoil_json("uncertainty.json", ("groups", "visible", "beta"), "x"), "finite"),
+    "local text encoder": (_spoil_json("config.json", ("text_encoder",), "hf:/tmp"), "not one of the known ones"),
+    "truncated weights": (_truncate("model.safetensors", 1000), "not a readable safetensors file"),
+    "weights of another width": (_other_width, "does not match its config.json"),
+    "T as a string": (_spoil_json("config.json", ("T",), "1000"), "T must be an integer"),
+    "a short mean": (_spoil_json("config.json", ("mean",), [0.0]), "mean must be a list of 45 numbers"),
+}
+
+
+def test_refine_refuses_each_hostile_prior_folder_in_one_line(tmp_path):
+    for i, (what, (spoil, message)) in enumerate(HOSTILE_FOLDERS.items()):
+        tmp = tmp_path / str(i)
+        tmp.mkdir()
+        prior = _hostile_prior(tmp, spoil)
+        proc = subprocess.run(
+            [sys.executable, "-m", "affordhand", "refine", "--input", str(_inputs(tmp)), "--out", str(tmp / "o.jsonl")]
+            + ["--prior", str(prior), "--samples", "1", "--steps", "5"],
+            capture_output=True,
+            text=True,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (what, proc.stderr)
+        assert re.search(message, lines[-1]) and lines[-1].startswith("error: "), (what, proc.stderr)
+        assert not (tmp / "o.jsonl").exists(), what  # refused before anything was written
+
+
+def _inputs(tmp):
+    src = tmp / "in.jsonl"
+    src.write_text("".join(dumps_record(_good(i)) + "\n" for i in range(2)))
+    return src

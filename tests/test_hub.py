@@ -68,3 +68,33 @@ def test_export_writes_the_files_and_a_model_card_and_hf_loads_them_offline(tmp_
         resolve_prior_dir("hf:someone/not-there")
     with pytest.raises(AffordhandError, match="expected hf:ORG/NAME"):
         resolve_prior_dir("hf:just-a-name")
+
+
+def _export(*args):
+    return subprocess.run([sys.executable, "-m", "affordhand", "export-prior", *args], capture_output=True, text=True)
+
+
+def test_export_replaces_its_own_export_whole_and_refuses_anything_else(tmp_path):
+    from affordhand.prior.model import DEFAULT_PRIOR
+
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    shutil.copytree(DEFAULT_PRIOR, a)
+    shutil.copytree(DEFAULT_PRIOR, b)
+    (b / "uncertainty.json").unlink()  # B has no recipe: A's must not be left behind
+    assert _export(str(a), str(out)).returncode == 0
+    assert (out / "uncertainty.json").is_file()
+    proc = _export(str(b), str(out))  # the same weights and config: the same export, replaced whole
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "uncertainty.json").exists() and not (out / ".affordhand.lock").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    proc = _export(str(a), str(other))
+    assert proc.returncode == 2 and "--force" in proc.stderr and (other / "notes.txt").is_file()
+    assert _export(str(a), str(other), "--force").returncode == 0 and not (other / "notes.txt").exists()
+    (tmp_path / "file").write_text("x")
+    proc = _export(str(a), str(tmp_path / "file"))
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr
+    (a / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo')  # torn: the log ends before it
+    fresh = tmp_path / "fresh"
+    assert _export(str(a), str(fresh)).returncode == 0 and "training loss 0.5000" in (fresh / "README.md").read_text()

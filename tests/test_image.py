@@ -197,6 +197,10 @@ def test_image_errors_are_clear(tmp_path):
         ["--text", "The hand holds a cup."],
         ["--describe-backend", "template", "--object", "mug"],
         ["--describe-backend", "template", "--object", "mug", "--grasp", "banana"],
+        ["--focal", "-500"],
+        ["--focal", "0"],
+        ["--focal", "nan"],
+        ["--samples", "0"],
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],
@@ -204,6 +208,26 @@ def test_image_errors_are_clear(tmp_path):
             text=True,
         )
         assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_photos_decode_as_a_viewer_shows_them(tmp_path):
+    from affordhand.data.images import read_image
+
+    ramp = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")  # 16-bit grey: once read as all white
+    grey = read_image(tmp_path / "grey16.png")
+    assert grey.shape == (48, 64, 3) and grey.min() == 0 and grey.max() == 255 and 100 < grey.mean() < 155
+    photo = np.zeros((20, 40, 3), np.uint8)
+    photo[:, :20] = 255  # the left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: the camera was turned; a viewer rotates it 90 degrees clockwise
+    Image.fromarray(photo).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    upright = read_image(tmp_path / "turned.jpg")
+    assert upright.shape == (40, 20, 3) and upright[:20].mean() > 200 and upright[20:].mean() < 50
+    palette = Image.new("P", (10, 10), 0)
+    palette.putpalette([30, 30, 30] * 256)
+    palette.save(tmp_path / "clear.png", transparency=0)
+    assert read_image(tmp_path / "clear.png").min() == 255  # transparent: on white, as a viewer shows it
 
 
 def test_the_exported_mesh_reads_back_closed(tmp_path):

@@ -256,3 +256,64 @@ def test_one_condition_row_per_hand_gives_the_per_sample_output(architecture):
             guided_output(prior, cond.repeat_interleave(K, 0), has.repeat_interleave(K, 0), 2.0)(x, t),
             atol=1e-5,
         )
+
+
+def test_training_that_diverges_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
+    import affordhand.prior.train as training
+
+    run, data = tmp_path / "run", str(data_dir / "train.jsonl")
+    train(_small(steps=20), data, run, quiet=True)
+    good = {name: (run / name).read_bytes() for name in ("model.safetensors", "checkpoint.safetensors")}
+    real_loss = training._loss
+    monkeypatch.setattr(training, "_loss", lambda *a, **k: real_loss(*a, **k) * float("nan"))
+    with pytest.raises(AffordhandError, match="training diverged: the loss is nan at step 21"):
+        train(_small(), data, run, quiet=True)
+    assert {name: (run / name).read_bytes() for name in good} == good
+    monkeypatch.setattr(training, "_loss", real_loss)
+    train(_small(), data, run, quiet=True)  # resumes from the last good checkpoint
+
+
+def test_one_record_is_refused_and_so_are_non_finite_rates(data_dir, tmp_path):
+    one = tmp_path / "one.jsonl"
+    one.write_text((data_dir / "train.jsonl").read_text().splitlines()[0] + "\n")
+    with pytest.raises(AffordhandError, match="1 records; a prior needs at least 2"):
+        train(_small(), str(one), tmp_path / "run", quiet=True)
+    for bad in ({"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("nan")}):
+        with pytest.raises(AffordhandError, match="must be"):
+            _small(**bad)
+
+
+def test_a_torn_log_a_torn_checkpoint_and_a_lost_config_are_resumed_or_one_line_errors(data_dir, tmp_path):
+    run, data = tmp_path / "run", str(data_dir / "train.jsonl")
+    train(_small(steps=20), data, run, quiet=True)
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 25, "lo')  # a crash tore the last line
+    train(_small(), data, run, quiet=True)  # resumes past the torn line
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [20, 40]
+    (run / "checkpoint.safetensors").write_bytes((run / "checkpoint.safetensors").read_bytes()[:500])
+    with pytest.raises(AffordhandError, match="not a readable checkpoint.*--restart"):
+        train(_small(steps=60), data, run, quiet=True)
+    (run / "config.json").unlink()
+    with pytest.raises(AffordhandError, match="no readable config.json.*--restart"):
+        train(_small(steps=60), data, run, quiet=True)
+    train(_small(steps=20), data, run, quiet=True, restart=True)
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [20]
+
+
+def test_a_run_folder_is_owned_by_one_process(tmp_path):
+    from affordhand.data.atomic import folder_lock
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".model.safetensors.abc.tmp").write_bytes(b"x" * 1000)  # left by a killed process
+    with folder_lock(tmp_path / "run", "train"):
+        assert not list((tmp_path / "run").glob(".*.tmp"))
+        with pytest.raises(AffordhandError, match="being written by another affordhand process"):
+            with folder_lock(tmp_path / "run", "train"):
+                pass
+    with folder_lock(tmp_path / "run", "train"):  # released
+        pass
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AffordhandError, match="is a file"):
+        with folder_lock(tmp_path / "file", "export-prior"):
+            pass

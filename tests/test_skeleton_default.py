@@ -176,3 +176,22 @@ def test_matching_input_keeps_the_hand_and_says_nothing(other_records):
     assert same is hand and message is None
     few, message = match_hand_to_input(records[:5], BuiltinHand())
     assert isinstance(few, BuiltinHand) and "too few to calibrate" in message
+
+
+def test_calibrate_refuses_joints_in_centimetres_and_bad_iterations(other_records, tmp_path):
+    records = read_records(other_records["train"]).records[:40]
+    for r in records:
+        r["joints3d"] = np.asarray(r["joints3d"]) * 100  # centimetres
+    write_records(tmp_path / "cm.jsonl", records)
+    run = lambda *extra: subprocess.run(
+        [sys.executable, "-m", "affordhand", "calibrate", "--data", str(tmp_path / "cm.jsonl")]
+        + ["--out", str(tmp_path / "s.json"), *extra],
+        capture_output=True,
+        text=True,
+    )
+    proc = run("--iters", "50")
+    assert proc.returncode == 2 and "are its joints in metres?" in proc.stderr, proc.stderr
+    assert not (tmp_path / "s.json").exists()
+    for iters in ("0", "-5"):
+        proc = run("--iters", iters)
+        assert proc.returncode == 2 and "iters must be an integer between 1 and 100000" in proc.stderr

@@ -131,7 +131,15 @@ def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_i
     proc = _cli("evaluate", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "again.jsonl"), "--json")
     report = json.loads(proc.stdout)
     assert 0 <= report["coverage_occluded"] <= 1 and report["radius_occluded_mm"] > 0
-    proc = _cli("calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "in.jsonl"))
+    proc = _cli(
+        "calibrate-uncertainty",
+        "--gt",
+        str(tmp_path / "gt.jsonl"),
+        "--pred",
+        str(tmp_path / "in.jsonl"),
+        "--prior",
+        str(run),
+    )
     assert proc.returncode == 2 and "joint_move_mm" in proc.stderr  # not refinement output: a clear error
 
 
@@ -156,3 +164,36 @@ def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path):
     assert kind == "objects" and not objects(train_idx) & objects(held_idx)
     assert main([*args, "--batch", "32", "--restart", "--uncertainty", "none"]) == 0
     assert not (run / UNCERTAINTY_FILE).exists() and not (run / "calibration").exists()
+
+
+def test_calibrate_uncertainty_refuses_what_would_break_the_prior(refined, tmp_path):
+    """A level its hands cannot reach is refused (it once wrote q = inf, and every later refine failed); the
+    shipped prior's folder is never written; ids that do not match are warned about."""
+    gt, out = refined
+    write_records(tmp_path / "gt.jsonl", gt[:6])
+    write_records(tmp_path / "refined.jsonl", out[:6])
+    run = tmp_path / "run"
+    shutil.copytree(DEFAULT_PRIOR, run)
+    before = (run / UNCERTAINTY_FILE).read_text()
+    common = ["calibrate-uncertainty", "--gt", str(tmp_path / "gt.jsonl"), "--pred", str(tmp_path / "refined.jsonl")]
+    proc = _cli(*common, "--prior", str(run), "--level", "0.99")
+    assert proc.returncode == 2 and "too few" in proc.stderr and "lower --level" in proc.stderr, proc.stderr
+    assert (run / UNCERTAINTY_FILE).read_text() == before
+    shipped = (DEFAULT_PRIOR / UNCERTAINTY_FILE).read_bytes()
+    proc = _cli(*common)  # the default prior: the package's own folder
+    assert proc.returncode == 2 and "read-only" in proc.stderr, proc.stderr
+    assert (DEFAULT_PRIOR / UNCERTAINTY_FILE).read_bytes() == shipped
+    shuffled = [{**r, "id": gt[(i + 1) % 6]["id"]} for i, r in enumerate(out[:6])]
+    write_records(tmp_path / "shuffled.jsonl", shuffled)
+    proc = _cli(*common[:3], "--pred", str(tmp_path / "shuffled.jsonl"), "--out", str(tmp_path / "r.json"))
+    assert proc.returncode == 0 and "warning: the median joint error" in proc.stderr, proc.stderr
+
+
+def test_a_recipe_with_a_bad_number_is_refused(tmp_path):
+    raw = json.loads((DEFAULT_PRIOR / UNCERTAINTY_FILE).read_text())
+    for group, key, value in (("occluded", "q", -5), ("visible", "beta", [float("nan")] * 8), ("visible", "beta", "x")):
+        bad = json.loads(json.dumps(raw))
+        bad["groups"][group][key] = value
+        (tmp_path / "u.json").write_text(json.dumps(bad))
+        with pytest.raises(AffordhandError, match="not a readable uncertainty recipe"):
+            load_uncertainty(tmp_path / "u.json")

@@ -179,6 +179,8 @@ def refine_image(
     name: str = "image",
     device: str = "auto",
     own_proportions: bool = True,
+    focal: float | None = None,
+    K=None,
 ) -> list[dict]:
     """Return the refined record of every hand MediaPipe finds in a photo, as `affordhand image` makes them.
 
@@ -187,7 +189,9 @@ def refine_image(
     finger names the caller knows are hidden. out: a folder for the overlay, mesh and views (default: a
     temporary one, removed). name: an array's name, which its hands' ids (and so their seeds) come from, as a
     file's stem does. own_proportions: each hand's joints move a few mm to meet its keypoints, its skeleton
-    kept in the record (False: the built-in proportions, `--builtin-proportions`)."""
+    kept in the record (False: the built-in proportions, `--builtin-proportions`). focal: the camera's focal
+    length, px (default: a 60-degree field of view, `--focal`); K: a calibrated camera's intrinsics, 3 x 3 px
+    (focal lengths and principal point; overrides focal)."""
     import tempfile
 
     from affordhand.data.descriptions import check_sentence
@@ -209,6 +213,8 @@ def refine_image(
         views=out is not None,
         own_skeleton=own_proportions,
         device=device,
+        focal=focal,
+        intrinsics=_intrinsics(K),
     )
     hand = prior_hand_model(prior)[0].to(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,3 +225,13 @@ def refine_image(
             Path(path), folder, options, hand, load_prior(prior, device), uncertainty=uncertainty_for(prior)[0]
         )
         return [e["record"] for e in entries]
+
+
+def _intrinsics(K) -> tuple | None:
+    """Return (fx, fy, cx, cy) from a 3 x 3 intrinsics matrix, or None."""
+    if K is None:
+        return None
+    K = np.asarray(K, dtype=float)
+    if K.shape != (3, 3):
+        raise AffordhandError(f"K must be a 3 x 3 intrinsics matrix, got shape {K.shape}")
+    return (float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]))

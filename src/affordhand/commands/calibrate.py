@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from affordhand.commands.common import add_hand_model_args, hand_model
 from affordhand.errors import AffordhandError
+
+# A refined hand's joints are typically 5-30 mm from the truth; a median error beyond this means the two files
+# do not hold the same hands under the same ids (or not in metres).
+MATCH_WARNING_MM = 80.0
 
 
 def register(sub) -> None:
@@ -64,11 +70,19 @@ def _on_synthetic(args) -> int:
 def run_uncertainty(args) -> int:
     from pathlib import Path
 
+    import numpy as np
+
+    from affordhand.data.atomic import folder_lock
     from affordhand.data.records import read_records
     from affordhand.eval.evaluate import matched_errors
-    from affordhand.prior.model import resolve_prior_dir
+    from affordhand.prior.model import DEFAULT_PRIOR, resolve_prior_dir
     from affordhand.refine.uncertainty import UNCERTAINTY_FILE, coverage, fit_uncertainty, record_features
 
+    if args.out is None and resolve_prior_dir(args.prior) == DEFAULT_PRIOR:
+        raise AffordhandError(
+            "the shipped prior is read-only: give --prior DIR (a copy: `affordhand export-prior default DIR`) "
+            "or --out FILE for the recipe"
+        )
     if args.synthetic:
         return _on_synthetic(args)
     if not (args.gt and args.pred):
@@ -77,11 +91,19 @@ def run_uncertainty(args) -> int:
     pred = read_records(args.pred, skip_bad=args.skip_bad).records
     matched, errors = matched_errors(gt, pred, hand_model(args, args.prior), args.gt, args.pred)
     features, visible = record_features(matched)
+    typical = float(np.median(errors))
+    if typical > MATCH_WARNING_MM:
+        print(
+            f"warning: the median joint error is {typical:.0f} mm: do --gt and --pred hold the same hands under "
+            "the same ids, in the same units (metres)?",
+            file=sys.stderr,
+        )
     modes = sorted({str(r.get("refine_mode")) for r in matched})
     sources = {"gt": str(args.gt), "pred": str(args.pred)}
     model = fit_uncertainty(features, errors, visible, args.level, ",".join(modes), sources)
     out = Path(args.out) if args.out else resolve_prior_dir(args.prior) / UNCERTAINTY_FILE
-    model.save(out)
+    with folder_lock(out.parent, "calibrate-uncertainty"):
+        model.save(out)
     radius = model.radius_mm(features, visible)
     print(f"calibrated on {len(matched)} hands ({', '.join(modes)}); wrote {out}")
     for name, mask in (("visible", visible), ("occluded", ~visible)):

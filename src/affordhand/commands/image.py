@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
     p.add_argument("--prior", default="default", help=PRIOR_HELP)
     p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
+    p.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of a calibrated camera (overrides --focal)")
     p.add_argument("--samples", type=int, default=ImageOptions.samples)
     p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
     p.add_argument(
@@ -70,7 +71,7 @@ def register(sub) -> None:
 def _options(args) -> ImageOptions:
     """Return the image front end's settings from the flags; a template sentence is made here."""
     from affordhand.data.descriptions import check_sentence, template_sentence
-    from affordhand.frontend.pipeline import parse_box, parse_fingers
+    from affordhand.frontend.pipeline import parse_box, parse_fingers, parse_numbers
 
     if not args.max_disagreement > 0:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
@@ -85,6 +86,7 @@ def _options(args) -> ImageOptions:
         text=text,
         object_box=parse_box(args.object_box),
         focal=args.focal,
+        intrinsics=parse_numbers(args.intrinsics, 4, "--intrinsics"),
         occluded=parse_fingers(args.occluded),
         samples=args.samples,
         seed=args.seed,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, hand_model
 from affordhand.errors import AffordhandError
+
+MAX_SAMPLES = 100_000  # poses per call; they are drawn SAMPLE_CHUNK at a time, so memory stays bounded
 
 
 def register(sub) -> None:
@@ -34,15 +38,22 @@ def _figure(args, hand, poses) -> None:
 
 
 def run(args) -> int:
+    from affordhand.data.descriptions import check_sentence
     from affordhand.data.provenance import provenance, write_settings
     from affordhand.data.records import write_records
     from affordhand.hand.convention import prior_convention
     from affordhand.prior.generate import sample_poses
     from affordhand.prior.model import load_prior, prior_digest
 
-    if args.n < 1:
-        raise AffordhandError("--n must be positive")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise AffordhandError(f"--n must be between 1 and {MAX_SAMPLES}, got {args.n}")
+    if args.text is not None:
+        check_sentence(args.text, "--text")  # "" too: omit --text for unconditional samples
+    if not math.isfinite(args.guidance) or args.guidance < 0:
+        raise AffordhandError(f"--guidance must be a finite number of at least 0, got {args.guidance}")
     prior = load_prior(args.prior, args.device)
+    if not 1 <= args.steps <= prior.config.T:
+        raise AffordhandError(f"--steps must be between 1 and {prior.config.T} (the prior's T), got {args.steps}")
     texts = [args.text] * args.n
     poses = sample_poses(prior, texts, args.guidance, args.steps, args.sampler, args.seed)
     hand = hand_model(args, args.prior)

@@ -65,6 +65,7 @@ def register(sub) -> None:
     p = sub.add_parser("export-prior", help="copy a prior's files with a model card, ready to share on the Hub")
     p.add_argument("prior", help="run folder, 'default' or hf:ORG/NAME")
     p.add_argument("out", help="folder to write")
+    p.add_argument("--force", action="store_true", help="replace out whole even when it holds something else")
     p.set_defaults(func=run_export_prior)
 
 
@@ -99,11 +100,22 @@ def _with_texts(data: str, text_from: str, run_dir: str) -> str:
 
 
 def run(args) -> int:
-    from affordhand.prior.train import train
+    import contextlib
+
+    from affordhand.data.atomic import folder_lock
 
     config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
     if args.uncertainty == "heldout" and not 0.0 < args.holdout < 1.0:  # checked before hours of training
         raise AffordhandError(f"--holdout must be between 0 and 1, not {args.holdout}")
+    # one process owns the run folder (under torchrun, the first: the others write nothing there)
+    first = os.environ.get("RANK", "0") == "0"
+    with folder_lock(args.out, "train") if first else contextlib.nullcontext():
+        return _train(args, config)
+
+
+def _train(args, config: PriorConfig) -> int:
+    from affordhand.prior.train import train
+
     data = _dataset_file(args.data, args.split, "train", args.out)
     if args.text_from:
         data = _with_texts(data, args.text_from, args.out)
@@ -155,8 +167,13 @@ def run_build_prior(args) -> int:
 
 def run_export_prior(args) -> int:
     from affordhand.prior.export import export_prior
+    from affordhand.prior.model import resolve_prior_dir
+    from affordhand.refine.uncertainty import UNCERTAINTY_FILE, load_uncertainty
 
-    out = export_prior(args.prior, args.out)
+    recipe = resolve_prior_dir(args.prior) / UNCERTAINTY_FILE
+    if recipe.is_file():
+        load_uncertainty(recipe)  # a broken recipe is refused before anything is written
+    out = export_prior(args.prior, args.out, force=args.force)
     print(
         f"wrote {out} (model card: {out}/README.md); upload it as a Hugging Face model repository and use it "
         "with --prior hf:ORG/NAME"

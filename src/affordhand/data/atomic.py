@@ -60,3 +60,37 @@ def read_journal(path: str | os.PathLike) -> list[dict]:
                 break
             entries.append(entry)
     return entries
+
+
+LOCK_FILE = ".affordhand.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold an exclusive lock on a folder that one command writes (a run, an export), made if missing; a second
+    process that asks for it is refused at once with a one-line error. Temporary files that an earlier process
+    left there when it was killed (atomic_path's `.NAME.*.tmp`) are removed once the lock is held."""
+    import fcntl
+
+    from affordhand.errors import AffordhandError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AffordhandError(f"{folder} is a file; {what} writes a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise AffordhandError(
+            f"{folder} is being written by another affordhand process; wait for it or use another folder"
+        ) from None
+    try:
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        yield folder
+    finally:
+        (folder / LOCK_FILE).unlink(missing_ok=True)  # an export is uploaded as it is: leave nothing of ours
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -9,6 +9,7 @@ are drawn at random so that no single string identifies a class.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -106,11 +107,19 @@ def describe(side: str, obj: ObjectSpec, grasp: Grasp, intention: str, rng: np.r
 SENTENCE_STARTS = ("A right hand", "A left hand")
 
 
+MAX_SENTENCE = 1000  # characters; the text encoders read at most 128 tokens (about 500 characters) of it
+
+
 def check_sentence(text: str, what: str = "the text") -> None:
     """Raise AffordhandError unless text is an affordance sentence: one that starts "A right hand" or
-    "A left hand", as the prior was trained on."""
-    if not text.startswith(SENTENCE_STARTS):
+    "A left hand", as the prior was trained on, of at most MAX_SENTENCE characters, without control
+    characters."""
+    if not isinstance(text, str) or not text.startswith(SENTENCE_STARTS):
         raise AffordhandError(f'{what} must be one sentence starting "A right hand" or "A left hand"')
+    if len(text) > MAX_SENTENCE:
+        raise AffordhandError(f"{what} is {len(text)} characters long; a sentence has at most {MAX_SENTENCE}")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise AffordhandError(f"{what} holds control characters (a line break, a tab, ...): give one plain sentence")
 
 
 def sentence_from_fields(fields: dict, side: str) -> str:

@@ -35,11 +35,31 @@ def open_image(path: str | Path):
             check_size(im.size, str(path))
             if im.format not in FORMATS:
                 raise AffordhandError(f"{path}: a {im.format} image; photos come as {', '.join(FORMATS)}")
-            return im.convert("RGB")
+            return as_rgb(im)
     except Image.DecompressionBombError:  # over twice Pillow's own limit: refused inside Image.open
         raise ImageTooLarge(f"{path}: over the {MAX_PIXELS // 1_000_000} Mpx limit") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise AffordhandError(f"{path}: cannot read this image ({exc})") from None
+
+
+def as_rgb(im):
+    """Return a PIL image as 8-bit RGB as a viewer shows it: turned upright by its EXIF orientation, 16-bit and
+    32-bit grey scaled to 8 bits (not clipped, which turns them white), palettes and alpha resolved."""
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or grey.max() > 255 else 255.0
+        if im.mode == "F":
+            top = max(float(np.nanmax(grey)), 1e-12) if np.isfinite(grey).any() else 1.0
+        grey = np.clip(np.nan_to_num(grey / top * 255.0), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if im.mode in ("P", "PA", "LA", "RGBA", "La", "RGBa"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, im).convert("RGB")  # transparent parts on white, as a viewer shows
+    return im.convert("RGB")
 
 
 def check_size(size: tuple[int, int], name: str) -> None:

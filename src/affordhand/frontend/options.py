@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from affordhand.errors import AffordhandError, check_range
+from affordhand.refine.settings import MAX_SAMPLES
+
 
 @dataclass
 class ImageOptions:
@@ -13,6 +16,8 @@ class ImageOptions:
     text: str | None = None
     object_box: tuple | None = None
     focal: float | None = None  # px; default: a 60-degree horizontal field of view
+    # (fx, fy, cx, cy) px of a calibrated camera; overrides focal and the default principal point (the centre)
+    intrinsics: tuple | None = None
     occluded: tuple[str, ...] = ()  # fingers the user says are hidden
     # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
     # image are taken as not visible; 1 or more turns the mirror pass off.
@@ -24,3 +29,15 @@ class ImageOptions:
     # Each hand's own skeleton, fitted to its visible keypoints (frontend/fit.py: fit_skeleton); built-in hand only
     own_skeleton: bool = True
     views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own
+
+    def __post_init__(self):
+        if self.focal is not None:
+            check_range("focal", self.focal, 1e-3)  # px; 0 or a negative one puts the hand behind the camera
+        if self.intrinsics is not None:
+            if len(self.intrinsics) != 4:
+                raise AffordhandError(f"intrinsics must be (fx, fy, cx, cy) px, got {self.intrinsics!r}")
+            for name, value in zip(("fx", "fy", "cx", "cy"), self.intrinsics):
+                check_range(f"intrinsics {name}", value, 1e-3 if name in ("fx", "fy") else None)
+        check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
+        check_range("max_disagreement", self.max_disagreement, 1e-9)
+        check_range("seed", self.seed, 0, integer=True)

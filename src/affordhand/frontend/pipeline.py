@@ -42,6 +42,19 @@ def parse_box(text: str | None):
     return box
 
 
+def parse_numbers(text: str | None, count: int, flag: str) -> tuple[float, ...] | None:
+    """Return `count` comma-separated numbers, or None for no text (finiteness is the settings' to check)."""
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise AffordhandError(f"{flag} must be {count} comma-separated numbers, got {text!r}")
+    return values
+
+
 def parse_fingers(text: str | None) -> tuple[str, ...]:
     """Return finger names from 'thumb,index', checked."""
     if not text:
@@ -150,6 +163,8 @@ def process_image(
     K = default_intrinsics(w, h).numpy()
     if options.focal:
         K[0, 0] = K[1, 1] = options.focal
+    if options.intrinsics is not None:
+        K[0, 0], K[1, 1], K[0, 2], K[1, 2] = options.intrinsics
     ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
     front = hand if options.device == "cpu" else copy.deepcopy(hand).to("cpu")  # the fits run on the CPU
     init, side_notes = initial_records(front, found, K, ids)

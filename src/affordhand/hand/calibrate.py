@@ -75,6 +75,8 @@ def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4, limit: in
 
     Records need hand_pose, global_orient and joints3d (root-relative use: translation is ignored); at most
     `limit` of them, evenly spread, are used (the skeleton has 63 numbers: a few thousand hands fix it)."""
+    if isinstance(iters, bool) or not isinstance(iters, int) or not 1 <= iters <= 100_000:
+        raise AffordhandError(f"iters must be an integer between 1 and 100000, got {iters!r}")
     usable = paired_records(records, limit)
     if len(usable) < MIN_RECORDS:
         raise AffordhandError(
@@ -108,6 +110,7 @@ def calibrate(records: list[dict], iters: int = 400, lr: float = 5e-4, limit: in
         mean_scale = float(log_s.mean().exp())
         # Fold the mean scale into the skeleton, so scale 1 means the data set's typical hand.
         rest, tips = rest * mean_scale, tips * mean_scale
+    check_skeleton(rest.numpy(), tips.numpy(), "the fitted skeleton")
     return {
         "rest_joints": rest.detach().numpy(),
         "tips": tips.detach().numpy(),
@@ -132,6 +135,28 @@ def save_skeleton(path: str | Path, result: dict, source: str = "") -> None:
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
+# A skeleton's bones may be this much shorter or longer than the built-in hand's (a child's hand is about 0.6x
+# an adult's, a large adult's 1.2x); anything outside is another unit or a broken fit.
+SIZE_RANGE = (0.4, 2.5)
+
+
+def check_skeleton(rest: np.ndarray, tips: np.ndarray, where: str) -> None:
+    """Raise AffordhandError unless a skeleton's rest joints (16, 3) and tips (5, 3) are finite and of a hand's
+    size: the median of its bone lengths against the built-in hand's within SIZE_RANGE, no bone of length 0."""
+    if not (np.isfinite(rest).all() and np.isfinite(tips).all()):
+        raise AffordhandError(f"{where}: the skeleton holds values that are not finite")
+    joints, ref = np.concatenate([rest, tips]), np.concatenate(skeleton.rest_joints())
+    parents = np.asarray(skeleton.MANO_PARENTS + (3, 6, 9, 12, 15))  # each tip's parent: its finger's last joint
+    bones = np.linalg.norm(joints[1:] - joints[parents[1:]], axis=1)
+    ratio = bones / np.linalg.norm(ref[1:] - ref[parents[1:]], axis=1)
+    size = float(np.median(ratio))
+    if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1] or ratio.min() < 0.05:
+        raise AffordhandError(
+            f"{where}: the skeleton's bones are {size:.3g}x the built-in hand's (shortest {ratio.min():.2g}x); "
+            f"a hand's lie within {SIZE_RANGE[0]}-{SIZE_RANGE[1]}x: are its joints in metres?"
+        )
+
+
 def load_skeleton(path: str | Path) -> BuiltinHand:
     """Return a built-in hand with the skeleton of a calibration file."""
     path = Path(path)
@@ -144,4 +169,5 @@ def load_skeleton(path: str | Path) -> BuiltinHand:
         raise AffordhandError(f"{path}: not an {FORMAT} file with 16 rest joints and 5 tips")
     if np.abs(rest[0]).max() > 1e-9:
         raise AffordhandError(f"{path}: the wrist (first rest joint) must be at the origin, got {rest[0].tolist()}")
+    check_skeleton(rest, tips, str(path))
     return BuiltinHand(rest, tips)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from affordhand.data.taxonomy import FEIX_GRASPS
-from affordhand.errors import AffordhandError, check_choices
+from affordhand.errors import AffordhandError, check_choices, check_range
 
 SHIPPED_STEPS = 4000  # training steps of the shipped prior: its held-out validation loss is lowest near here
 WIDTH = {"mlp": 256, "transformer": 128}  # default hidden width per denoiser architecture
@@ -16,6 +16,38 @@ FEIX_IDS = tuple(FEIX_GRASPS)
 GRASP_KINDS = ("power", "intermediate", "precision")
 OPPOSITIONS = ("palm", "pad", "side")
 GRASP_FEATURES = len(FEIX_IDS) + len(GRASP_KINDS) + len(OPPOSITIONS) + 2 + 4
+
+
+# Text encoders a prior's config may name by itself: the built-in one, none, and Hub models of the method's family
+# by their exact names. Any other (another Hub model, a local folder) loads only when the user names it too
+# (AFFORDHAND_TEXT_ENCODERS, comma-separated): a prior folder is data, and its config alone never picks code or
+# files to load.
+KNOWN_TEXT_ENCODERS = (
+    "minilm",
+    "none",
+    "hf:distilbert-base-uncased",
+    "hf:distilbert/distilbert-base-uncased",
+    "hf:bert-base-uncased",
+    "hf:google-bert/bert-base-uncased",
+    "hf:sentence-transformers/all-MiniLM-L6-v2",
+    "hf:roberta-base",
+    "hf:FacebookAI/roberta-base",
+)
+ALLOWED_ENCODERS_ENV = "AFFORDHAND_TEXT_ENCODERS"
+
+
+def check_prior_text_encoder(spec: str, where: str) -> None:
+    """Raise AffordhandError unless a prior's configured text encoder is known, or the user allowed it."""
+    import os
+
+    base = spec.split("#")[0] if spec.startswith("hf:") else spec
+    allowed = {s.strip() for s in os.environ.get(ALLOWED_ENCODERS_ENV, "").split(",") if s.strip()}
+    if base in KNOWN_TEXT_ENCODERS and spec in (base, base + "#cls", base + "#mean") or spec in allowed:
+        return
+    raise AffordhandError(
+        f"{where}: the prior names text encoder {spec[:200]!r}, which is not one of the known ones "
+        f"({', '.join(KNOWN_TEXT_ENCODERS)}); if you trust it, allow it with {ALLOWED_ENCODERS_ENV}={spec[:200]}"
+    )
 
 
 def condition_layout(conditions: list[str] | tuple[str, ...], text_dim: int) -> dict[str, slice]:
@@ -88,20 +120,30 @@ class PriorConfig:
         condition_layout(self.conditions, self.text_dim)  # checks the field names
         if self.width is None:
             self.width = WIDTH[self.architecture]
-        positive = {"width": self.width, "depth": self.depth, "steps": self.steps, "batch": self.batch}
-        positive["checkpoint_every"] = self.checkpoint_every
-        for name, value in positive.items():
-            if value < 1:
-                raise AffordhandError(f"{name} must be positive, got {value}")
-        for name in ("dropout", "cond_drop", "field_drop"):
-            if not 0 <= getattr(self, name) < 1:
-                raise AffordhandError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        # Bounds on what sizes the network and the schedule, so a hostile or mistyped config is refused before
+        # anything is allocated; the weights' own shapes are checked against it before loading (prior/model.py).
+        for name, low, high in (("T", 2, 100_000), ("width", 1, 8192), ("depth", 1, 64), ("emb", 1, 8192)):
+            check_range(name, getattr(self, name), low, high, integer=True)
+        for name, high in (("steps", 10**8), ("batch", 10**6), ("checkpoint_every", 10**8), ("warmup", 10**8)):
+            check_range(name, getattr(self, name), 0 if name == "warmup" else 1, high, integer=True)
+        for name in ("text_dim", "cond_dim", "seed"):
+            check_range(name, getattr(self, name), 0, integer=True)
+        for name in ("dropout", "cond_drop", "field_drop", "ema", "loss_smoothing"):
+            check_range(name, getattr(self, name), 0, 0.999999)
+        check_range("lr", self.lr, 1e-12, 10.0)
+        check_range("weight_decay", self.weight_decay, 0, 10.0)
+        check_range("clip_x0", self.clip_x0, 1e-6)
+        check_range("range_margin", self.range_margin, 0, 10.0)
         if not isinstance(self.objects, list) or not all(isinstance(o, str) for o in self.objects):
             raise AffordhandError(f"objects must be a list of object names, got {self.objects!r}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise AffordhandError(
-                f"lr must be positive and weight_decay not negative, got {self.lr}, {self.weight_decay}"
-            )
+        for name in ("mean", "std", "x_min", "x_max"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or len(values) not in (0, self.pose_dim):
+                raise AffordhandError(f"{name} must be a list of {self.pose_dim} numbers, got {str(values)[:60]}")
+            for v in values:
+                check_range(name, v)
+        if not isinstance(self.text_encoder, str) or not isinstance(self.pose_skeleton, str):
+            raise AffordhandError("text_encoder and pose_skeleton must be strings")
 
     @property
     def layout(self) -> dict[str, slice]:

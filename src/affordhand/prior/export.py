@@ -9,34 +9,49 @@ import json
 import shutil
 from pathlib import Path
 
+from affordhand.data.atomic import atomic_path, read_journal
 from affordhand.errors import AffordhandError
 from affordhand.prior.model import PRIOR_FILES, SKELETON_FILE, load_prior, resolve_prior_dir
 
 
-def export_prior(spec: str, out: str | Path) -> Path:
-    """Copy the prior's files into out and write its model card; return out."""
+def export_prior(spec: str, out: str | Path, force: bool = False) -> Path:
+    """Copy the prior's files into out and write its model card; return out. Everything is read and checked
+    first (the prior and its skeleton here; the command checks its recipe); out is then written under a lock,
+    replaced whole: a non-empty out that is not an export of this same prior is refused unless force."""
+    from affordhand.data.atomic import LOCK_FILE, atomic_write_text, folder_lock
+    from affordhand.data.provenance import file_sha256
+
     src = resolve_prior_dir(spec)
-    load_prior(spec)  # refuses a folder that is not a whole prior
+    load_prior(spec)  # refuses a folder that is not a whole prior (its config, weights and skeleton checked)
     out = Path(out)
-    if out.resolve() == src.resolve():
+    if out.exists() and out.resolve() == src.resolve():
         raise AffordhandError(f"{out} is the prior's own folder: export to another one")
-    out.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for name in PRIOR_FILES:
-        if name != "README.md" and (src / name).is_file():
-            shutil.copyfile(src / name, out / name)
-            copied.append(name)
-    (out / "README.md").write_text(model_card(src, copied), encoding="utf-8")
+    names = [name for name in PRIOR_FILES if name != "README.md" and (src / name).is_file()]
+    card = model_card(src, names)
+    with folder_lock(out, "export-prior"):
+        present = [p for p in out.iterdir() if p.name != LOCK_FILE]
+        same = (out / "config.json").is_file() and all(
+            (out / n).is_file() and file_sha256(out / n) == file_sha256(src / n)
+            for n in ("config.json", "model.safetensors")
+        )
+        if present and not (same or force):
+            raise AffordhandError(
+                f"{out} is not empty and holds no export of this prior: choose another folder, or --force to replace it"
+            )
+        for path in present:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for name in names:
+            with atomic_path(out / name) as tmp:
+                shutil.copyfile(src / name, tmp)
+        atomic_write_text(out / "README.md", card)
     return out
 
 
 def model_card(src: Path, files: list[str]) -> str:
     """Return the model card of the prior in src: front matter for the Hub, data, settings and figures."""
     config = json.loads((src / "config.json").read_text())
-    metrics = []
-    if (src / "metrics.jsonl").is_file():
-        metrics = [json.loads(line) for line in (src / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    last = metrics[-1] if metrics else {}
+    metrics = read_journal(src / "metrics.jsonl")  # a torn or broken line ends the log
+    last = next((m for m in reversed(metrics) if isinstance(m.get("loss"), (int, float))), {})
     lines = [
         "---",
         "library_name: affordhand",
@@ -57,7 +72,7 @@ def model_card(src: Path, files: list[str]) -> str:
         f"- {config.get('steps')} steps, batch {config.get('batch')}, lr {config.get('lr')}, seed {config.get('seed')}",
     ]
     if last:
-        val = f", validation loss {last['val_loss']:.4f}" if "val_loss" in last else ""
+        val = f", validation loss {last['val_loss']:.4f}" if isinstance(last.get("val_loss"), (int, float)) else ""
         lines.append(f"- last logged step {last.get('step')}: training loss {last.get('loss', float('nan')):.4f}{val}")
     lines += ["", "## Files", ""] + [f"- `{name}`" for name in files]
     if SKELETON_FILE in files:
@@ -67,7 +82,9 @@ def model_card(src: Path, files: list[str]) -> str:
         )
     if "uncertainty.json" in files:
         recipe = json.loads((src / "uncertainty.json").read_text())
-        groups = ", ".join(f"{g} q = {v['q']:.2f} on {v['joints']} joints" for g, v in recipe["groups"].items())
+        groups = ", ".join(
+            f"{g} q = {v['q']:.2f} on {v.get('joints', '?')} joints" for g, v in recipe["groups"].items()
+        )
         lines.append(
             f"\n`joint_uncertainty_mm` recipe ({recipe['level']:.0%} radii), calibrated on "
             f"{json.dumps(recipe.get('source', {}))}: {groups}."

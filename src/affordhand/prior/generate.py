@@ -11,6 +11,8 @@ from affordhand.prior.model import Prior
 from affordhand.prior.sampling import denoiser, guided_output, sample_ddim, sample_ddpm
 from affordhand.text.encoders import load_text_encoder
 
+SAMPLE_CHUNK = 4096  # poses denoised at once: bounds memory whatever the number asked for
+
 
 class _NoText:
     """Stands for the text encoder where no sentence needs encoding (it is not loaded then)."""
@@ -51,19 +53,25 @@ def sample_poses(
     cond=None,
     has_cond=None,
 ) -> torch.Tensor:
-    """Return right-hand hand_pose (B, 45) sampled for each text (None = unconditional)."""
+    """Return right-hand hand_pose (B, 45) sampled for each text (None = unconditional), SAMPLE_CHUNK at a
+    time (the starting noise is drawn for all at once, so DDIM's samples do not depend on the chunking)."""
+    if sampler not in ("ddim", "ddpm"):
+        raise AffordhandError(f"unknown sampler {sampler!r}: ddim or ddpm")
     if cond is None:
         cond, has_cond = encode_conditions(prior, texts)
     device = next(prior.parameters()).device
     g = torch.Generator().manual_seed(seed)  # noise drawn on the CPU: the same samples on every device
-    x = torch.randn(len(texts), prior.config.pose_dim, generator=g).to(device)
-    if cond is not None:
-        cond, has_cond = cond.to(device), has_cond.to(device)
-    denoise = denoiser(prior.schedule, guided_output(prior, cond, has_cond, guidance))
-    if sampler == "ddim":
-        x0 = sample_ddim(prior.schedule, denoise, x, prior.schedule.timesteps(steps))
-    elif sampler == "ddpm":
-        x0 = sample_ddpm(prior.schedule, denoise, x, generator=g)
-    else:
-        raise AffordhandError(f"unknown sampler {sampler!r}: ddim or ddpm")
-    return prior.decode_pose(x0).cpu()
+    noise = torch.randn(len(texts), prior.config.pose_dim, generator=g)
+    out = []
+    for i in range(0, len(texts), SAMPLE_CHUNK):
+        part = slice(i, i + SAMPLE_CHUNK)
+        c = cond[part].to(device) if cond is not None else None
+        h = has_cond[part].to(device) if has_cond is not None else None
+        denoise = denoiser(prior.schedule, guided_output(prior, c, h, guidance))
+        x = noise[part].to(device)
+        if sampler == "ddim":
+            x0 = sample_ddim(prior.schedule, denoise, x, prior.schedule.timesteps(steps))
+        else:
+            x0 = sample_ddpm(prior.schedule, denoise, x, generator=g)
+        out.append(prior.decode_pose(x0).cpu())
+    return torch.cat(out)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from affordhand.data.atomic import atomic_path, atomic_write_text
 from affordhand.errors import AffordhandError
 from affordhand.hand.rotations import rotvec_to_6d, sixd_to_rotvec
-from affordhand.prior.config import PriorConfig
+from affordhand.prior.config import PriorConfig, check_prior_text_encoder
 from affordhand.prior.denoiser import Denoiser, JointTransformer
 from affordhand.prior.schedule import Schedule
 
@@ -137,6 +137,24 @@ def prior_digest(spec: str | os.PathLike) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def check_weight_shapes(config: PriorConfig, weights: Path) -> None:
+    """Raise AffordhandError unless the weights file holds exactly the tensors, of the shapes, that the config's
+    network has: read from the file's header and a network built on the meta device, so nothing is allocated."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise AffordhandError(f"{weights}: not a readable safetensors file ({exc})") from None
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in Prior(config).state_dict().items()}
+    if found != wanted:
+        odd = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))[:3]
+        detail = ", ".join(f"{k}: {found.get(k, 'missing')} (config: {wanted.get(k, 'none')})" for k in odd)
+        raise AffordhandError(f"{weights} does not match its config.json ({detail})")
+
+
 def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prior:
     """Return the prior in a run folder (or the shipped default), in eval mode on device."""
     run_dir = resolve_prior_dir(spec)
@@ -150,18 +168,20 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
             raw.update(conditions=["text"], text_dim=raw.get("cond_dim", 0))
         known = {f.name for f in fields(PriorConfig)}
         config = PriorConfig(**{k: v for k, v in raw.items() if k in known})
-    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+    except (json.JSONDecodeError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise AffordhandError(f"{cfg_path}: not a prior config ({exc})") from None
+    except AffordhandError as exc:
+        raise AffordhandError(f"{cfg_path}: {exc}") from None
+    check_prior_text_encoder(config.text_encoder, str(cfg_path))
+    check_weight_shapes(config, weights)
     prior = Prior(config)
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise AffordhandError(f"{weights}: not a readable safetensors file ({exc})") from None
-    missing, unexpected = prior.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    if missing or unexpected:
-        raise AffordhandError(
-            f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
+    prior.load_state_dict({k: v.float() for k, v in state.items()})
+    if not all(torch.isfinite(v).all() for v in prior.state_dict().values() if v.is_floating_point()):
+        raise AffordhandError(f"{weights}: holds weights that are not finite (a diverged training run?)")
     skeleton = prior_skeleton(spec)
     if skeleton is not None or config.pose_skeleton == "builtin":
         from affordhand.hand.calibrate import load_skeleton

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load_file
 
-from affordhand.data.atomic import atomic_write_text
+from affordhand.data.atomic import atomic_write_text, read_journal
 from affordhand.data.provenance import file_sha256
 from affordhand.data.records import read_records
 from affordhand.data.taxonomy import record_grasp
@@ -46,6 +47,7 @@ from affordhand.progress import show_progress
 from affordhand.text.encoders import load_text_encoder
 
 CHECKPOINT = "checkpoint.safetensors"
+MIN_TRAINING_RECORDS = 2  # the per-dimension std of fewer poses is not defined
 
 
 def load_training_poses(path: str | Path, skip_bad: bool = False) -> tuple[torch.Tensor, list[str | None], list]:
@@ -189,6 +191,10 @@ def prepare_data(config: PriorConfig, data, val, skip_bad: bool) -> tuple[PriorC
     records = _training_records(data, skip_bad)
     config = replace(config, objects=known_objects(records))
     poses, texts, grasps = training_poses(records)
+    if len(poses) < MIN_TRAINING_RECORDS:
+        raise AffordhandError(
+            f"{data}: {len(poses)} records; a prior needs at least {MIN_TRAINING_RECORDS} to train on"
+        )
     del records
     cond, has_cond = condition_vectors(config.conditions, encoder, texts, grasps)
     val_data = None
@@ -248,11 +254,26 @@ def train_step(state: TrainState, data: TrainData, config: PriorConfig, net, row
     with torch.no_grad():
         for pe, pm in zip(state.ema.parameters(), state.prior.parameters()):
             pe.lerp_(pm, 1 - config.ema)
-    state.step += 1
     value = float(loss.detach())
+    if not math.isfinite(value):
+        raise AffordhandError(
+            f"training diverged: the loss is {value} at step {state.step + 1} (lr {config.lr}); lower --lr, or give "
+            "more records; the last checkpoint is kept"
+        )
+    state.step += 1
     smooth = config.loss_smoothing
     state.running = value if state.running is None else smooth * state.running + (1 - smooth) * value
     return state.running
+
+
+def check_finite(state: TrainState) -> None:
+    """Raise AffordhandError where a weight of the network or its EMA copy is not finite (nothing is saved)."""
+    for module in (state.prior, state.ema):
+        if not all(torch.isfinite(p).all() for p in module.parameters()):
+            raise AffordhandError(
+                f"training diverged: weights are not finite at step {state.step}; lower --lr; the last checkpoint "
+                "is kept"
+            )
 
 
 def save_checkpoint(state: TrainState, run_dir: Path, entry: dict) -> None:
@@ -273,20 +294,33 @@ def _start_run(config: PriorConfig, data, run_dir: Path, restart: bool) -> tuple
     an earlier run's files, and a checkpoint made with other settings or data is refused."""
     config = replace(config, data_file=str(data), data_hash=file_sha256(data))
     if restart:
-        for name in (CHECKPOINT, "metrics.jsonl", "model.safetensors", SKELETON_FILE):
+        for name in (CHECKPOINT, "metrics.jsonl", "model.safetensors", "config.json", SKELETON_FILE):
             (run_dir / name).unlink(missing_ok=True)
     if not (run_dir / CHECKPOINT).is_file():
         return config, None
-    check_resume(json.loads((run_dir / "config.json").read_text()), config, run_dir)
-    return config, load_file(str(run_dir / CHECKPOINT))
+    try:
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise AffordhandError(
+            f"{run_dir}: holds a checkpoint but no readable config.json ({exc}); --restart to start over"
+        ) from None
+    check_resume(saved, config, run_dir)
+    try:
+        return config, load_file(str(run_dir / CHECKPOINT))
+    except Exception as exc:  # safetensors raises its own error types for torn files
+        raise AffordhandError(
+            f"{run_dir / CHECKPOINT}: not a readable checkpoint ({exc}); --restart to start over"
+        ) from None
 
 
 def _trim_log(run_dir: Path, step: int) -> None:
     """Drop log lines written after the checkpoint a run resumes from."""
     path = run_dir / "metrics.jsonl"
-    if path.exists():
-        kept = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
+    if path.exists():  # a line a crash tore, and all after it, are dropped (read_journal)
+        kept = [e for e in read_journal(path) if isinstance(e.get("step"), int) and e["step"] <= step]
+        atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
 
 
 def train(
@@ -336,6 +370,7 @@ def train(
                 entry = {"step": state.step, "loss": running, "seconds": round(time.perf_counter() - t0, 2)}
                 if tensors.val is not None:
                     entry["val_loss"] = validation_loss(state.ema, *tensors.val)
+                check_finite(state)
                 save_checkpoint(state, run_dir, entry)
     if world > 1:
         torch.distributed.barrier()

@@ -69,8 +69,7 @@ def _load_prior(job: RefineJob, report):
     uncertainty, note = uncertainty_for(job.prior)
     if note:
         report(note)
-    if not 0 < job.config.guided.t_start < prior.config.T:
-        raise AffordhandError(f"--t-start must be between 1 and {prior.config.T - 1}")
+    job.config.guided.check_levels(prior.config.T)
     return prior, uncertainty
 
 

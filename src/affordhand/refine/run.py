@@ -124,6 +124,8 @@ def refine_batch(
         # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton
         # with the input's joints and the prior's bone directions (hand/convention.py).
         convention = prior_convention(hand, prior)
+    if config.mode in ("affordance", "uncond") and prior is not None:
+        config.guided.check_levels(prior.config.T)
     if convention is not None:
         hand = convention.hand
         batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))

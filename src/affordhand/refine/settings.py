@@ -6,7 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from affordhand.errors import AffordhandError, check_choices
+from affordhand.errors import AffordhandError, check_choices, check_range
+
+# At most this many samples per hand: memory grows with samples x batch, and past a few dozen the mean no longer
+# changes (the spread of a mean of K samples falls as 1 / sqrt(K)).
+MAX_SAMPLES = 256
 
 
 @dataclass
@@ -42,8 +46,24 @@ class GuidedConfig:
 
     def __post_init__(self):
         check_choices(self)
-        if self.samples < 1 or self.steps < 1:
-            raise AffordhandError(f"samples and steps must be positive, got {self.samples} and {self.steps}")
+        check_range("t_start", self.t_start, 1, integer=True)
+        check_range("steps", self.steps, 1, integer=True)
+        check_range("guidance", self.guidance, 0)
+        check_range("cfg", self.cfg, 0)
+        check_range("sigma_px", self.sigma_px, 1e-6)
+        check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
+        check_range("occluded_trust", self.occluded_trust, 0)
+        check_range("occluded_t_start", self.occluded_t_start, 0, integer=True)
+
+    def check_levels(self, T: int) -> None:
+        """Raise AffordhandError unless the noise levels lie within a prior of T steps."""
+        if not self.t_start < T:
+            raise AffordhandError(f"t_start must be between 1 and {T - 1} (the prior has T = {T}), got {self.t_start}")
+        if not self.steps <= T:
+            raise AffordhandError(f"steps must be between 1 and {T} (the prior has T = {T}), got {self.steps}")
+        if not self.occluded_t_start < T:
+            top = f"between 0 (off) and {T - 1} (the prior has T = {T})"
+            raise AffordhandError(f"occluded_t_start must be {top}, got {self.occluded_t_start}")
 
 
 @dataclass
@@ -67,6 +87,14 @@ class FitConfig:
     lr_pose: float = 0.01
     pose_sigma_px: float = 20.0  # robust scale of the finger fit: tighter than the global fit's
     pose_prior: float = 0.02  # weight of the squared deviation from the initial finger pose (rad^2)
+
+    def __post_init__(self):
+        for name in ("iters", "pose_iters"):
+            check_range(name, getattr(self, name), 0, 100_000, integer=True)
+        for name in ("sigma_px", "lr_orient", "lr_transl", "lr_scale", "lr_pose", "pose_sigma_px"):
+            check_range(name, getattr(self, name), 1e-9)
+        for name in ("finger_weight", "scale_prior", "orient_prior", "pose_prior"):
+            check_range(name, getattr(self, name), 0)
 
 
 REFINE_BATCH = 512  # hands refined at once by default (memory grows with it; results do not change)

@@ -81,9 +81,15 @@ def load_uncertainty(path: str | os.PathLike) -> UncertaintyModel:
             records=int(raw.get("records", 0)),
             source=raw.get("source", {}),
         )
+        if not 0 < model.level < 1:
+            raise ValueError(f"level {model.level} is not between 0 and 1")
         for name in GROUPS:
-            if len(model.groups[name]["beta"]) != len(FEATURES) or not math.isfinite(model.groups[name]["q"]):
-                raise ValueError(f"group {name} is malformed")
+            beta, q = model.groups[name]["beta"], model.groups[name]["q"]
+            numbers = [q, *beta] if isinstance(beta, list) else [None]
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers):
+                raise ValueError(f"group {name}: beta and q must be finite numbers")
+            if len(beta) != len(FEATURES) or q <= 0:
+                raise ValueError(f"group {name}: beta must hold {len(FEATURES)} numbers and q be positive, got q {q}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise AffordhandError(f"{path}: not a readable uncertainty recipe ({exc})") from None
     return model
@@ -153,11 +159,14 @@ def fit_uncertainty(
         X, y = features[mask], np.log(np.clip(errors_mm[mask], 0.1, None))
         beta = np.linalg.solve(X.T @ X + RIDGE * len(X) * np.eye(X.shape[1]), X.T @ y)
         scale = np.exp(np.clip(X @ beta, -20, 20))
-        groups[name] = {
-            "beta": beta.tolist(),
-            "q": conformal_quantile(errors_mm[mask] / scale, level),
-            "joints": int(mask.sum()),
-        }
+        q = conformal_quantile(errors_mm[mask] / scale, level)
+        if not (math.isfinite(q) and np.isfinite(beta).all()):
+            least = math.ceil(level / (1 - level))
+            raise AffordhandError(
+                f"{int(mask.sum())} {name} joints are too few for a {level} coverage level (a radius that covers "
+                f"it needs at least {least}): refine more hands or lower --level"
+            )
+        groups[name] = {"beta": beta.tolist(), "q": q, "joints": int(mask.sum())}
     return UncertaintyModel(groups, level, mode, int(len(features)), source or {})
 
 
