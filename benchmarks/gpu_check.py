@@ -15,11 +15,11 @@ import torch
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.batch import batch_from_records
-from affordhand.refine.fit import fit_global
-from affordhand.refine.guided import refine_guided
-from affordhand.refine.run import record_seed
-from affordhand.refine.settings import FitConfig, GuidedConfig
+from affordhand.refinement.batch import batch_from_records
+from affordhand.refinement.fit import fit_global
+from affordhand.refinement.guided import refine_guided
+from affordhand.refinement.pipeline import record_seed
+from affordhand.refinement.settings import FitConfig, GuidedConfig
 from affordhand.synth.dataset import SynthConfig, build
 
 print("torch", torch.__version__, torch.cuda.get_device_name())

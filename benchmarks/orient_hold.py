@@ -3,7 +3,7 @@
     python benchmarks/orient_hold.py [--seed 1] [--n 3000] [--occlusion heavy] [--rot-deg 4,8,16,24]
                                      [--weights 0,0.03,0.05,0.07,0.1,0.2] [--prior default]
 
-The global fit (refine/fit.py) sets the hand's orientation from its seen keypoints; `orient_prior`
+The global fit (refinement/fit.py) sets the hand's orientation from its seen keypoints; `orient_prior`
 (`refine --orient-prior`) holds it near the input's own. How much that is worth depends on how good the
 input's orientation is, which no input says. So the synthetic validation set (`affordhand synth --seed 1`,
 held-out objects; never the test seed nor real data) is made again with the synthetic regressor's rotation
@@ -23,7 +23,7 @@ from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.run import FitConfig, RefineConfig, refine_records
+from affordhand.refinement.pipeline import FitConfig, RefineConfig, refine_records
 from affordhand.synth import scene
 from affordhand.synth.dataset import SynthConfig, build
 

@@ -84,11 +84,11 @@ def score(hand: dict, entries: list[dict]) -> dict | None:
 
 
 def run(args) -> list[tuple[str, dict]]:
-    from affordhand.frontend.options import ImageOptions
-    from affordhand.frontend.pipeline import process_image
     from affordhand.hand import BuiltinHand
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import process_image
     from affordhand.prior.model import load_prior
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     prior, recipe = load_prior("default"), uncertainty_for("default")[0]
     options = ImageOptions(text=args.text, samples=args.samples, views=False)
@@ -125,9 +125,9 @@ def hidden_variant(hand: dict, folder: Path) -> dict | None:
 
 def run_hidden(args) -> list[tuple[str, dict]]:
     """Return [(photo, score)] of the hidden-finger variants (see the module's docstring)."""
-    from affordhand.frontend.options import ImageOptions
-    from affordhand.frontend.pipeline import process_image
     from affordhand.hand import BuiltinHand
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import process_image
     from affordhand.prior.model import load_prior
 
     prior = load_prior("default")
@@ -212,8 +212,8 @@ def print_disagreement(shared: Path, threshold: float = 0.04) -> None:
     """Print how the mirror pass's disagreement (detect.py; `--max-disagreement`, a fraction of the hand's
     size: MediaPipe's keypoints' box, longer side) relates to MediaPipe's error, in the same unit, on the
     data set photos' annotated joints."""
-    from affordhand.frontend.detect import detect_hands, read_image
-    from affordhand.frontend.options import ImageOptions
+    from affordhand.photo.detect import detect_hands, read_image
+    from affordhand.photo.options import ImageOptions
 
     moved, error = [], []
     for hand in annotated_hands(shared)[:-1]:  # the data set's photos, not the example's three points
@@ -251,12 +251,12 @@ def main() -> None:
         "--skeleton-sd",
         type=float,
         default=None,
-        help="the skeleton prior's spread in mm (frontend/fit.py: SKELETON_SD_MM) for this run, to see where a "
+        help="the skeleton prior's spread in mm (photo/fit.py: SKELETON_SD_MM) for this run, to see where a "
         "looser prior takes the fit",
     )
     args = parser.parse_args()
     if args.skeleton_sd is not None:
-        from affordhand.frontend import fit
+        from affordhand.photo import fit
 
         fit.SKELETON_SD_MM = args.skeleton_sd  # a one-shot script: left set
     extra = f" --skeleton-sd {args.skeleton_sd:g}" if args.skeleton_sd is not None else ""

@@ -83,14 +83,14 @@ def similarity_error(pred: np.ndarray, truth: np.ndarray, seen: np.ndarray) -> t
 def run(args) -> list[dict]:
     """Return one row per scored photo: hidden count and (hidden, seen) mm per source."""
     from affordhand.data.images import read_image
-    from affordhand.frontend.detect import detect_hands
-    from affordhand.frontend.fit import PHOTO_FIT, initial_records
-    from affordhand.frontend.options import ImageOptions
-    from affordhand.frontend.pipeline import _own_skeleton
     from affordhand.hand import BuiltinHand
     from affordhand.hand.camera import default_intrinsics
+    from affordhand.photo.detect import detect_hands
+    from affordhand.photo.fit import PHOTO_FIT, initial_records
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import _own_skeleton
     from affordhand.prior.model import load_prior
-    from affordhand.refine.run import GuidedConfig, RefineConfig, refine_batch
+    from affordhand.refinement.pipeline import GuidedConfig, RefineConfig, refine_batch
 
     prior = load_prior(args.prior)
     hand = BuiltinHand()

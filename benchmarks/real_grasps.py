@@ -68,9 +68,9 @@ from affordhand.hand.calibrate import calibrate
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
-from affordhand.refine.heldout_calibration import calibrate_heldout
-from affordhand.refine.run import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input, refine_records
-from affordhand.refine.uncertainty import (
+from affordhand.refinement.heldout_calibration import calibrate_heldout
+from affordhand.refinement.pipeline import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input, refine_records
+from affordhand.refinement.uncertainty import (
     PLACE,
     UNCERTAINTY_FILE,
     coverage,
@@ -287,7 +287,7 @@ def oracle(gt: list[dict], train_grasps: list[dict], ref_hand: BuiltinHand) -> l
 def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: int, **settings) -> None:
     """Train a prior as `affordhand train` does by default (but steps and any settings given) on a fold's
     training grasps, with its own uncertainty recipe fitted on objects held out from a calibration prior
-    (refine/heldout_calibration.py); a kept prior without a recipe gets one."""
+    (refinement/heldout_calibration.py); a kept prior without a recipe gets one."""
     data = run_dir / "train.jsonl"
     run_dir.mkdir(parents=True, exist_ok=True)
     write_records(data, train_grasps)

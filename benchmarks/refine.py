@@ -21,7 +21,7 @@ from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.run import RefineConfig, refine_batch, refine_records
+from affordhand.refinement.pipeline import RefineConfig, refine_batch, refine_records
 from affordhand.synth.dataset import SynthConfig, build
 
 KEYS = ("mpjpe", "mpjpe_visible", "mpjpe_occluded", "pa_mpjpe", "pa_mpjpe_occluded")
@@ -103,7 +103,7 @@ def main() -> None:
     gt, init = (x[: args.ablation_n] for x in sets["medium"])
     _header("setting")
     variants = [("defaults", {})]
-    variants += [(f"guidance {g}", {"guidance": g}) for g in (0.0, 30.0, 100.0, 1000.0)]
+    variants += [(f"keypoint weight {g}", {"keypoint_weight": g}) for g in (0.0, 30.0, 100.0, 1000.0)]
     variants += [(f"t* {t}", {"t_start": t}) for t in (100, 250, 600, 800)]
     variants += [(f"steps {s}", {"steps": s}) for s in (20, 100)]
     variants += [(f"samples {k}", {"samples": k}) for k in (1, 8)]

@@ -118,7 +118,7 @@ def test_user_mistakes_are_clear_errors():
         ({"t_start": 1000}, "t_start must be between 1 and 999"),
         ({"t_start": -5}, "t_start must be at least 1"),
         ({"occluded_t_start": 1000}, "occluded_t_start must be between 0 .off. and 999"),
-        ({"guidance": -1.0}, "guidance must be at least 0"),
+        ({"keypoint_weight": -1.0}, "keypoint_weight must be at least 0"),
         ({"cfg": float("nan")}, "cfg must be a finite number"),
         ({"samples": 10**6}, "samples must be between 1 and 256"),
         ({"steps": 2000}, "steps must be between 1 and 1000"),
@@ -173,3 +173,29 @@ def test_devices_resolve_or_say_what_is_missing(monkeypatch):
         text=True,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: --device cuda:7") and "Traceback" not in proc.stderr
+
+
+def test_the_old_name_of_the_keypoint_weight_still_works_and_warns(data):
+    rows = _plain(data / "test_init.jsonl", 2)
+    with pytest.warns(DeprecationWarning, match="keypoint_weight"):
+        old = ah.refine(rows, guidance=100.0, samples=1, steps=10)
+    new = ah.refine(rows, keypoint_weight=100.0, samples=1, steps=10)
+    assert np.allclose([r["hand_pose"] for r in old], [r["hand_pose"] for r in new])
+
+
+def test_a_partial_written_under_the_old_name_of_the_keypoint_weight_resumes(data, tmp_path):
+    from affordhand.data.provenance import settings_path
+    from affordhand.refinement.io import SETTINGS_KEY
+
+    src, out = data / "test_init.jsonl", tmp_path / "out.jsonl"
+    argv = [sys.executable, "-m", "affordhand", "refine", "--input", str(src), "--out", str(out), "--mode", "fit"]
+    assert subprocess.run(argv, capture_output=True).returncode == 0
+    settings = json.loads(settings_path(out).read_text())
+    settings = {k: settings[k] for k in ("command", "settings", "inputs", "version") if k in settings}
+    settings["settings"]["guided"]["guidance"] = settings["settings"]["guided"].pop("keypoint_weight")
+    done = out.read_text().splitlines()[:3]
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps({SETTINGS_KEY: settings}) + "\n" + "\n".join(done) + "\n")
+    out.unlink()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 0 and "resuming: 3 records already refined" in proc.stderr, proc.stderr

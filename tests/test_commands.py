@@ -13,7 +13,7 @@ from affordhand.commands.refine import FIT_FLAGS, GUIDED_FLAGS, RUN_FLAGS
 from affordhand.commands.train import PRIOR_FLAGS
 from affordhand.errors import AffordhandError
 from affordhand.prior.config import PriorConfig
-from affordhand.refine.settings import FitConfig, GuidedConfig, RefineConfig
+from affordhand.refinement.settings import FitConfig, GuidedConfig, RefineConfig
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src" / "affordhand"
 
@@ -70,7 +70,7 @@ def test_a_wrong_choice_from_python_names_the_allowed_values():
     [
         (["--samples", "0"], "samples must be between 1 and 256, got 0"),
         (["--cfg", "nan"], "cfg must be a finite number, got nan"),
-        (["--guidance", "-1"], "guidance must be at least 0, got -1.0"),
+        (["--keypoint-weight", "-1"], "keypoint_weight must be at least 0, got -1.0"),
         (["--orient-prior", "-10"], "orient_prior must be at least 0, got -10.0"),
     ],
 )
@@ -86,11 +86,11 @@ def test_a_bad_refine_setting_is_one_line_on_the_command_line(tmp_path, flag, me
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
-LAYERS = ("errors", "data", "hand", "synth", "datasets", "text", "prior", "refine", "eval", "report")
+LAYERS = ("errors", "data", "hand", "synth", "datasets", "text", "prior", "refinement", "eval", "report")
 
 
 def test_every_import_runs_down_the_layers():
-    """data -> hand -> synth, datasets -> text -> prior -> refine -> eval -> report: no arrow runs upward."""
+    """data -> hand -> synth, datasets -> text -> prior -> refinement -> eval -> report: no arrow runs upward."""
     rank = {name: i for i, name in enumerate(LAYERS)}
     upward = []
     for path in SRC.rglob("*.py"):
@@ -170,7 +170,7 @@ def test_a_partial_from_before_the_safety_net_is_refused_not_finished_differentl
     from dataclasses import asdict
 
     from affordhand.data.provenance import check_same_run
-    from affordhand.refine.job import OLD_RUN_SETTINGS
+    from affordhand.refinement.job import OLD_RUN_SETTINGS
 
     now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
     before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
@@ -189,7 +189,7 @@ def test_a_partial_from_before_the_pose_convention_is_refused_not_finished_diffe
     from dataclasses import asdict
 
     from affordhand.data.provenance import check_same_run
-    from affordhand.refine.job import OLD_RUN_SETTINGS
+    from affordhand.refinement.job import OLD_RUN_SETTINGS
 
     now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
     before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
@@ -207,7 +207,7 @@ def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
     from dataclasses import asdict
 
     from affordhand.data.provenance import check_same_run
-    from affordhand.refine.job import OLD_RUN_SETTINGS
+    from affordhand.refinement.job import OLD_RUN_SETTINGS
 
     now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
     before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
@@ -245,3 +245,23 @@ def test_sample_checks_its_flags_before_any_work(tmp_path, capsys, flags, messag
     code = main(["sample", "--n", "2", "--out", str(out), *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and not out.exists() and len(err) == 1 and message in err[0], err
+
+
+def test_the_old_photo_module_name_still_imports_and_warns():
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m.startswith("affordhand.frontend")]:
+        del sys.modules[name]
+    with pytest.warns(DeprecationWarning, match="affordhand.photo"):
+        old = importlib.import_module("affordhand.frontend")
+    from affordhand.frontend.pipeline import process_image
+
+    from affordhand.photo import pipeline
+
+    assert old is not None and process_image is pipeline.process_image
+
+
+def test_refine_guidance_is_the_old_name_of_keypoint_weight():
+    args = _parse("refine", "--input", "a", "--out", "b", "--guidance", "120")
+    assert args.old_guidance == 120.0 and _parse("refine", "--input", "a", "--out", "b").old_guidance is None

@@ -11,8 +11,8 @@ from affordhand.hand import BuiltinHand, skeleton
 from affordhand.hand.convention import bone_directions, matched_convention
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import Prior
-from affordhand.refine.run import RefineConfig, refine_batch
-from affordhand.refine.settings import GuidedConfig
+from affordhand.refinement.pipeline import RefineConfig, refine_batch
+from affordhand.refinement.settings import GuidedConfig
 from affordhand.synth.config import SynthConfig
 from affordhand.synth.dataset import build
 

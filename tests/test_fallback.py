@@ -1,4 +1,4 @@
-"""The safety net (refine/fallback.py): a finger whose refined pose misses its seen keypoints more than the
+"""The safety net (refinement/fallback.py): a finger whose refined pose misses its seen keypoints more than the
 initial pose has its seen rotations set back, alone; its hidden rotations and unseen fingers stay refined."""
 
 import numpy as np
@@ -7,8 +7,8 @@ import torch
 
 from affordhand.hand import BuiltinHand, skeleton
 from affordhand.hand.camera import project
-from affordhand.refine.batch import batch_from_records
-from affordhand.refine.fallback import FINGERS, keep_better_fingers
+from affordhand.refinement.batch import batch_from_records
+from affordhand.refinement.fallback import FINGERS, keep_better_fingers
 
 HAND = BuiltinHand()
 

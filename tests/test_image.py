@@ -30,7 +30,7 @@ def _annotation(name):
 
 @needs_photos
 def test_mediapipe_finds_the_hand_in_a_real_photo():
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     hands = detect_hands(read_image(PHOTOS / "1402.jpg"))
     assert len(hands) == 1 and hands[0].side == "right"  # an ordinary photo: MediaPipe's label swapped
@@ -41,7 +41,7 @@ def test_mediapipe_finds_the_hand_in_a_real_photo():
 
 
 def test_mediapipe_finds_the_hand_in_the_shipped_photo():
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     hands = detect_hands(read_image(EXAMPLE))
     assert len(hands) == 1
@@ -53,10 +53,10 @@ def test_mediapipe_finds_the_hand_in_the_shipped_photo():
 
 
 def test_the_side_comes_from_the_3d_fit_and_the_fit_stays_in_the_joint_limits():
-    from affordhand.frontend.detect import detect_hands, read_image
-    from affordhand.frontend.fit import fit_either_side
     from affordhand.hand import BuiltinHand, skeleton
     from affordhand.hand.rotations import mirror_where
+    from affordhand.photo.detect import detect_hands, read_image
+    from affordhand.photo.fit import fit_either_side
 
     hand = detect_hands(read_image(EXAMPLE))[0]
     assert hand.side == "right" and hand.score < 0.8  # MediaPipe's label on this back view of a left hand
@@ -70,8 +70,8 @@ def test_the_side_comes_from_the_3d_fit_and_the_fit_stays_in_the_joint_limits():
 
 def test_a_wrong_side_label_is_overruled_only_by_a_clearly_better_fit():
     from affordhand.data.objects import OBJECTS
-    from affordhand.frontend.fit import fit_either_side
     from affordhand.hand import BuiltinHand
+    from affordhand.photo.fit import fit_either_side
     from affordhand.synth.grasps import sample_poses
 
     hand = BuiltinHand()
@@ -102,7 +102,7 @@ def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path
     assert "3D landmarks fit a left hand" in capsys.readouterr().err
     rec = read_records(out / "records.jsonl").records[0]
     assert rec["side"] == "left" and rec["text"].startswith("A left hand") and rec["refine_mode"] == "affordance"
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     detected = detect_hands(read_image(EXAMPLE))[0]
     unsure = detected.disagreement > 0.06  # the default --max-disagreement
@@ -279,7 +279,7 @@ def _task_bundle_from_the_wheel(path):
 def test_the_tasks_api_finds_the_same_hand_as_the_solutions_api(tmp_path, monkeypatch):
     """Newer mediapipe wheels (Python 3.13 on) have only the Tasks API: it must give the same hand."""
     pytest.importorskip("mediapipe.tasks.python.vision")
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     solutions = detect_hands(read_image(EXAMPLE), flip_check=False)
     monkeypatch.setenv("AFFORDHAND_MEDIAPIPE_API", "tasks")
@@ -298,7 +298,7 @@ def test_the_tasks_api_finds_the_same_hand_as_the_solutions_api(tmp_path, monkey
 def test_the_tasks_api_without_its_model_file_says_where_to_get_it(tmp_path, monkeypatch):
     pytest.importorskip("mediapipe.tasks.python.vision")
     from affordhand.errors import AffordhandError
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     monkeypatch.setenv("AFFORDHAND_MEDIAPIPE_API", "tasks")
     monkeypatch.setenv("AFFORDHAND_HAND_LANDMARKER", str(tmp_path / "missing.task"))
@@ -309,9 +309,9 @@ def test_the_tasks_api_without_its_model_file_says_where_to_get_it(tmp_path, mon
 def _skeleton_fit_residuals(person, orient, pose):
     """Return (per-joint px residuals (21,) of the built-in hand's keypoint fit, the same with the hand's own
     skeleton from fit_skeleton, that skeleton) on exact keypoints of `person` posed by orient and pose."""
-    from affordhand.frontend.fit import fit_skeleton
     from affordhand.hand import BuiltinHand
-    from affordhand.refine.run import RefineConfig, refine_batch
+    from affordhand.photo.fit import fit_skeleton
+    from affordhand.refinement.pipeline import RefineConfig, refine_batch
 
     K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])
     joints = person(orient, pose, transl=torch.tensor([[0.0, 0.0, 0.45]])).joints
@@ -351,8 +351,8 @@ def test_the_wrist_moves_under_the_skeleton_prior_like_any_joint():
     """fit_skeleton's offsets include the wrist's: moving it alone by d moves the hand's other 20 points by -d
     relative to it (the skeleton's origin stays at its wrist), at the prior cost of one joint; held at the
     origin, the wrist could only move against the hand by all 20 others moving together."""
-    from affordhand.frontend.fit import _moved
     from affordhand.hand import BuiltinHand
+    from affordhand.photo.fit import _moved
 
     builtin = BuiltinHand()
     offsets = torch.zeros(21, 3)

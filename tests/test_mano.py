@@ -143,8 +143,8 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
     from affordhand.hand.rotations import mirror_where
     from affordhand.prior.config import PriorConfig
     from affordhand.prior.model import Prior
-    from affordhand.refine.run import RefineConfig, refine_batch
-    from affordhand.refine.settings import GuidedConfig
+    from affordhand.refinement.pipeline import RefineConfig, refine_batch
+    from affordhand.refinement.settings import GuidedConfig
     from affordhand.synth.config import SynthConfig
     from affordhand.synth.dataset import build
 

@@ -10,9 +10,9 @@ from affordhand.data.records import read_records, write_records
 from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior
-from affordhand.refine.batch import batch_from_records, geman_mcclure, reprojection
-from affordhand.refine.run import RefineConfig, refine_batch
-from affordhand.refine.settings import GuidedConfig
+from affordhand.refinement.batch import batch_from_records, geman_mcclure, reprojection
+from affordhand.refinement.pipeline import RefineConfig, refine_batch
+from affordhand.refinement.settings import GuidedConfig
 from affordhand.synth.dataset import SynthConfig, build
 
 HAND = BuiltinHand()
@@ -64,7 +64,7 @@ def test_keypoint_guidance_reduces_the_2d_loss_of_visible_joints(synth, prior):
         res = reprojection(HAND, batch_from_records(records))  # the records keep the input's keypoints
         return float((batch.visible * geman_mcclure(res, 15.0)).sum() / batch.visible.sum())
 
-    free = refine_batch(init, RefineConfig(mode="affordance", guided=GuidedConfig(guidance=0.0)), HAND, prior)
+    free = refine_batch(init, RefineConfig(mode="affordance", guided=GuidedConfig(keypoint_weight=0.0)), HAND, prior)
     guided = refine_batch(init, RefineConfig(mode="affordance"), HAND, prior)
     assert loss(guided) < 0.7 * loss(free)
 
@@ -182,7 +182,7 @@ def test_a_hand_bent_back_outside_the_training_range_stays_so(synth, prior):
     from affordhand.hand import skeleton
     from affordhand.hand.camera import project
     from affordhand.hand.rotations import mirror_rotvec
-    from affordhand.refine.guided import refinement_schedule
+    from affordhand.refinement.guided import refinement_schedule
 
     angles = np.zeros((1, 15, 3))
     angles[..., 0] = 0.95 * skeleton.joint_limits()[..., 0, 0]  # every joint bent back
@@ -298,7 +298,7 @@ def test_two_processes_under_torchrun_write_the_very_file_one_process_writes(syn
 def test_rigid_joints_of_wrist_frame_joints_are_the_hand_models_joints():
     """The global fit runs the finger kinematics once: rotating, scaling and moving the wrist-frame joints
     gives what the hand model gives for the same global pose, left hands included."""
-    from affordhand.refine.batch import joints_camera, rigid_joints, wrist_frame_joints
+    from affordhand.refinement.batch import joints_camera, rigid_joints, wrist_frame_joints
 
     g = torch.Generator().manual_seed(3)
     B = 6
@@ -313,7 +313,7 @@ def test_rigid_joints_of_wrist_frame_joints_are_the_hand_models_joints():
 def test_the_keypoint_cost_does_not_change_when_the_photo_is_scaled(synth):
     """The same hand photographed at twice the resolution (focal length, principal point and keypoints
     doubled) costs the same: 2D costs are measured at the reference hand size, as in a fixed-size crop."""
-    from affordhand.refine.batch import keypoint_loss
+    from affordhand.refinement.batch import keypoint_loss
 
     recs = read_records(synth / "test_init.jsonl").records[:16]
     bigger = [{**r, "K": np.diag([2.0, 2.0, 1.0]) @ r["K"], "keypoints2d": 2 * r["keypoints2d"]} for r in recs]
@@ -324,7 +324,7 @@ def test_the_keypoint_cost_does_not_change_when_the_photo_is_scaled(synth):
 
 
 def test_antithetic_samples_start_from_opposite_noise_and_independent_ones_do_not():
-    from affordhand.refine.guided import start_noise
+    from affordhand.refinement.guided import start_noise
 
     seeds = torch.tensor([3, 8])
     anti = start_noise(seeds, 3, 45, "antithetic").reshape(2, 3, 45)
@@ -342,7 +342,7 @@ def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp
     (where its grasp is known), keeps it for known objects, and keeps it everywhere on request."""
     from affordhand.prior.config import PriorConfig
     from affordhand.prior.train import train
-    from affordhand.refine.run import refine_records
+    from affordhand.refinement.pipeline import refine_records
 
     build(SynthConfig(n=60, seed=1), tmp_path)
     train_records = read_records(tmp_path / "train.jsonl").records
@@ -406,8 +406,8 @@ def test_the_global_fit_holds_the_input_orientation_against_few_noisy_keypoints_
     the input, the fit ends nearer the truth."""
     from dataclasses import replace
 
-    from affordhand.refine.fit import fit_global
-    from affordhand.refine.settings import FitConfig
+    from affordhand.refinement.fit import fit_global
+    from affordhand.refinement.settings import FitConfig
 
     gt = read_records(synth / "test.jsonl").records[:32]
     truth = batch_from_records(_perfect(gt)).orient_r  # the right-hand convention, as fit_global's

@@ -13,7 +13,7 @@ from affordhand.hand.calibrate import skeleton_mismatch_mm
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import prior_skeleton
 from affordhand.prior.train import train
-from affordhand.refine.run import match_hand_to_input
+from affordhand.refinement.pipeline import match_hand_to_input
 from affordhand.synth.dataset import SynthConfig, build
 
 

@@ -14,8 +14,8 @@ from affordhand.errors import AffordhandError
 from affordhand.eval.evaluate import evaluate, matched_errors
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import DEFAULT_PRIOR, load_prior
-from affordhand.refine.run import RefineConfig, refine_batch
-from affordhand.refine.uncertainty import (
+from affordhand.refinement.pipeline import RefineConfig, refine_batch
+from affordhand.refinement.uncertainty import (
     PLACE,
     UNCERTAINTY_FILE,
     conformal_quantile,
@@ -147,7 +147,7 @@ def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path):
     """`affordhand train` writes RUN/uncertainty.json fitted on records of objects that its calibration prior
     did not train on; refinement with the run then uses it instead of the shipped recipe; --restart drops it."""
     from affordhand.cli import main
-    from affordhand.refine.heldout_calibration import split_heldout
+    from affordhand.refinement.heldout_calibration import split_heldout
 
     build(SynthConfig(n=300, seed=11), tmp_path / "data")
     data = tmp_path / "data" / "train.jsonl"

@@ -206,7 +206,7 @@ def test_detection_from_threads_never_swaps_the_process_stderr():
     import os
     import threading
 
-    from affordhand.frontend.detect import detect_hands, read_image
+    from affordhand.photo.detect import detect_hands, read_image
 
     image = read_image(PHOTO)
     before = os.readlink("/proc/self/fd/2")

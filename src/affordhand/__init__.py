@@ -4,9 +4,6 @@ The Python API (`affordhand/api.py`; imported on first use, so `import affordhan
 load_prior, refine, evaluate, sample, refine_image, read_records, write_records.
 """
 
-import sys
-import types
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -31,18 +28,3 @@ def __getattr__(name):
 
         return getattr(api, name)
     raise AttributeError(f"module 'affordhand' has no attribute {name!r}")
-
-
-class _CallableRefine(types.ModuleType):
-    """The `affordhand.refine` subpackage, which is also the API function `affordhand.refine(records, ...)`:
-    importing a subpackage binds its name on this package, so the package forwards calls to api.refine."""
-
-    def __call__(self, *args, **kwargs):
-        from affordhand.api import refine
-
-        return refine(*args, **kwargs)
-
-
-import affordhand.refine  # noqa: E402, F401  (light: the subpackage's __init__ imports nothing)
-
-sys.modules["affordhand.refine"].__class__ = _CallableRefine

@@ -83,7 +83,7 @@ def refine(
     when given. mode: affordance, uncond, fit or none. refit_global: a second global fit once the fingers are
     refined (refinement step 6 in the README). orient_prior: how strongly the global fit holds each input's
     own orientation (None: FitConfig's default; 0: the keypoints alone set it). options: the guided
-    refinement's settings by name (t_start, steps, guidance, cfg, samples, select, noising, sample_noise,
+    refinement's settings by name (t_start, steps, keypoint_weight, cfg, samples, select, noising, sample_noise,
     occluded_t_start, bounds, fallback, pose_convention, unseen_objects). Each refined record gets
     hand_pose, global_orient, transl, scale, joints3d (m, camera frame) and, with the prior, joint_std_mm,
     joint_move_mm and joint_uncertainty_mm (21 values each, mm), fingers_kept (5 bools, thumb to pinky: the
@@ -93,13 +93,20 @@ def refine(
 
     from affordhand.devices import resolve_device
     from affordhand.prior.model import prior_hand_model
-    from affordhand.refine.batch import NEEDED
-    from affordhand.refine.run import MODES, RefineConfig, match_hand_to_input, refine_records
-    from affordhand.refine.settings import FitConfig, GuidedConfig
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.batch import NEEDED
+    from affordhand.refinement.pipeline import MODES, RefineConfig, match_hand_to_input, refine_records
+    from affordhand.refinement.settings import FitConfig, GuidedConfig
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     if mode not in MODES:
         raise AffordhandError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+    if "guidance" in options:  # keypoint_weight's old name
+        import warnings
+
+        warnings.warn(
+            "refine(guidance=) is now keypoint_weight=; the old name goes in the next release", DeprecationWarning, 2
+        )
+        options["keypoint_weight"] = options.pop("guidance")
     known = {f.name for f in fields(GuidedConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -196,10 +203,10 @@ def refine_image(
 
     from affordhand.data.descriptions import check_sentence
     from affordhand.devices import resolve_device
-    from affordhand.frontend.options import ImageOptions
-    from affordhand.frontend.pipeline import process_image
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import process_image
     from affordhand.prior.model import prior_hand_model
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     if text is not None:
         check_sentence(text, "text")

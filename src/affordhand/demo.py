@@ -19,8 +19,8 @@ from affordhand.eval.evaluate import evaluate
 from affordhand.hand import BuiltinHand
 from affordhand.hand.camera import project
 from affordhand.prior.model import load_prior
-from affordhand.refine.run import MODES, RefineConfig, refine_records
-from affordhand.refine.uncertainty import uncertainty_for
+from affordhand.refinement.pipeline import MODES, RefineConfig, refine_records
+from affordhand.refinement.uncertainty import uncertainty_for
 from affordhand.report.figures import refinement_figure
 from affordhand.report.html import metrics_html, write_summary
 from affordhand.report.tables import evaluation_table, print_table

@@ -2,6 +2,18 @@
 `build-prior` beside `train`). Each module's `register(subparsers)` adds its parsers, whose `func` runs the
 command; modules import only light settings at load, so `affordhand --help` stays instant."""
 
-from affordhand.commands import calibrate, convert, demo, describe, evaluate, image, refine, sample, synth, train
+from affordhand.commands import (
+    calibrate,
+    convert,
+    demo,
+    describe,
+    evaluate,
+    image,
+    refine,
+    sample,
+    serve,
+    synth,
+    train,
+)
 
-COMMANDS = (evaluate, synth, train, sample, refine, convert, calibrate, describe, image, demo)
+COMMANDS = (evaluate, synth, train, sample, refine, convert, calibrate, describe, image, serve, demo)

@@ -59,7 +59,7 @@ def run(args) -> int:
 
 
 def _on_synthetic(args) -> int:
-    from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
+    from affordhand.refinement.synthetic_calibration import calibrate_on_synthetic
 
     model, out = calibrate_on_synthetic(args.prior, args.out)
     synthetic = model.source["synthetic"]
@@ -76,7 +76,7 @@ def run_uncertainty(args) -> int:
     from affordhand.data.records import read_records
     from affordhand.eval.evaluate import matched_errors
     from affordhand.prior.model import DEFAULT_PRIOR, resolve_prior_dir
-    from affordhand.refine.uncertainty import UNCERTAINTY_FILE, coverage, fit_uncertainty, record_features
+    from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, coverage, fit_uncertainty, record_features
 
     if args.out is None and resolve_prior_dir(args.prior) == DEFAULT_PRIOR:
         raise AffordhandError(

@@ -1,4 +1,4 @@
-"""`affordhand image` (photos in, refined 3D hands out) and `affordhand serve` (the same as a web page)."""
+"""`affordhand image`: photos in, refined 3D hands out (`serve` puts the same behind a web page)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from affordhand.commands.common import (
     warn,
 )
 from affordhand.errors import AffordhandError
-from affordhand.frontend.options import ImageOptions
+from affordhand.photo.options import ImageOptions
 
 
 def register(sub) -> None:
@@ -54,24 +54,11 @@ def register(sub) -> None:
     add_hand_model_args(p)
     p.set_defaults(func=run)
 
-    p = sub.add_parser("serve", help="the web page: upload a photo, mark the object, refine, download")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--prior", default="default", help=PRIOR_HELP)
-    p.add_argument("--max-upload-mb", type=float, default=8.0)
-    p.add_argument("--max-jobs", type=int, default=32, help="results kept for download (the oldest go first)")
-    p.add_argument("--max-age-s", type=float, default=3600.0, help="seconds a result is kept for download")
-    add_device_arg(p)
-    p.add_argument("--describe-backend", choices=("openai",), help="enable 'Generate description' with a VLM server")
-    add_vlm_args(p, "http://127.0.0.1:8001/v1")
-    add_hand_model_args(p)
-    p.set_defaults(func=run_serve)
-
 
 def _options(args) -> ImageOptions:
     """Return the image front end's settings from the flags; a template sentence is made here."""
     from affordhand.data.descriptions import check_sentence, template_sentence
-    from affordhand.frontend.pipeline import parse_box, parse_fingers, parse_numbers
+    from affordhand.photo.pipeline import parse_box, parse_fingers, parse_numbers
 
     if not args.max_disagreement > 0:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
@@ -98,10 +85,10 @@ def _options(args) -> ImageOptions:
 
 
 def run(args) -> int:
-    from affordhand.frontend.pipeline import run_images
     from affordhand.hand.surface import require_meshing
+    from affordhand.photo.pipeline import run_images
     from affordhand.prior.model import load_prior
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     options = _options(args)
     require_meshing()
@@ -114,23 +101,3 @@ def run(args) -> int:
     entries = run_images(args.images, args.out, options, hand, prior, describer, uncertainty)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1
-
-
-def run_serve(args) -> int:
-    from affordhand.web.app import serve
-
-    describer = openai_describer(args) if args.describe_backend else None
-    serve(
-        args.host,
-        args.port,
-        prior=args.prior,
-        hand_model=args.hand_model,
-        mano_dir=args.mano_dir,
-        skeleton=args.skeleton,
-        describer=describer,
-        max_upload_mb=args.max_upload_mb,
-        max_jobs=args.max_jobs,
-        max_age_s=args.max_age_s,
-        device=args.device,
-    )
-    return 0

@@ -1,18 +1,19 @@
 """`affordhand refine`: refine initial hand estimates with the affordance-guided prior (resumable, sharded
-under torchrun; the job itself is refine/job.py)."""
+under torchrun; the job itself is refinement/job.py)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 
-from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, hand_model
+from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, hand_model, warn
 from affordhand.commands.flags import add_config_flags, config_from_args
-from affordhand.refine.settings import REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig
+from affordhand.refinement.settings import REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig
 
 GUIDED_FLAGS = {
     "steps": "DDIM steps over the full noise range",
     "t_start": "noise level the refinement starts from (of T)",
-    "guidance": "weight of the 2D keypoint guidance",
+    "keypoint_weight": "weight of the 2D keypoint guidance",
     "cfg": "classifier-free guidance scale on the text",
     "samples": "samples per hand (spread: joint_std_mm)",
     "select": "final pose: mean of the samples, best 2D fit, or the sample nearest the median",
@@ -44,6 +45,9 @@ def register(sub) -> None:
     add_config_flags(p, RefineConfig, RUN_FLAGS)
     p.add_argument("--no-refit-global", action="store_true", help="no second global fit once the fingers are refined")
     add_config_flags(p, GuidedConfig, GUIDED_FLAGS)
+    p.add_argument(
+        "--guidance", type=float, dest="old_guidance", help=argparse.SUPPRESS
+    )  # --keypoint-weight's old name
     add_config_flags(p, FitConfig, FIT_FLAGS)
     p.add_argument("--batch", type=int, default=REFINE_BATCH, help="hands refined at once (per process under torchrun)")
     add_device_arg(p)
@@ -60,8 +64,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from affordhand.data.provenance import settings_path
-    from affordhand.refine.job import RefineJob, run_refine_job
+    from affordhand.refinement.job import RefineJob, run_refine_job
 
+    if args.old_guidance is not None:
+        warn("--guidance is now --keypoint-weight (the old name goes in the next release)")
+        args.keypoint_weight = args.old_guidance
     guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
     fit = config_from_args(FitConfig, args, FIT_FLAGS)
     config = config_from_args(

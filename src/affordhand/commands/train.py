@@ -89,7 +89,7 @@ def _with_texts(data: str, text_from: str, run_dir: str) -> str:
     from pathlib import Path
 
     from affordhand.data.records import read_records, write_records
-    from affordhand.refine.run import attach_texts
+    from affordhand.refinement.pipeline import attach_texts
 
     records = read_records(data).records
     got = attach_texts(records, read_records(text_from, skip_bad=True).records)
@@ -124,8 +124,8 @@ def _train(args, config: PriorConfig) -> int:
         import shutil
         from pathlib import Path
 
-        from affordhand.refine.heldout_calibration import CALIBRATION_DIR
-        from affordhand.refine.uncertainty import UNCERTAINTY_FILE
+        from affordhand.refinement.heldout_calibration import CALIBRATION_DIR
+        from affordhand.refinement.uncertainty import UNCERTAINTY_FILE
 
         (Path(args.out) / UNCERTAINTY_FILE).unlink(missing_ok=True)
         shutil.rmtree(Path(args.out) / CALIBRATION_DIR, ignore_errors=True)
@@ -140,7 +140,7 @@ def _train(args, config: PriorConfig) -> int:
                 "(training resumes as finished) to fit it"
             )
             return 0
-        from affordhand.refine.heldout_calibration import calibrate_heldout
+        from affordhand.refinement.heldout_calibration import calibrate_heldout
 
         model, path = calibrate_heldout(
             config, data, args.out, args.holdout, device=args.device, skip_bad=args.skip_bad
@@ -156,7 +156,7 @@ def _train(args, config: PriorConfig) -> int:
 def run_build_prior(args) -> int:
     from affordhand.prior.model import DEFAULT_PRIOR
     from affordhand.prior.shipped import build_shipped_prior
-    from affordhand.refine.synthetic_calibration import calibrate_on_synthetic
+    from affordhand.refinement.synthetic_calibration import calibrate_on_synthetic
 
     out = args.out or DEFAULT_PRIOR
     seconds = build_shipped_prior(seed=args.seed, out=out, steps=args.steps)
@@ -168,7 +168,7 @@ def run_build_prior(args) -> int:
 def run_export_prior(args) -> int:
     from affordhand.prior.export import export_prior
     from affordhand.prior.model import resolve_prior_dir
-    from affordhand.refine.uncertainty import UNCERTAINTY_FILE, load_uncertainty
+    from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, load_uncertainty
 
     recipe = resolve_prior_dir(args.prior) / UNCERTAINTY_FILE
     if recipe.is_file():

@@ -107,7 +107,7 @@ def _summary(pred_joints, gt_joints, visible, radius) -> dict:
     """Return the metrics of a set of hands; with radii (joint_uncertainty_mm), their coverage too."""
     out = metrics.summarize(pred_joints, gt_joints, visible)
     if radius is not None:
-        from affordhand.refine.uncertainty import coverage
+        from affordhand.refinement.uncertainty import coverage
 
         errors = metrics.joint_errors_mm(pred_joints.double(), gt_joints.double()).numpy()
         for name, mask in (("visible", visible.numpy()), ("occluded", ~visible.numpy())):

@@ -76,7 +76,7 @@ class JobStore:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-PAGE = Path(__file__).resolve().parent.parent / "assets" / "web" / "index.html"
+PAGE = Path(__file__).resolve().parent / "index.html"
 
 
 class _Server:
@@ -162,7 +162,7 @@ def _add_page_routes(app, server: _Server) -> None:
 
 
 def _add_describe_route(app, server: _Server) -> None:
-    from affordhand.frontend.pipeline import parse_box
+    from affordhand.photo.pipeline import parse_box
 
     @app.post("/api/describe")
     def describe(
@@ -187,7 +187,7 @@ def _add_describe_route(app, server: _Server) -> None:
 
 def _add_refine_route(app, server: _Server) -> None:
     from affordhand.data.descriptions import check_sentence
-    from affordhand.frontend.pipeline import ImageOptions, parse_box, parse_fingers, process_image
+    from affordhand.photo.pipeline import ImageOptions, parse_box, parse_fingers, process_image
 
     @app.post("/api/refine")
     def refine(
@@ -240,7 +240,7 @@ def create_app(
     from affordhand.prior.model import load_prior, prior_hand_model
 
     require_meshing()
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
@@ -315,7 +315,7 @@ def _sniff(data: bytes) -> str | None:
 def _start_detector() -> None:
     """Start MediaPipe now, from the main thread: request threads then never print its start-up lines."""
     try:
-        from affordhand.frontend.detect import warm_up
+        from affordhand.photo.detect import warm_up
 
         warm_up()
     except AffordhandError:  # MediaPipe is missing: /api/refine says so when asked

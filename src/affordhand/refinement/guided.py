@@ -8,7 +8,7 @@
 2. Run DDIM from t_start to 0 with classifier-free guidance on the record's text. At each step the clean
    estimate x0-hat goes through the hand model and camera; the robust (Geman-McClure) 2D reprojection
    cost of the *visible* joints is differentiated with respect to x_t and added to the predicted noise,
-   eps <- eps + sqrt(1 - alpha_bar_t) * guidance * grad (ScoreHMR, Eq. 10). Occluded joints have no data
+   eps <- eps + sqrt(1 - alpha_bar_t) * keypoint_weight * grad (ScoreHMR, Eq. 10). Occluded joints have no data
    term: the prior fills them in.
 K samples per hand give a per-joint spread; the final pose is their mean (default: it lowered occluded-joint
 error on validation data), the sample with the best 2D fit, or the sample nearest the per-joint median.
@@ -29,8 +29,8 @@ from affordhand.hand.model import HandModel
 from affordhand.prior.model import Prior
 from affordhand.prior.sampling import Denoiser, ddim_invert, denoiser, guided_output, sample_ddim
 from affordhand.prior.schedule import Schedule
-from affordhand.refine.batch import HandBatch, keypoint_loss
-from affordhand.refine.settings import GuidedConfig
+from affordhand.refinement.batch import HandBatch, keypoint_loss
+from affordhand.refinement.settings import GuidedConfig
 
 
 @dataclass
@@ -188,7 +188,7 @@ def refine_guided(
     levels = _levels(sched, config)
     x = _noised(prior, sched, x_init, seen, fn, levels, seeds, config)
     denoise = denoiser(sched, fn)
-    if config.guidance > 0:
+    if config.keypoint_weight > 0:
         cost = lambda x0: keypoint_loss(hand, kb, prior.decode_pose(x0), config.sigma_px)
-        denoise = keypoint_guidance(sched, denoise, cost, config.guidance)
+        denoise = keypoint_guidance(sched, denoise, cost, config.keypoint_weight)
     return _select(prior, hand, batch, kb, sample_ddim(sched, denoise, x, levels), config)

@@ -10,7 +10,7 @@ does after training, so that a prior you train has its own recipe instead of bor
    `scenes_for`: views, occlusion by the object and the hand, the simulated regressor, whose hidden fingers
    drift to the training poses' mean), each in VIEWS_FOR(n) views, posed by the prior's own hand (its
    calibrated skeleton where training kept one), refined in affordance mode with default settings, and the
-   recipe is fitted to their errors (refine/uncertainty.py: fit_uncertainty).
+   recipe is fitted to their errors (refinement/uncertainty.py: fit_uncertainty).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from affordhand.prior.conditions import record_objects
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train, training_poses
-from affordhand.refine.run import RefineConfig, refine_records
-from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
+from affordhand.refinement.pipeline import RefineConfig, refine_records
+from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import scenes_for
 
 HOLDOUT = 0.2  # share of objects (or records) held out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from affordhand.errors import AffordhandError, check_range
-from affordhand.refine.settings import MAX_SAMPLES
+from affordhand.refinement.settings import MAX_SAMPLES
 
 
 @dataclass
@@ -26,7 +26,7 @@ class ImageOptions:
     seed: int = 0
     mirrored: bool = False
     device: str = "cpu"  # where refinement runs (the prior and hand model must be there too)
-    # Each hand's own skeleton, fitted to its visible keypoints (frontend/fit.py: fit_skeleton); built-in hand only
+    # Each hand's own skeleton, fitted to its visible keypoints (photo/fit.py: fit_skeleton); built-in hand only
     own_skeleton: bool = True
     views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own
 

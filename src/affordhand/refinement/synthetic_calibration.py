@@ -10,8 +10,8 @@ from pathlib import Path
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.prior.model import load_prior, resolve_prior_dir
-from affordhand.refine.run import RefineConfig, refine_records
-from affordhand.refine.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
+from affordhand.refinement.pipeline import RefineConfig, refine_records
+from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import SynthConfig, build
 
 VALIDATION_SEED = 1  # the synthetic seed defaults are chosen on (the shipped prior trains on seed 0)

@@ -21,13 +21,13 @@ from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.hand.rotations import mirror_where
 from affordhand.prior.conditions import object_is_known
 from affordhand.prior.generate import encode_conditions
-from affordhand.refine.batch import HandBatch, batch_from_records, joints_camera
-from affordhand.refine.fallback import keep_better_fingers
-from affordhand.refine.fit import fit_global, fit_pose
-from affordhand.refine.guided import refine_guided
-from affordhand.refine.io import with_text
-from affordhand.refine.settings import MODES, REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig  # noqa: F401
-from affordhand.refine.uncertainty import UncertaintyModel, record_features
+from affordhand.refinement.batch import HandBatch, batch_from_records, joints_camera
+from affordhand.refinement.fallback import keep_better_fingers
+from affordhand.refinement.fit import fit_global, fit_pose
+from affordhand.refinement.guided import refine_guided
+from affordhand.refinement.io import with_text
+from affordhand.refinement.settings import MODES, REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig  # noqa: F401
+from affordhand.refinement.uncertainty import UncertaintyModel, record_features
 
 
 def record_seed(record_id: str, seed: int) -> int:
@@ -111,8 +111,8 @@ def refine_batch(
 ) -> list[dict]:
     """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
     prior (affordance, uncond), each also gets joint_move_mm, fingers_kept (5 bools, thumb to pinky: the
-    fingers whose seen rotations were set back to the initial pose, refine/fallback.py) and, given an
-    uncertainty recipe, joint_uncertainty_mm (see refine/uncertainty.py)."""
+    fingers whose seen rotations were set back to the initial pose, refinement/fallback.py) and, given an
+    uncertainty recipe, joint_uncertainty_mm (see refinement/uncertainty.py)."""
     if config.mode not in MODES:
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
     batch = batch_from_records(records).to(device)
@@ -135,7 +135,7 @@ def refine_batch(
         pose = fit_pose(hand, fitted, config.fit)
     else:
         pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device)
-    if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refine/settings.py)
+    if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refinement/settings.py)
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
         fitted = fit_global(hand, replace(fitted, pose_r=pose), short, anchor=batch.orient_r)  # the input's
     out = _output_records(records, fitted, pose, hand, config.mode, extra, convention)

@@ -19,10 +19,10 @@ from affordhand.hand import skeleton
 from affordhand.hand.align import align_global
 from affordhand.hand.model import BuiltinHand, HandModel, HandOutput, skeleton_joints
 from affordhand.hand.rotations import mirror_where
-from affordhand.refine.batch import batch_from_records, reference_reprojection
-from affordhand.refine.fit import initial_translation
-from affordhand.refine.run import RefineConfig, refine_batch
-from affordhand.refine.settings import FitConfig
+from affordhand.refinement.batch import batch_from_records, reference_reprojection
+from affordhand.refinement.fit import initial_translation
+from affordhand.refinement.pipeline import RefineConfig, refine_batch
+from affordhand.refinement.settings import FitConfig
 
 # A photo's starting orientation comes from MediaPipe's 3D landmarks of the same detection as its 2D points,
 # not from a separate estimate of the kind a regressor gives, so the global fit does not hold it (FitConfig
@@ -134,7 +134,7 @@ def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str])
 # sit on the photo's keypoints; each hand gets its own joint offsets, fitted to the keypoints under a
 # Gaussian prior. The values below are set from those facts, not fitted to any photo.
 SKELETON_SD_MM = 5.0  # prior spread of each joint's offset from the built-in skeleton
-KEYPOINT_SD_PX = 3.0  # MediaPipe's keypoint noise, at the reference hand size (refine/batch.py)
+KEYPOINT_SD_PX = 3.0  # MediaPipe's keypoint noise, at the reference hand size (refinement/batch.py)
 KEYPOINT_ROBUST_PX = 8.0  # beyond this a keypoint's pull fades (Cauchy), at the reference size
 POSE_SD = 0.3  # rad, prior spread of the finger rotations around the landmark fit
 

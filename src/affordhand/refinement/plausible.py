@@ -13,7 +13,7 @@ import torch
 
 from affordhand.hand.camera import project
 from affordhand.hand.model import HandModel
-from affordhand.refine.batch import batch_from_records
+from affordhand.refinement.batch import batch_from_records
 
 DEPTH_M = (0.05, 50.0)  # wrist distance along the optical axis, metres
 SCALE = (0.25, 4.0)  # built-in hand size; 1 is an adult hand

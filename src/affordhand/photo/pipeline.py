@@ -12,15 +12,15 @@ import torch
 
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
-from affordhand.frontend.detect import detect_hands, read_image
-from affordhand.frontend.fit import PHOTO_FIT, fit_skeleton, initial_records, occlusion_from_box
-from affordhand.frontend.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.hand import skeleton
 from affordhand.hand.calibrate import FORMAT
 from affordhand.hand.camera import default_intrinsics, project
 from affordhand.hand.model import BuiltinHand, HandModel
-from affordhand.refine.run import refine_batch
-from affordhand.refine.settings import GuidedConfig, RefineConfig
+from affordhand.photo.detect import detect_hands, read_image
+from affordhand.photo.fit import PHOTO_FIT, fit_skeleton, initial_records, occlusion_from_box
+from affordhand.photo.options import ImageOptions  # noqa: F401  (its home is options.py)
+from affordhand.refinement.pipeline import refine_batch
+from affordhand.refinement.settings import GuidedConfig, RefineConfig
 from affordhand.report.figures import hand_views
 from affordhand.report.mesh import export_mesh
 from affordhand.report.overlay import draw_overlay

@@ -19,7 +19,7 @@ class GuidedConfig:
 
     t_start: int = 400
     steps: int = 50  # DDIM steps over the full range [0, T); the refinement runs the ones below t_start
-    guidance: float = 300.0  # weight of the keypoint gradient
+    keypoint_weight: float = 300.0  # weight of the keypoint gradient (ScoreHMR's guidance scale)
     cfg: float = 1.0  # classifier-free guidance scale (0 = unconditional)
     sigma_px: float = 15.0
     samples: int = 4
@@ -33,7 +33,7 @@ class GuidedConfig:
     # x0-hat is clipped to the joint limits' range and the data's ("anatomical"), or to the data's alone
     bounds: Literal["anatomical", "data"] = "anatomical"
     # "fingers": a finger's seen rotations go back to the initial pose where that meets its seen keypoints
-    # better than the refined one (refine/fallback.py); "none": the refined pose as it is
+    # better than the refined one (refinement/fallback.py); "none": the refined pose as it is
     fallback: Literal["fingers", "none"] = "fingers"
     # "prior": refine in the prior's pose convention, on a skeleton with the hand model's joints and the prior's
     # bone directions (hand/convention.py); "input": in the hand model's own convention (before 2026-12)
@@ -48,7 +48,7 @@ class GuidedConfig:
         check_choices(self)
         check_range("t_start", self.t_start, 1, integer=True)
         check_range("steps", self.steps, 1, integer=True)
-        check_range("guidance", self.guidance, 0)
+        check_range("keypoint_weight", self.keypoint_weight, 0)
         check_range("cfg", self.cfg, 0)
         check_range("sigma_px", self.sigma_px, 1e-6)
         check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
@@ -77,7 +77,7 @@ class FitConfig:
     lr_transl: float = 0.004
     lr_scale: float = 0.01
     scale_prior: float = 1.0  # weight of (log scale - log initial scale)^2
-    # weight of 2 sin^2(angle / 2) between the fitted orientation and the input's (refine/fit.py) against the
+    # weight of 2 sin^2(angle / 2) between the fitted orientation and the input's (refinement/fit.py) against the
     # robust 2D cost summed over the seen joints and divided by the six palm joints': with those six seen, a
     # 10 deg turn costs as much as a 0.85 px residual on each. Chosen on the synthetic validation set over the
     # regressor's rotation noise (benchmarks/orient_hold.py). 0 lets the keypoints alone set the orientation

@@ -5,7 +5,7 @@ The prior is trusted where the image says nothing (hidden joints) and weighed ag
 it does. When a prior is off its domain (a prior of synthetic grasps on a real hand, a gesture that is no
 grasp), its pull can move a seen finger away from the keypoints that the initial estimate met; then the
 evidence, not the prior, decides. For each finger, the mean reprojection error of its seen joints (at the
-reference hand size, refine/batch.py, under the same global fit) is compared between the initial and the
+reference hand size, refinement/batch.py, under the same global fit) is compared between the initial and the
 refined pose; where the initial one is lower, the finger's rotations whose bone end is seen are set back,
 and those whose bone end is hidden keep the prior's answer (they move no seen joint). Fingers are
 independent chains, so one finger can be set back alone.
@@ -17,7 +17,7 @@ import torch
 
 from affordhand.hand import skeleton
 from affordhand.hand.model import HandModel
-from affordhand.refine.batch import HandBatch, reference_reprojection
+from affordhand.refinement.batch import HandBatch, reference_reprojection
 
 FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)  # thumb, index, middle, ring, pinky
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from affordhand.hand.model import HandModel
-from affordhand.refine.batch import (
+from affordhand.refinement.batch import (
     MIDDLE_BASE_LENGTH,
     PALM_JOINTS,
     HandBatch,
@@ -24,7 +24,7 @@ from affordhand.refine.batch import (
     side_rotation,
     wrist_frame_joints,
 )
-from affordhand.refine.settings import FitConfig
+from affordhand.refinement.settings import FitConfig
 
 
 def initial_translation(batch: HandBatch) -> torch.Tensor:

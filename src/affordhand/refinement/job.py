@@ -21,11 +21,11 @@ from affordhand.errors import AffordhandError
 from affordhand.hand.model import HandModel
 from affordhand.parallel import barrier, join
 from affordhand.progress import quiet, show_progress
-from affordhand.refine.batch import NEEDED
-from affordhand.refine.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
-from affordhand.refine.plausible import implausible, not_finite
-from affordhand.refine.run import match_hand_to_input, refine_batch
-from affordhand.refine.settings import REFINE_BATCH, RefineConfig
+from affordhand.refinement.batch import NEEDED
+from affordhand.refinement.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
+from affordhand.refinement.pipeline import match_hand_to_input, refine_batch
+from affordhand.refinement.plausible import implausible, not_finite
+from affordhand.refinement.settings import REFINE_BATCH, RefineConfig
 
 
 def _stderr(message: str) -> None:
@@ -63,7 +63,7 @@ def _load_prior(job: RefineJob, report):
     if job.config.mode not in ("affordance", "uncond"):
         return None, None
     from affordhand.prior.model import load_prior
-    from affordhand.refine.uncertainty import uncertainty_for
+    from affordhand.refinement.uncertainty import uncertainty_for
 
     prior = load_prior(job.prior, device=job.device)
     uncertainty, note = uncertainty_for(job.prior)
@@ -78,7 +78,7 @@ def job_settings(job: RefineJob, prior) -> dict:
     prior and the uncertainty recipe it uses."""
     from affordhand.data.provenance import file_sha256
     from affordhand.prior.model import prior_digest
-    from affordhand.refine.uncertainty import uncertainty_file
+    from affordhand.refinement.uncertainty import uncertainty_file
 
     inputs = {
         "input": job.input,
@@ -105,7 +105,7 @@ def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool,
 # What a partial written before a setting existed reads it as: the default where that reproduces the old
 # runs; where the new default changed the results, the old behaviour, so such a partial is refused instead of
 # being finished differently. (A partial without `fallback` also predates the keypoint costs measured at a
-# reference hand size, refine/batch.py, which came with it; resumed with `--fallback none`, its remaining
+# reference hand size, refinement/batch.py, which came with it; resumed with `--fallback none`, its remaining
 # hands get those costs, which moved the benchmarks' figures by 0.1 mm at most.)
 OLD_RUN_SETTINGS = asdict(RefineConfig())
 OLD_RUN_SETTINGS["guided"]["fallback"] = "none"
@@ -124,6 +124,9 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     if partial_path(out, rank, world).is_file() and job.restart:
         saved, done = settings, {}
     elif partial_path(out, rank, world).is_file():
+        guided = ((saved or {}).get("settings") or {}).get("guided", {})
+        if isinstance(guided, dict) and "guidance" in guided:  # keypoint_weight's old name
+            guided["keypoint_weight"] = guided.pop("guidance")
         check_same_run(str(partial_path(out, rank, world)), saved, settings, {"settings": OLD_RUN_SETTINGS})
     if done:
         report(f"resuming: {len(done)} records already refined")
