@@ -384,3 +384,16 @@ def test_template_sentence_for_catalogue_and_other_objects():
     assert other == "A left hand holds a coffee thermos to drink, using a medium wrap grasp."
     with pytest.raises(AffordhandError, match="unknown grasp"):
         template_sentence("right", "mug", "banana")
+
+
+def test_a_huge_box_is_drawn_as_the_box_clipped_to_the_image(tmp_path):
+    """A box of 1e300 px once took 18 s of CPU to draw; it is clipped to just outside the image first."""
+    import numpy as np
+    from PIL import Image
+
+    from affordhand.text.describe import annotated_jpeg
+
+    Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(tmp_path / "x.png")
+    huge = annotated_jpeg(tmp_path / "x.png", [0, 0, 1e300, 1e300], [-1e300, 10, 40, 1e300])
+    fits = annotated_jpeg(tmp_path / "x.png", [0, 0, 83, 63], [-3, 10, 40, 63])
+    assert huge == fits

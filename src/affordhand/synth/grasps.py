@@ -95,6 +95,10 @@ THUMB_CANDIDATES = 4
 THUMB_FLEXIONS = (-0.4, 0.2, 0.8)  # CMC flexion presets tried (rad)
 THUMB_RATES = (1.0, 0.5, 0.5)  # opposition is mostly the carpometacarpal joint's
 THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts open, in the palm's plane
+THUMB_FIRST = False
+THUMB_FIRST_OPPOSITIONS = ("palm",)
+THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.6, -0.1))}
+THUMB_AROUND = (0.4, 0.2)  # flexion below, abduction either side of the pre-shape (rad) that candidates start at
 
 # Where a wrapped handle touches the palm along the hand (x, m at scale 1: the wrist at 0, the finger bases
 # at about -0.09): under the palm's middle, toward the finger bases.
@@ -241,9 +245,10 @@ def _finger_setup(spec: GraspSpec, n: int, rng) -> tuple[np.ndarray, np.ndarray,
     return angles, rates, target, touching
 
 
-def _close_thumb(thumb: str, shape, objects, angles, finger_contact_normal, rng, wrap: bool = False):
+def _close_thumb(thumb: str, shape, objects, angles, finger_contact_normal, rng, wrap=False, around=False):
     """Return (angles with the thumb closed, thumb clearance (N, 3)) at the best-opposing carpometacarpal
-    posture of THUMB_FLEXIONS x THUMB_CANDIDATES abductions (all tried in one batch)."""
+    posture of THUMB_FLEXIONS x THUMB_CANDIDATES abductions (all tried in one batch); `around`: postures
+    about the thumb's own pre-shape (THUMB_AROUND) instead."""
     n = len(angles)
     lo, hi = THUMB_RANGES[thumb]
     k = len(THUMB_FLEXIONS) * THUMB_CANDIDATES
@@ -251,6 +256,10 @@ def _close_thumb(thumb: str, shape, objects, angles, finger_contact_normal, rng,
     flex = np.repeat(np.asarray(THUMB_FLEXIONS), THUMB_CANDIDATES * n) + rng.uniform(-0.15, 0.15, n * k)
     step = np.tile(np.repeat(np.arange(THUMB_CANDIDATES), n), len(THUMB_FLEXIONS))
     abduction = lo + (hi - lo) * (step + rng.uniform(0, 1, n * k)) / THUMB_CANDIDATES
+    if around:
+        df, da = THUMB_AROUND
+        flex = angles[rows, 12, 0] + np.repeat(np.linspace(-df, 0, len(THUMB_FLEXIONS)), THUMB_CANDIDATES * n)
+        abduction = angles[rows, 12, 1] + da * (2 * (step + rng.uniform(0, 1, n * k)) / THUMB_CANDIDATES - 1)
     twist = np.tile(rng.normal(0, PRESHAPE_SD, n), k)
     trial = angles[rows].copy()
     trial[:, 12, 0], trial[:, 12, 1], trial[:, 12, 2] = flex, abduction, twist
@@ -348,6 +357,12 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
     angles, rates, target, touching = _finger_setup(spec, n, rng)
     angles[:, 12, 0], angles[:, 13, 0], angles[:, 14, 0] = THUMB_PRESHAPE
     angles[:, 12, 1] = np.mean(THUMB_RANGES[GRASPS[grasp_id].thumb])
+    opposed = THUMB_FIRST and GRASPS[grasp_id].opposition in THUMB_FIRST_OPPOSITIONS
+    if opposed:
+        # The thumb takes its opposed carpometacarpal posture before the object comes: the object then rests
+        # against the palm and the thumb's metacarpal (the thenar eminence), never inside them.
+        flex, abd = THUMB_OPPOSED[GRASPS[grasp_id].thumb]
+        angles[:, 12, 0], angles[:, 12, 1] = rng.uniform(*flex, n), rng.uniform(*abd, n)
     if spec.family == "between":
         target[:, 0:3, 0] = angles[:, 0:3, 0] = ROLES["relaxed"][3]
         target[:, 3:6, 0] = angles[:, 3:6, 0] = ROLES["relaxed"][3]
@@ -381,7 +396,9 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
     finger_normal /= np.maximum(np.linalg.norm(finger_normal, axis=1, keepdims=True), 1e-9)
     if spec.thumb_closes:
         wrap = GRASPS[grasp_id].opposition == "palm"
-        angles, thumb_clear = _close_thumb(GRASPS[grasp_id].thumb, shape, placed, angles, finger_normal, rng, wrap)
+        angles, thumb_clear = _close_thumb(
+            GRASPS[grasp_id].thumb, shape, placed, angles, finger_normal, rng, wrap, around=opposed
+        )
         thumb_ok = thumb_clear.min(1) < TOUCH_M
     else:
         angles[:, 12, 0], angles[:, 12, 1], angles[:, 13, 0], angles[:, 14, 0] = 0.3, -0.5, 0.2, 0.2

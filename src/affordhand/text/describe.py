@@ -123,9 +123,12 @@ def annotated_jpeg(path: Path, hand_box, object_box, max_side: int = 1024) -> by
     image = open_image(path)
     draw = ImageDraw.Draw(image)
     width = max(2, round(max(image.size) / 300))
+    w, h = image.size
     for box, colour in ((hand_box, (0, 200, 0)), (object_box, (220, 0, 0))):
-        if box is not None:
-            draw.rectangle(box, outline=colour, width=width)
+        if box is not None:  # clipped to just outside the image: a huge box costs no more than one that fits
+            edge = width + 1
+            clipped = [min(max(v, -edge), (w if i % 2 == 0 else h) + edge) for i, v in enumerate(box)]
+            draw.rectangle(clipped, outline=colour, width=width)
     image.thumbnail((max_side, max_side))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90)

@@ -9,6 +9,7 @@ rejected request keeps none, and all are removed when the server stops (SIGINT o
 
 import base64
 import contextlib
+import os
 import re
 import shutil
 import sys
@@ -23,6 +24,14 @@ import numpy as np
 
 from affordhand.data.images import ImageTooLarge
 from affordhand.errors import AffordhandError
+from affordhand.web.guard import (
+    BODY_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    MULTIPART_SLACK,
+    BodyLimit,
+    JobQueue,
+    header_timeout_protocol,
+)
 
 try:  # FastAPI resolves the endpoints' annotations at module level: import it here, not in the factory
     from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -30,6 +39,7 @@ try:  # FastAPI resolves the endpoints' annotations at module level: import it h
 except ImportError:  # the [web] extra is not installed; create_app says so
     FastAPI = None
 
+GRACEFUL_S = 3  # seconds a stopping server gives requests in flight
 ALLOWED_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 SNIFFED = ("JPEG", "MPO", "PNG", "WEBP")  # what Pillow must find inside an upload
 
@@ -82,9 +92,9 @@ PAGE = Path(__file__).resolve().parent / "index.html"
 class _Server:
     """What the routes share: the loaded models, the job store, the upload limit."""
 
-    def __init__(self, prior, hand, prior_model, uncertainty, describer, store, max_upload_mb, device):
+    def __init__(self, prior, hand, prior_model, uncertainty, describer, store, max_upload_mb, device, queue):
         self.prior, self.hand, self.prior_model, self.uncertainty = prior, hand, prior_model, uncertainty
-        self.describer, self.store, self.device = describer, store, device
+        self.describer, self.store, self.device, self.queue = describer, store, device, queue
         self.max_upload_mb, self.limit = max_upload_mb, int(max_upload_mb * 1024 * 1024)
         self._hidden = re.compile(re.escape(str(store.root)) + r"/(?:[0-9a-f]{12}/)?")
 
@@ -147,7 +157,13 @@ def _add_page_routes(app, server: _Server) -> None:
     @app.get("/api/status")
     def status() -> dict:
         """What this server can do: whether a describe backend is configured, the upload limit."""
-        return {"describe": server.describer is not None, "max_upload_mb": server.max_upload_mb, "prior": server.prior}
+        return {
+            "describe": server.describer is not None,
+            "max_upload_mb": server.max_upload_mb,
+            "prior": server.prior,
+            "queued": server.queue.admitted,
+            "max_queue": server.queue.size,
+        }
 
     @app.get("/api/files/{job}/{name}")
     def files(job: str, name: str):
@@ -174,9 +190,12 @@ def _add_describe_route(app, server: _Server) -> None:
 
         if server.describer is None:
             raise HTTPException(400, "no describe backend configured: start with --describe-backend openai")
+        if side not in ("right", "left"):
+            raise HTTPException(400, "side must be right or left")
         boxes = parse_box(hand_box), parse_box(object_box)
         job, path = server.save_upload(image)
         try:
+            boxes = tuple(clip_box(b, path, name) for b, name in zip(boxes, ("hand_box", "object_box")))
             result = server.describer.run(Item("web", side, path, *boxes))
         except ModelError as exc:
             raise HTTPException(502, server.public(f"the description model failed: {exc}")) from None
@@ -190,7 +209,8 @@ def _add_refine_route(app, server: _Server) -> None:
     from affordhand.photo.pipeline import ImageOptions, parse_box, parse_fingers, process_image
 
     @app.post("/api/refine")
-    def refine(
+    async def refine(
+        request: Request,
         image: UploadFile = File(...),
         text: str = Form(""),
         object_box: str = Form(""),
@@ -207,15 +227,30 @@ def _add_refine_route(app, server: _Server) -> None:
         if not 1 <= samples <= 16:
             raise HTTPException(400, "samples must be between 1 and 16")
         box, fingers = parse_box(object_box), parse_fingers(occluded)
-        options = ImageOptions(
-            text=text or None, object_box=box, occluded=fingers, samples=samples, views=False, device=server.device
-        )
-        job, path = server.save_upload(image)
-        with server.kept_unless_failed(job):
-            found = process_image(
-                path, path.parent, options, server.hand, server.prior_model, uncertainty=server.uncertainty
-            )
-            hands = [_hand_entry(e, job, path.parent) for e in found]
+        if not server.queue.admit():
+            busy = f"busy: {server.queue.size} photos are waiting or being refined; try again in a minute"
+            raise HTTPException(503, busy, headers={"Retry-After": "30"})
+        try:
+            job, path = server.save_upload(image)
+            with server.kept_unless_failed(job):
+                box = clip_box(box, path, "object_box")
+                options = ImageOptions(
+                    text=text or None,
+                    object_box=box,
+                    occluded=fingers,
+                    samples=samples,
+                    views=False,
+                    device=server.device,
+                )
+                work = lambda: process_image(  # noqa: E731
+                    path, path.parent, options, server.hand, server.prior_model, uncertainty=server.uncertainty
+                )
+                found = await server.queue.run(work, request.is_disconnected)
+                if found is None:  # the client went away, or the server is stopping: nobody wants it
+                    raise HTTPException(503, "cancelled: the client left or the server is stopping")
+                hands = [_hand_entry(e, job, path.parent) for e in found]
+        finally:
+            server.queue.leave()
         if not hands:
             server.store.discard(job)  # nothing to download
         return {"job": job, "hands": hands, "message": "" if hands else "no hand found in this image"}
@@ -232,8 +267,10 @@ def create_app(
     max_jobs: int = 32,
     max_age_s: float = 3600.0,
     device: str = "cpu",
+    max_queue: int = 8,
+    request_timeout_s: float = BODY_TIMEOUT_S,
 ):
-    """Return the FastAPI app (prior and hand model loaded once)."""
+    """Return the FastAPI app (prior and hand model loaded once); at most max_queue photos wait or run."""
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
     from affordhand.hand.surface import require_meshing
@@ -244,20 +281,21 @@ def create_app(
 
     hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
-    server = _Server(
-        prior, hand, load_prior(prior, device), uncertainty_for(prior)[0], describer, store, max_upload_mb, device
-    )
+    model, recipe = load_prior(prior, device), uncertainty_for(prior)[0]
+    server = _Server(prior, hand, model, recipe, describer, store, max_upload_mb, device, JobQueue(max_queue))
     _start_detector()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
+        server.queue.closing = True  # waiting jobs are dropped
         store.close()  # uvicorn's graceful shutdown, on SIGINT and SIGTERM alike
 
     description = "Refine 3D hands in photos with an affordance prior."
     app = FastAPI(title="affordhand", version="1", lifespan=lifespan, description=description)
     for add in (_add_error_handlers, _add_page_routes, _add_describe_route, _add_refine_route):
         add(app, server)
+    app.add_middleware(BodyLimit, limit=server.limit + MULTIPART_SLACK, timeout_s=request_timeout_s)
     app.state.work_dir = store.root
     app.state.jobs = store
     return app
@@ -292,6 +330,20 @@ def _hand_entry(entry: dict, job: str, folder: Path) -> dict:
         "record_url": f"/api/files/{job}/{record_path.name}",
         "mesh_url": f"/api/files/{job}/{Path(files['mesh']).name}",
     }
+
+
+def clip_box(box: tuple | None, path: Path, name: str) -> tuple | None:
+    """Return a box (x0, y0, x1, y1) clipped to the image at path, or None; a box outside it is refused."""
+    if box is None:
+        return None
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+    x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(w)), min(box[3], float(h))
+    if x1 <= x0 or y1 <= y0:
+        raise HTTPException(400, f"{name} lies outside the {w} x {h} image")
+    return (x0, y0, x1, y1)
 
 
 def _sniff(data: bytes) -> str | None:
@@ -330,7 +382,23 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'") from None
     app = create_app(**kwargs)
     print(f"affordhand: serving on http://{host}:{port}/ (uploads kept in {app.state.work_dir})", flush=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        http=header_timeout_protocol(min(HEADER_TIMEOUT_S, kwargs.get("request_timeout_s", HEADER_TIMEOUT_S)))
+        or "auto",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=GRACEFUL_S,
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.Server(config).run()
     finally:
         shutil.rmtree(app.state.work_dir, ignore_errors=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # A refinement a stopped server was running cannot be interrupted inside torch: its results are
+        # already removed, so the process ends now instead of computing them for nobody.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
