@@ -279,3 +279,17 @@ def _inputs(tmp):
     src = tmp / "in.jsonl"
     src.write_text("".join(dumps_record(_good(i)) + "\n" for i in range(2)))
     return src
+
+
+@FUZZ
+@given(lines=st.lists(hostile_line(), min_size=1, max_size=3))
+def test_export_reads_a_hostile_metrics_log_up_to_its_first_bad_line(tmp_path_factory, capsys, lines):
+    tmp = tmp_path_factory.mktemp("metrics")
+
+    def spoil(prior):
+        good = b'{"step": 10, "loss": 0.25}\n'
+        (prior / "metrics.jsonl").write_bytes(good + b"\n".join(lines))
+
+    prior = _hostile_prior(tmp, spoil)
+    _run(["export-prior", str(prior), str(tmp / "out")], capsys, prior / "metrics.jsonl", allowed=(0,))
+    assert "- last logged step" in (tmp / "out" / "README.md").read_text()  # the good entry, or a later one

@@ -405,3 +405,54 @@ def test_the_first_3d_view_is_the_photos_viewpoint():
     assert (down - centre)[1] < -0.5 * step and abs((down - centre)[0]) < 1e-3 * step  # page y grows upward
     np.testing.assert_allclose(away, centre, atol=1e-3 * step)  # depth does not move a point in this view
     plt.close("all")
+
+
+def test_doubt_alone_never_leaves_fewer_than_six_seen_joints():
+    from types import SimpleNamespace
+
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, _visibility
+
+    rec = {"joints3d": np.zeros((21, 3)), "keypoints2d": np.zeros((21, 2))}
+    doubt = np.linspace(0.5, 0.1, 21)  # every joint past the threshold; the last ones least in doubt
+    seen = _visibility(rec, SimpleNamespace(disagreement=doubt), ImageOptions())
+    assert seen.sum() == MIN_SEEN_BY_DOUBT and seen[-MIN_SEEN_BY_DOUBT:].all()
+    told = _visibility(
+        rec, SimpleNamespace(disagreement=doubt), ImageOptions(occluded=("index", "middle", "ring", "pinky"))
+    )
+    assert told.sum() == 5 and told[:5].all()  # the user's word stands: wrist and thumb, whatever the doubt
+
+
+def _diagonal(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points.max(0) - points.min(0)))
+
+
+def test_a_hand_with_few_seen_joints_keeps_its_size_on_the_photo():
+    """Four fingers said hidden leave the wrist and the thumb: the fitted hand must keep the size MediaPipe's
+    21 points give it (once, a fist kept four joints and shrank to a 20 px blob)."""
+    pytest.importorskip("mediapipe")
+    import affordhand as ah
+
+    for hidden in (("index", "middle", "ring", "pinky"), ("thumb", "middle", "ring", "pinky")):
+        rec = ah.refine_image(EXAMPLE, None, samples=1, occluded=hidden)[0]
+        assert int(np.sum(rec["visible"])) <= 5
+        K = np.asarray(rec["K"])
+        uv = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(K)[None])[0].numpy()
+        ratio = _diagonal(uv) / _diagonal(np.asarray(rec["keypoints2d"]))
+        assert 1 / 1.5 <= ratio <= 1.5, (hidden, ratio)
+
+
+def test_a_hand_all_in_doubt_keeps_six_joints_and_its_size(tmp_path):
+    """Doubt on every joint (the mirror pass's threshold near 0) leaves the six least doubtful seen, and the
+    hand keeps the size MediaPipe's 21 points give it."""
+    pytest.importorskip("mediapipe")
+    from affordhand.hand import BuiltinHand
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, process_image
+    from affordhand.prior.model import load_prior
+
+    options = ImageOptions(max_disagreement=1e-9, samples=1, views=False)
+    rec = process_image(EXAMPLE, tmp_path, options, BuiltinHand(), load_prior())[0]["record"]
+    assert int(np.sum(rec["visible"])) == MIN_SEEN_BY_DOUBT
+    uv = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(np.asarray(rec["K"]))[None])[0].numpy()
+    assert 1 / 1.5 <= _diagonal(uv) / _diagonal(np.asarray(rec["keypoints2d"])) <= 1.5

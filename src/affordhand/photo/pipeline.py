@@ -66,15 +66,25 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
     return names
 
 
+MIN_SEEN_BY_DOUBT = 6  # doubt alone never leaves fewer seen joints than this (a box or --occluded may)
+
+
 def _visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
     """Return (21,) visible flags: not behind the object box, not in a finger the user says is hidden, and
-    placed alike by MediaPipe in the image and its mirror image."""
+    placed alike by MediaPipe in the image and its mirror image. Doubt alone never leaves fewer than
+    MIN_SEEN_BY_DOUBT joints seen: the least doubtful of those the box and the user leave stay seen."""
     visible = occlusion_from_box(rec["joints3d"], rec["keypoints2d"], options.object_box)
     for finger in options.occluded:
         visible[list(skeleton.OPENPOSE_FINGER_JOINTS[finger])] = False
-    if detection.disagreement is not None:
-        visible &= ~(np.nan_to_num(detection.disagreement, nan=0.0) > options.max_disagreement)
-    return visible
+    if detection.disagreement is None:
+        return visible
+    doubt = np.nan_to_num(np.asarray(detection.disagreement, float), nan=0.0)
+    sure = visible & ~(doubt > options.max_disagreement)
+    keep = min(MIN_SEEN_BY_DOUBT, int(visible.sum()))
+    if sure.sum() < keep:
+        order = np.argsort(np.where(visible, doubt, np.inf), kind="stable")
+        sure[order[:keep]] = True
+    return sure
 
 
 def _hand_text(rec: dict, path: Path, options: ImageOptions, describer, notes: list[str]) -> str | None:

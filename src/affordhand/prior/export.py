@@ -47,11 +47,22 @@ def export_prior(spec: str, out: str | Path, force: bool = False) -> Path:
     return out
 
 
+def _finite(value) -> bool:
+    """Whether a logged value is a finite number (a hostile log holds anything)."""
+    import math
+
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value) if abs(value) < 1e308 else math.inf)
+    )
+
+
 def model_card(src: Path, files: list[str]) -> str:
     """Return the model card of the prior in src: front matter for the Hub, data, settings and figures."""
     config = json.loads((src / "config.json").read_text())
     metrics = read_journal(src / "metrics.jsonl")  # a torn or broken line ends the log
-    last = next((m for m in reversed(metrics) if isinstance(m.get("loss"), (int, float))), {})
+    last = next((m for m in reversed(metrics) if _finite(m.get("loss"))), {})
     lines = [
         "---",
         "library_name: affordhand",
@@ -72,8 +83,9 @@ def model_card(src: Path, files: list[str]) -> str:
         f"- {config.get('steps')} steps, batch {config.get('batch')}, lr {config.get('lr')}, seed {config.get('seed')}",
     ]
     if last:
-        val = f", validation loss {last['val_loss']:.4f}" if isinstance(last.get("val_loss"), (int, float)) else ""
-        lines.append(f"- last logged step {last.get('step')}: training loss {last.get('loss', float('nan')):.4f}{val}")
+        val = f", validation loss {float(last['val_loss']):.4f}" if _finite(last.get("val_loss")) else ""
+        step = last.get("step") if isinstance(last.get("step"), int) else "?"
+        lines.append(f"- last logged step {step}: training loss {float(last['loss']):.4f}{val}")
     lines += ["", "## Files", ""] + [f"- `{name}`" for name in files]
     if SKELETON_FILE in files:
         lines.append(

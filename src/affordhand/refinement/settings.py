@@ -36,7 +36,7 @@ class GuidedConfig:
     # better than the refined one (refinement/fallback.py); "none": the refined pose as it is
     fallback: Literal["fingers", "none"] = "fingers"
     # "prior": refine in the prior's pose convention, on a skeleton with the hand model's joints and the prior's
-    # bone directions (hand/convention.py); "input": in the hand model's own convention (before 2026-12)
+    # bone directions (hand/convention.py); "input": in the hand model's own convention
     pose_convention: Literal["prior", "input"] = "prior"
     # a hand whose object the prior was not trained on (PriorConfig.objects) is conditioned on its grasp alone
     # where the prior has a grasp field and the grasp is known ("grasp"): a new object's sentence narrows the
@@ -80,8 +80,7 @@ class FitConfig:
     # weight of 2 sin^2(angle / 2) between the fitted orientation and the input's (refinement/fit.py) against the
     # robust 2D cost summed over the seen joints and divided by the six palm joints': with those six seen, a
     # 10 deg turn costs as much as a 0.85 px residual on each. Chosen on the synthetic validation set over the
-    # regressor's rotation noise (benchmarks/orient_hold.py). 0 lets the keypoints alone set the orientation
-    # (as before 2026-12).
+    # regressor's rotation noise (benchmarks/orient_hold.py). 0 lets the keypoints alone set the orientation.
     orient_prior: float = 0.03
     pose_iters: int = 150
     lr_pose: float = 0.01
@@ -112,8 +111,7 @@ class RefineConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     # in the prior's modes, a short global fit again once the fingers are refined (half the iterations). On the
     # synthetic validation set it lowers occluded MPJPE at every occlusion level (by 0.02-0.23 mm; visible
-    # within 0.1 mm); it was off before 2026-12, when it cost visible accuracy there. `fit` mode keeps its
-    # single global fit (the image front end's initial fit is that mode)
+    # within 0.1 mm). `fit` mode keeps its single global fit (the image front end's initial fit is that mode)
     refit_global: bool = True
 
     def __post_init__(self):

@@ -14,7 +14,8 @@ For each grasp:
    finger's role (wrap and pad: mostly at the MCP; tip: mostly at the PIP), the DIP coupled to the PIP by
    DIP_COUPLING. The other fingers go to their role's posture (extended, relaxed, curled) and stop early
    where they meet the object.
-4. **The thumb** is tried at THUMB_FLEXIONS x THUMB_CANDIDATES carpometacarpal postures (flexion, and
+4. **The thumb** (in palm opposition already opposed before the object came, THUMB_FIRST) is tried at
+   THUMB_FLEXIONS x THUMB_CANDIDATES carpometacarpal postures (flexion, and
    abduction within the class's range: abducted in opposition, adducted along the index), each closed onto
    the object; the one whose contact best opposes the fingers' (the object's normals at the two contacts
    most nearly opposite: the simplest force-closure criterion) is kept; in palm opposition, where the palm
@@ -28,10 +29,11 @@ coefficient of variation of hand and finger lengths in adult anthropometry (Grei
 length, 3-4 % for finger segments relative to it). Each joint's rate and each pre-shape get small noise
 (RATE_SD, PRESHAPE_SD): people close their hands in slightly different ways.
 
-Nothing here is fitted to recorded grasps: no pose, mean or distribution comes from them. Five settings were
+Nothing here is fitted to recorded grasps: no pose, mean or distribution comes from them. A few settings were
 chosen, as on a validation set, on half of the real grasps' objects (`benchmarks/grasp_realism.py --objects
 validation`): the fingers' ulnar inclination, their adducted "normal" spread, the wrap's PIP rate, the DIP
-coupling and the thumb's rates; realism is reported on the other half.
+coupling, the thumb's rates and flexion presets, and whether the thumb opposes before the object comes;
+realism is reported on the other half.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ from affordhand.synth.contact import (
 )
 
 # The DIP's closing rate against the PIP's. Free motion couples them at about 2/3 (Rijpkema & Girard 1991);
-# chosen on the validation half of the real grasps' objects among 0.67 and 0.4, as were the wrap's PIP rate
-# (among 1.0, 0.6, 0.4) and the thumb's rates below (benchmarks/grasp_realism.py --objects validation).
-DIP_COUPLING = 0.4
+# chosen on the validation half of the real grasps' objects among 0.67, 0.4 and 0.2, as were the wrap's PIP
+# rate (among 1.0, 0.6, 0.4) and the thumb's settings below (benchmarks/grasp_realism.py --objects validation).
+DIP_COUPLING = 0.2
 # Finger roles: (pre-shape flexion of MCP, PIP, DIP), (closing rates), whether the finger closes onto the
 # object (a virtual finger) or only toward its pre-shape's own target, and that target (rad).
 ROLES = {
@@ -92,13 +94,25 @@ ULNAR_INCLINATION = 0.15
 # the class's thumb (Feix: abducted or adducted), and its closing rates (CMC flexion, MCP, IP).
 THUMB_RANGES = {"abducted": (-0.45, 0.75), "adducted": (-0.80, -0.15)}
 THUMB_CANDIDATES = 4
-THUMB_FLEXIONS = (-0.4, 0.2, 0.8)  # CMC flexion presets tried (rad)
-THUMB_RATES = (1.0, 0.5, 0.5)  # opposition is mostly the carpometacarpal joint's
+# CMC flexion presets tried (rad), chosen among (-0.4, 0.2, 0.8), (0, 0.4, 0.8) and (0.3, 0.6, 0.9); and the
+# closing rates, among (1, .5, .5), (1, .5, .1), (1, .5, 0), (1, .8, .1) and (.5, 1, .1): opposition is mostly
+# the carpometacarpal joint's, and the interphalangeal joint stays nearly straight, as in the real grasps.
+THUMB_FLEXIONS = (0.0, 0.4, 0.8)
+THUMB_RATES = (1.0, 0.5, 0.1)
 THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts open, in the palm's plane
-THUMB_FIRST = False
+# In palm opposition the thumb takes an opposed carpometacarpal posture (flexion, abduction ranges, rad) before
+# the object comes, so the object rests against the palm and the thenar eminence instead of cutting into the
+# thumb's metacarpal (with the open pre-shape, 7 % of grasps failed every round for that); the thumb then
+# closes from postures about it (THUMB_AROUND: flexion up to this much below, abduction either side). Chosen
+# on the validation half against the open pre-shape (THUMB_FIRST False).
+THUMB_FIRST = True
 THUMB_FIRST_OPPOSITIONS = ("palm",)
 THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.6, -0.1))}
-THUMB_AROUND = (0.4, 0.2)  # flexion below, abduction either side of the pre-shape (rad) that candidates start at
+THUMB_AROUND = (0.4, 0.2)
+# The direction an object in palm opposition is moved until the hand is clear of it: away from the palm, and
+# toward the fingers and the little finger's side, off the opposed thumb's metacarpal; chosen on the validation
+# half among straight off the palm (0, -1, 0), (-0.6, -0.8, 0) and this.
+WRAP_PUSH = (-0.4, -0.8, -0.4)
 
 # Where a wrapped handle touches the palm along the hand (x, m at scale 1: the wrist at 0, the finger bases
 # at about -0.09): under the palm's middle, toward the finger bases.
@@ -384,7 +398,8 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
         else:
             touching = [0]
     else:
-        placed = _push_clear(placed, shape, angles, np.tile([0.0, -1.0, 0.0], (n, 1)))
+        away = np.asarray(WRAP_PUSH if opposed else (0.0, -1.0, 0.0), float)
+        placed = _push_clear(placed, shape, angles, np.tile(away / np.linalg.norm(away), (n, 1)))
         angles, _ = close_chains(shape, placed, angles, rates, target, [0, 1, 2, 3])
     chains = shape.chains(angles)
     clear = segment_distances(placed, chains[:, :4], shape.radii[:, :4])  # (N, 4, 3)
