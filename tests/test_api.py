@@ -199,3 +199,21 @@ def test_a_partial_written_under_the_old_name_of_the_keypoint_weight_resumes(dat
     out.unlink()
     proc = subprocess.run(argv, capture_output=True, text=True)
     assert proc.returncode == 0 and "resuming: 3 records already refined" in proc.stderr, proc.stderr
+
+
+def test_refine_exits_1_when_a_record_is_left_out(data, tmp_path, monkeypatch, capsys):
+    """An output missing records whose result was not finite is not a success."""
+    import affordhand.refinement.job as job
+    from affordhand.cli import main
+
+    real = job.refine_batch
+
+    def one_broken(records, *args, **kwargs):
+        out = real(records, *args, **kwargs)
+        out[0]["joints3d"] = np.full((21, 3), np.nan)
+        return out
+
+    monkeypatch.setattr(job, "refine_batch", one_broken)
+    argv = ["refine", "--input", str(data / "test_init.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--mode", "fit"]
+    assert main(argv) == 1
+    assert "gave no finite result and were left out" in capsys.readouterr().err

@@ -95,4 +95,4 @@ def run(args) -> int:
             f"wrote {result.written} of {result.total} refined records to {args.out} "
             f"(mode {args.mode}; settings: {settings_path(args.out)})"
         )
-    return 0
+    return 1 if result.failed else 0  # 0 only for a complete output: a left-out record is a failure
