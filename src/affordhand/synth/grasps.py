@@ -9,7 +9,9 @@ For each grasp:
 2. **The placement** follows Feix et al.'s (2016) opposition: palm opposition puts the primitive against the
    palm's face (a handle runs obliquely across the palm, from the hypothenar toward the index's base, as in
    the power grip that Napier (1956) described); pad opposition puts it in front of the fingers' pads with
-   the palm free (a gap); side opposition puts it against the radial side of the bent index.
+   the palm free (a gap); side opposition puts it against the radial side of the bent index. Where the hand
+   is in its way (the opposed thumb's metacarpal, in palm opposition), it slides along the palm toward the
+   little finger's side (WRAP_PUSH) until clear.
 3. **The fingers** that the class's virtual fingers name close onto it, every joint at the rate of the
    finger's role (wrap and pad: mostly at the MCP; tip: mostly at the PIP), the DIP coupled to the PIP by
    DIP_COUPLING. The other fingers go to their role's posture (extended, relaxed, curled) and stop early
@@ -109,10 +111,12 @@ THUMB_FIRST = True
 THUMB_FIRST_OPPOSITIONS = ("palm",)
 THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.6, -0.1))}
 THUMB_AROUND = (0.4, 0.2)
-# The direction an object in palm opposition is moved until the hand is clear of it: away from the palm, and
-# toward the fingers and the little finger's side, off the opposed thumb's metacarpal; chosen on the validation
-# half among straight off the palm (0, -1, 0), (-0.6, -0.8, 0) and this.
-WRAP_PUSH = (-0.4, -0.8, -0.4)
+# The direction an object in palm opposition is moved until the hand is clear of it: mostly along the palm,
+# toward the little finger's side and the fingers, off the opposed thumb's metacarpal, so it stays against the
+# palm. Chosen on the validation half among straight off the palm (0, -1, 0), (-0.6, -0.8, 0),
+# (-0.4, -0.8, -0.4), (-0.7, -0.1, -0.7) and this; off the palm, a thin handle ends up held by the fingers'
+# middle phalanges and the hand's aperture no longer follows the object's size.
+WRAP_PUSH = (-0.4, -0.2, -0.9)
 
 # Where a wrapped handle touches the palm along the hand (x, m at scale 1: the wrist at 0, the finger bases
 # at about -0.09): under the palm's middle, toward the finger bases.
@@ -122,7 +126,7 @@ HAND_SIZE_SD = 0.05
 FINGER_LENGTH_SD = 0.035
 RATE_SD = 0.12  # relative, per joint
 PRESHAPE_SD = 0.05  # rad
-MAX_TRIES = 6
+MAX_TRIES = 12
 FINGERS = ("index", "middle", "ring", "pinky")
 _CHAIN = {"index": 0, "middle": 1, "pinky": 2, "ring": 3, "thumb": 4}  # MANO finger order
 
@@ -357,6 +361,26 @@ def _push_clear(objects: Objects, shape: HandShape, angles: np.ndarray, directio
     return objects
 
 
+def _thumb_preshape(grasp_id: int, angles: np.ndarray, rng) -> bool:
+    """Set the thumb's pre-shape in angles (in place); return whether it is opposed before the object comes
+    (THUMB_FIRST: the object then rests against the palm and the thumb's metacarpal, never inside them)."""
+    angles[:, 12, 0], angles[:, 13, 0], angles[:, 14, 0] = THUMB_PRESHAPE
+    angles[:, 12, 1] = np.mean(THUMB_RANGES[GRASPS[grasp_id].thumb])
+    opposed = THUMB_FIRST and GRASPS[grasp_id].opposition in THUMB_FIRST_OPPOSITIONS
+    if opposed:
+        flex, abd = THUMB_OPPOSED[GRASPS[grasp_id].thumb]
+        angles[:, 12, 0], angles[:, 12, 1] = rng.uniform(*flex, len(angles)), rng.uniform(*abd, len(angles))
+    return opposed
+
+
+def _finger_normal(shape: HandShape, angles: np.ndarray, placed: Objects, touching: list[int]) -> np.ndarray:
+    """Return the fingers' contact normal (N, 3): the mean object normal at the touching fingers' nearest
+    points, unit length."""
+    normals = [object_normal(placed, _contact_points(shape, angles, placed, c)[:, None])[:, 0] for c in touching]
+    normal = np.mean(normals, 0)
+    return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+
+
 def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator):
     """Return (angles (N, 15, 3), ok (N,)) for one round of grasps of class grasp_id on these objects."""
     spec = SPECS[grasp_id]
@@ -369,14 +393,7 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
     size = np.stack([p[1] for p in prims])
     placed = _place(spec, GRASPS[grasp_id].virtual_fingers, kind, size, shape, rng)
     angles, rates, target, touching = _finger_setup(spec, n, rng)
-    angles[:, 12, 0], angles[:, 13, 0], angles[:, 14, 0] = THUMB_PRESHAPE
-    angles[:, 12, 1] = np.mean(THUMB_RANGES[GRASPS[grasp_id].thumb])
-    opposed = THUMB_FIRST and GRASPS[grasp_id].opposition in THUMB_FIRST_OPPOSITIONS
-    if opposed:
-        # The thumb takes its opposed carpometacarpal posture before the object comes: the object then rests
-        # against the palm and the thumb's metacarpal (the thenar eminence), never inside them.
-        flex, abd = THUMB_OPPOSED[GRASPS[grasp_id].thumb]
-        angles[:, 12, 0], angles[:, 12, 1] = rng.uniform(*flex, n), rng.uniform(*abd, n)
+    opposed = _thumb_preshape(grasp_id, angles, rng)
     if spec.family == "between":
         target[:, 0:3, 0] = angles[:, 0:3, 0] = ROLES["relaxed"][3]
         target[:, 3:6, 0] = angles[:, 3:6, 0] = ROLES["relaxed"][3]
@@ -403,12 +420,7 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
         angles, _ = close_chains(shape, placed, angles, rates, target, [0, 1, 2, 3])
     chains = shape.chains(angles)
     clear = segment_distances(placed, chains[:, :4], shape.radii[:, :4])  # (N, 4, 3)
-    # The fingers' contact normal: the mean object normal at the touching fingers' nearest points.
-    normals = []
-    for c in touching:
-        normals.append(object_normal(placed, _contact_points(shape, angles, placed, c)[:, None])[:, 0])
-    finger_normal = np.mean(normals, 0)
-    finger_normal /= np.maximum(np.linalg.norm(finger_normal, axis=1, keepdims=True), 1e-9)
+    finger_normal = _finger_normal(shape, angles, placed, touching)
     if spec.thumb_closes:
         wrap = GRASPS[grasp_id].opposition == "palm"
         angles, thumb_clear = _close_thumb(
