@@ -11,7 +11,7 @@ For each grasp:
    the power grip that Napier (1956) described); pad opposition puts it in front of the fingers' pads with
    the palm free (a gap); side opposition puts it against the radial side of the bent index. Where the hand
    is in its way (the opposed thumb's metacarpal, in palm opposition), it slides along the palm toward the
-   little finger's side (WRAP_PUSH) until clear.
+   little finger's side (WRAP_PUSHES) until clear.
 3. **The fingers** that the class's virtual fingers name close onto it, every joint at the rate of the
    finger's role (wrap and pad: mostly at the MCP; tip: mostly at the PIP), the DIP coupled to the PIP by
    DIP_COUPLING. The other fingers go to their role's posture (extended, relaxed, curled) and stop early
@@ -111,12 +111,13 @@ THUMB_FIRST = True
 THUMB_FIRST_OPPOSITIONS = ("palm",)
 THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.6, -0.1))}
 THUMB_AROUND = (0.4, 0.2)
-# The direction an object in palm opposition is moved until the hand is clear of it: mostly along the palm,
-# toward the little finger's side and the fingers, off the opposed thumb's metacarpal, so it stays against the
-# palm. Chosen on the validation half among straight off the palm (0, -1, 0), (-0.6, -0.8, 0),
-# (-0.4, -0.8, -0.4), (-0.7, -0.1, -0.7) and this; off the palm, a thin handle ends up held by the fingers'
-# middle phalanges and the hand's aperture no longer follows the object's size.
-WRAP_PUSH = (-0.4, -0.2, -0.9)
+# The directions an object in palm opposition is moved until the hand is clear of it, round by round: first
+# along the palm toward the little finger's side and the fingers, off the opposed thumb's metacarpal, so it
+# stays against the palm; where that fails (a thin handle the thumb then cannot reach), off the palm as well.
+# Chosen on the validation half among straight off the palm (0, -1, 0), (-0.6, -0.8, 0), (-0.4, -0.8, -0.4),
+# (-0.7, -0.1, -0.7) and (-0.4, -0.2, -0.9) alone; straight off the palm, a thin handle ends up held by the
+# fingers' middle phalanges and the hand's aperture no longer follows the object's size.
+WRAP_PUSHES = ((-0.4, -0.2, -0.9), (-0.4, -0.8, -0.4))
 
 # Where a wrapped handle touches the palm along the hand (x, m at scale 1: the wrist at 0, the finger bases
 # at about -0.09): under the palm's middle, toward the finger bases.
@@ -381,7 +382,7 @@ def _finger_normal(shape: HandShape, angles: np.ndarray, placed: Objects, touchi
     return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
 
 
-def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator):
+def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator, round_: int = 0):
     """Return (angles (N, 15, 3), ok (N,)) for one round of grasps of class grasp_id on these objects."""
     spec = SPECS[grasp_id]
     n = len(objects)
@@ -415,7 +416,7 @@ def _attempt(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Generator)
         else:
             touching = [0]
     else:
-        away = np.asarray(WRAP_PUSH if opposed else (0.0, -1.0, 0.0), float)
+        away = np.asarray(WRAP_PUSHES[round_ % len(WRAP_PUSHES)] if opposed else (0.0, -1.0, 0.0), float)
         placed = _push_clear(placed, shape, angles, np.tile(away / np.linalg.norm(away), (n, 1)))
         angles, _ = close_chains(shape, placed, angles, rates, target, [0, 1, 2, 3])
     chains = shape.chains(angles)
@@ -449,8 +450,8 @@ def sample_grasps(grasp_id: int, objects: list[ObjectSpec], rng: np.random.Gener
     placed = Objects(np.zeros(n, int), np.zeros((n, 3)), np.zeros((n, 3, 3)), np.zeros((n, 3)))
     hands = HandShape(np.ones((n, 5)), np.ones(n))
     todo = np.arange(n)
-    for _ in range(MAX_TRIES):
-        got, good, prims, shape = _attempt(grasp_id, [objects[i] for i in todo], rng)
+    for round_ in range(MAX_TRIES):
+        got, good, prims, shape = _attempt(grasp_id, [objects[i] for i in todo], rng, round_)
         fill = good | ~ok[todo]
         idx = todo[fill]
         angles[idx], ok[idx] = got[fill], good[fill]
