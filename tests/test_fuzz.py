@@ -3,8 +3,6 @@ naming the file), never raise, and whatever it writes must be strict JSON."""
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -262,20 +260,17 @@ HOSTILE_FOLDERS = {
 }
 
 
-def test_refine_refuses_each_hostile_prior_folder_in_one_line(tmp_path):
+def test_refine_refuses_each_hostile_prior_folder_in_one_line(tmp_path, capsys):
     for i, (what, (spoil, message)) in enumerate(HOSTILE_FOLDERS.items()):
         tmp = tmp_path / str(i)
         tmp.mkdir()
         prior = _hostile_prior(tmp, spoil)
-        proc = subprocess.run(
-            [sys.executable, "-m", "affordhand", "refine", "--input", str(_inputs(tmp)), "--out", str(tmp / "o.jsonl")]
-            + ["--prior", str(prior), "--samples", "1", "--steps", "5"],
-            capture_output=True,
-            text=True,
-        )
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (what, proc.stderr)
-        assert re.search(message, lines[-1]) and lines[-1].startswith("error: "), (what, proc.stderr)
+        argv = ["refine", "--input", str(_inputs(tmp)), "--out", str(tmp / "o.jsonl"), "--prior", str(prior)]
+        code = main(argv + ["--samples", "1", "--steps", "5"])
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code == 2 and "Traceback" not in err, (what, err)
+        assert re.search(message, lines[-1]) and lines[-1].startswith("error: "), (what, err)
         assert not (tmp / "o.jsonl").exists(), what  # refused before anything was written
 
 
