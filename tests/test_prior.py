@@ -51,12 +51,14 @@ class _GaussianPrior:
 def test_ddim_inversion_round_trip():
     prior = _GaussianPrior()
     denoise = denoiser(prior.schedule, lambda x, t: prior.output(x, t))
-    x0 = 0.5 * torch.randn(32, 45, dtype=torch.float64)
+    x0 = 0.5 * torch.randn(32, 45, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     up = prior.schedule.timesteps(100, 400)[::-1]
     x_t = ddim_invert(prior.schedule, denoise, x0, up)
     assert not torch.allclose(x_t, x0, atol=1e-2)
     back = sample_ddim(prior.schedule, denoise, x_t, up[::-1])
-    assert torch.allclose(back, x0, atol=2e-2)
+    # 100 steps leave a scale error of about 1 % (the discretisation's, the same for every value): relative
+    # tolerance, so that a large draw of x0 does not fail it (unseeded, this failed on a draw beyond 2)
+    assert torch.allclose(back, x0, rtol=2e-2, atol=1e-3)
 
 
 def test_cfg_scale_zero_is_unconditional_and_one_is_conditional():
