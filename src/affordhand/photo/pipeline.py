@@ -29,14 +29,19 @@ from affordhand.report.plot3d import hands_html
 FINGERS = tuple(skeleton.OPENPOSE_FINGER_JOINTS)
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    """Return the comma-separated numbers of text, or () where one is not a number."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        return ()
+
+
 def parse_box(text: str | None):
     """Return (x0, y0, x1, y1) from 'x0,y0,x1,y1', or None."""
     if not text:
         return None
-    try:
-        box = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        box = ()
+    box = _numbers(text)
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
         raise AffordhandError(f"--object-box must be finite x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {text!r}")
     return box
@@ -46,10 +51,7 @@ def parse_numbers(text: str | None, count: int, flag: str) -> tuple[float, ...] 
     """Return `count` comma-separated numbers, or None for no text (finiteness is the settings' to check)."""
     if not text:
         return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
+    values = _numbers(text)
     if len(values) != count:
         raise AffordhandError(f"{flag} must be {count} comma-separated numbers, got {text!r}")
     return values

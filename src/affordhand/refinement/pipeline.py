@@ -120,12 +120,12 @@ def refine_batch(
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
     convention = None
-    if config.mode in ("affordance", "uncond") and prior is not None and config.guided.pose_convention == "prior":
-        # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton
-        # with the input's joints and the prior's bone directions (hand/convention.py).
-        convention = prior_convention(hand, prior)
     if config.mode in ("affordance", "uncond") and prior is not None:
         config.guided.check_levels(prior.config.T)
+        if config.guided.pose_convention == "prior":
+            # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a
+            # skeleton with the input's joints and the prior's bone directions (hand/convention.py).
+            convention = prior_convention(hand, prior)
     if convention is not None:
         hand = convention.hand
         batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
