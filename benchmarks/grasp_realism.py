@@ -37,14 +37,13 @@ Skipped with a reason when `../shared` is absent.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_common_args, markdown_copy
 
 from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
@@ -53,8 +52,6 @@ from affordhand.hand.convention import matched_convention
 from affordhand.hand.skeleton import pose_to_angles
 from affordhand.synth.config import SynthConfig
 from affordhand.synth.dataset import generate
-
-SHARED = Path(os.environ.get("AFFORDHAND_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
 def finger_joints(hand: BuiltinHand, poses: np.ndarray) -> np.ndarray:
@@ -183,9 +180,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000, help="synthetic grasps generated")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_common_args(parser)
     parser.add_argument("--objects", default="report", choices=("report", "validation", "all"))
     args = parser.parse_args()
+    with markdown_copy(args.markdown):
+        report(args, parser)
+
+
+def report(args, parser: argparse.ArgumentParser) -> None:
+    """Measure and print the tables."""
     path = args.shared / "realgrasps" / "grasps.jsonl"
     if not path.is_file():
         print(f"skipped: {path} is not there (the real grasps live in ../shared beside the checkout)")

@@ -21,9 +21,8 @@ import tempfile
 
 from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
-from affordhand.hand import BuiltinHand
-from affordhand.prior.model import load_prior
-from affordhand.refinement.pipeline import FitConfig, RefineConfig, refine_records
+from affordhand.refinement.loader import load_refiner
+from affordhand.refinement.pipeline import FitConfig, RefineConfig
 from affordhand.synth import scene
 from affordhand.synth.dataset import SynthConfig, build
 
@@ -47,7 +46,8 @@ def main() -> None:
         f"command: python benchmarks/orient_hold.py --seed {args.seed} --n {args.n} --occlusion {args.occlusion} "
         f"--rot-deg {args.rot_deg} --weights {args.weights} --prior {args.prior}"
     )
-    hand, prior = BuiltinHand(), load_prior(args.prior)
+    refiner = load_refiner(args.prior)
+    hand = refiner.hand
     own = scene.REGRESSOR["rot_deg"]
     rows = {}
     try:
@@ -57,12 +57,12 @@ def main() -> None:
                 build(SynthConfig(n=args.n, seed=args.seed, occlusion=args.occlusion), tmp)
                 gt = read_records(f"{tmp}/test.jsonl").records
                 init = read_records(f"{tmp}/test_init.jsonl").records
-            none = evaluate(gt, refine_records(init, RefineConfig(mode="none"), hand, prior), hand).overall
+            none = evaluate(gt, refiner.refine(init, RefineConfig(mode="none")), hand).overall
             rows[rot] = {"regressor": _cell(none), "n": len(gt)}
             for w in weights:
                 for mode in ("affordance", "uncond"):
                     config = RefineConfig(mode=mode, fit=FitConfig(orient_prior=w))
-                    rows[rot][(w, mode)] = _cell(evaluate(gt, refine_records(init, config, hand, prior), hand).overall)
+                    rows[rot][(w, mode)] = _cell(evaluate(gt, refiner.refine(init, config), hand).overall)
             print(f"rotation noise {rot:g} deg done ({len(gt)} hands)", flush=True)
     finally:
         scene.REGRESSOR["rot_deg"] = own

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from common import REPO, add_common_args, markdown_copy
 
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AFFORDHAND_SHARED", REPO.parent / "shared"))
 EXAMPLE = REPO / "examples" / "photos" / "fingerpose_halfcurl.jpg"
 # By-eye points of the example photo (examples/photos/README.md): index tip, index PIP, thumb tip.
 EXAMPLE_POINTS = {8: (335, 210), 6: (195, 235), 4: (332, 302)}
@@ -84,18 +82,16 @@ def score(hand: dict, entries: list[dict]) -> dict | None:
 
 
 def run(args) -> list[tuple[str, dict]]:
-    from affordhand.hand import BuiltinHand
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import process_image
-    from affordhand.prior.model import load_prior
-    from affordhand.refinement.uncertainty import uncertainty_for
+    from affordhand.refinement.loader import load_refiner
 
-    prior, recipe = load_prior("default"), uncertainty_for("default")[0]
+    refiner = load_refiner("default")
     options = ImageOptions(text=args.text, samples=args.samples, views=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for hand in annotated_hands(Path(args.shared)):
-            entries = process_image(Path(hand["image"]), Path(tmp), options, BuiltinHand(), prior, uncertainty=recipe)
+            entries = process_image(Path(hand["image"]), Path(tmp), options, refiner)
             rows.append((Path(hand["image"]).name, score(hand, entries)))
     return rows
 
@@ -125,19 +121,18 @@ def hidden_variant(hand: dict, folder: Path) -> dict | None:
 
 def run_hidden(args) -> list[tuple[str, dict]]:
     """Return [(photo, score)] of the hidden-finger variants (see the module's docstring)."""
-    from affordhand.hand import BuiltinHand
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import process_image
-    from affordhand.prior.model import load_prior
+    from affordhand.refinement.loader import load_refiner
 
-    prior = load_prior("default")
+    refiner = load_refiner("default")
     options = ImageOptions(text=args.text, samples=args.samples, views=False, occluded=HIDDEN)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for hand in annotated_hands(Path(args.shared)):
             variant = hidden_variant(hand, Path(tmp))
             if variant is not None:
-                entries = process_image(variant["image"], Path(tmp), options, BuiltinHand(), prior)
+                entries = process_image(variant["image"], Path(tmp), options, refiner)
                 rows.append((Path(hand["image"]).name, score(variant, entries)))
     return rows
 
@@ -246,7 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", default="A right hand holds an object.")
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--shared", default=str(SHARED))
+    add_common_args(parser)
     parser.add_argument(
         "--skeleton-sd",
         type=float,
@@ -255,6 +250,12 @@ def main() -> None:
         "looser prior takes the fit",
     )
     args = parser.parse_args()
+    with markdown_copy(args.markdown):
+        report(args, parser)
+
+
+def report(args, parser: argparse.ArgumentParser) -> None:
+    """Measure and print the tables."""
     if args.skeleton_sd is not None:
         from affordhand.photo import fit
 

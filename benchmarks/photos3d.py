@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -28,9 +27,8 @@ from pathlib import Path
 import numpy as np
 import roma
 import torch
+from common import add_common_args, markdown_copy
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AFFORDHAND_SHARED", REPO.parent / "shared"))
 SOURCES = ("MediaPipe", "initial", "refined")
 
 
@@ -83,17 +81,16 @@ def similarity_error(pred: np.ndarray, truth: np.ndarray, seen: np.ndarray) -> t
 def run(args) -> list[dict]:
     """Return one row per scored photo: hidden count and (hidden, seen) mm per source."""
     from affordhand.data.images import read_image
-    from affordhand.hand import BuiltinHand
     from affordhand.hand.camera import default_intrinsics
     from affordhand.photo.detect import detect_hands
     from affordhand.photo.fit import PHOTO_FIT, initial_records
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import _own_skeleton
-    from affordhand.prior.model import load_prior
+    from affordhand.refinement.loader import load_refiner
     from affordhand.refinement.pipeline import GuidedConfig, RefineConfig, refine_batch
 
-    prior = load_prior(args.prior)
-    hand = BuiltinHand()
+    refiner = load_refiner(args.prior)
+    hand, prior = refiner.hand, refiner.prior
     options = ImageOptions(text=args.text, views=False)
     rng = np.random.default_rng(args.seed)
     rows = []
@@ -136,8 +133,14 @@ def main() -> None:
     parser.add_argument("--prior", default="default")
     parser.add_argument("--text", help="a sentence for every hand (affordance mode); default: none (uncond)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_common_args(parser)
     args = parser.parse_args()
+    with markdown_copy(args.markdown):
+        report(args, parser)
+
+
+def report(args, parser: argparse.ArgumentParser) -> None:
+    """Measure and print the table."""
     if not (args.shared / "photos3d" / "frames.jsonl").is_file():
         print(f"skipped: {args.shared / 'photos3d'} is not there (the photos live in ../shared beside the checkout)")
         sys.exit(0)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import tempfile
 import time
@@ -59,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import roma
 import torch
+from common import SHARED, add_common_args, markdown_copy
 
 from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
@@ -66,18 +66,16 @@ from affordhand.eval.evaluate import evaluate, matched_errors
 from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import calibrate
 from affordhand.prior.config import PriorConfig
-from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train
 from affordhand.refinement.heldout_calibration import calibrate_heldout
-from affordhand.refinement.pipeline import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input, refine_records
+from affordhand.refinement.loader import load_refiner
+from affordhand.refinement.pipeline import FitConfig, GuidedConfig, RefineConfig, match_hand_to_input
 from affordhand.refinement.uncertainty import (
     PLACE,
     UNCERTAINTY_FILE,
     coverage,
     fit_uncertainty,
-    load_uncertainty,
     record_features,
-    uncertainty_for,
 )
 from affordhand.synth.scene import (
     PIXEL_NOISE,
@@ -88,7 +86,6 @@ from affordhand.synth.scene import (
     simulate_regressor,
 )
 
-SHARED = Path(os.environ.get("AFFORDHAND_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 HIDDEN_RANGE = (6, 12)  # joints the occluder hides, inclusive
 RELAXED_HAND = np.zeros(45)
 RELAXED_HAND[2:36:3] = 0.3  # flexion (z) of the 12 joints of the four fingers, MANO order; thumb straight
@@ -298,10 +295,10 @@ def train_fold_prior(train_grasps: list[dict], run_dir: Path, steps: int, seed: 
         calibrate_heldout(config, data, run_dir, quiet=True)
 
 
-def hand_for(init: list[dict], prior_dir) -> BuiltinHand:
-    """Return the hand model `affordhand refine --prior PRIOR_DIR` uses on these inputs: the prior's
+def hand_for(init: list[dict], refiner) -> BuiltinHand:
+    """Return the hand model `affordhand refine` uses with this refiner's prior on these inputs: the prior's
     calibrated skeleton (or the built-in one), recalibrated from the input's own joints on a mismatch."""
-    return match_hand_to_input(init, prior_hand_model(prior_dir)[0])[0]
+    return match_hand_to_input(init, refiner.hand)[0]
 
 
 RUNS = (  # label, prior ("fold" or "default"), refine settings
@@ -324,8 +321,7 @@ def run(args) -> tuple[dict, dict, dict]:
     records = load_grasps(grasps_path(Path(args.shared)))
     ref_hand = reference_hand(records)
     folds = fold_splits(records, args.folds, args.seed, args.split)
-    shipped = load_prior(args.prior)
-    shipped_recipe = uncertainty_for(args.prior)[0]
+    shipped = load_refiner(args.prior)
     profiles = args.profiles.split(",")
     guided = GuidedConfig(
         pose_convention=args.pose_convention,
@@ -358,10 +354,9 @@ def run(args) -> tuple[dict, dict, dict]:
                 f"{run_dir} holds a prior trained with other settings than {wanted} (or before priors listed "
                 "their objects); give another --keep folder"
             )
-        prior = load_prior(run_dir)
-        own_recipe = load_uncertainty(run_dir / UNCERTAINTY_FILE)
+        fold = load_refiner(run_dir)  # with its own recipe (train's held-out objects)
         train_mean = np.stack([g["hand_pose"] for g in train_grasps]).mean(0)
-        for label, total in prior_alone(prior, test_grasps, train_grasps, ref_hand, 32, args.seed + k).items():
+        for label, total in prior_alone(fold.prior, test_grasps, train_grasps, ref_hand, 32, args.seed + k).items():
             alone[label] = alone.get(label, 0.0) + total / len(records)
         pairs = {(g["object"], g["taxonomy_id"]) for g in train_grasps}
         for j, profile in enumerate(profiles):
@@ -369,12 +364,10 @@ def run(args) -> tuple[dict, dict, dict]:
             gt, init = make_scenes(test_grasps, args.views, profile, train_mean, ref_hand, rng)
             gt_all[profile] += gt
             outs[profile][ORACLE] += oracle(gt, train_grasps, ref_hand)
-            hands = {"fold": hand_for(init, run_dir), "default": hand_for(init, args.prior), "builtin": BuiltinHand()}
+            hands = {"fold": hand_for(init, fold), "default": hand_for(init, shipped), "builtin": BuiltinHand()}
             for label, which, settings in RUNS:
-                config = replace(base, **settings)
-                prior_used = shipped if which == "default" else prior
-                recipe = shipped_recipe if which == "default" else own_recipe  # and recalibrated across folds
-                outs[profile][label] += refine_records(init, config, hands[which], prior_used, uncertainty=recipe)
+                refiner = shipped if which == "default" else fold  # each with its own recipe
+                outs[profile][label] += refiner.refine(init, replace(base, **settings), hands[which])
             fold_of[profile] += [k] * len(gt)
             seen_pair[profile] += [(g["object"], g["taxonomy_id"]) in pairs for g in gt]
         print(
@@ -492,7 +485,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8000, help="training steps of each fold's prior")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", default="hamer,synth", help="regressor profiles: hamer, synth")
-    parser.add_argument("--shared", default=str(SHARED), help="the shared folder holding realgrasps/")
+    add_common_args(parser)
     parser.add_argument("--conditions", help="condition fields of the fold priors (default: train's), e.g. text")
     parser.add_argument("--keep", help="keep the fold priors in this folder and reuse those already there")
     parser.add_argument("--prior", default="default", help="the prior of the 'shipped prior' rows (a run folder)")
@@ -507,6 +500,12 @@ def main() -> None:
         "--sample-noise", default="antithetic", choices=("antithetic", "independent"), help="as refine's"
     )
     args = parser.parse_args()
+    with markdown_copy(args.markdown):
+        report(args, parser)
+
+
+def report(args, parser: argparse.ArgumentParser) -> None:
+    """Measure and print the tables."""
     if any(p not in PROFILES for p in args.profiles.split(",")):
         parser.error(f"--profiles: choose from {', '.join(PROFILES)}")
     print(

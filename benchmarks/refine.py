@@ -19,8 +19,7 @@ import torch
 
 from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
-from affordhand.hand import BuiltinHand
-from affordhand.prior.model import load_prior
+from affordhand.refinement.loader import load_refiner
 from affordhand.refinement.pipeline import RefineConfig, refine_batch, refine_records
 from affordhand.synth.dataset import SynthConfig, build
 
@@ -50,7 +49,8 @@ def main() -> None:
     )
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
     print(f"machine: {platform.machine()}, {dev}, torch {torch.__version__}")
-    hand, prior = BuiltinHand().to(args.device), load_prior(args.prior, args.device)
+    refiner = load_refiner(args.prior, device=args.device)
+    hand, prior = refiner.device_hand, refiner.prior
     base = RefineConfig()
     tmp = tempfile.TemporaryDirectory()
     sets = {}

@@ -10,16 +10,13 @@ import pytest
 
 import affordhand as ah
 from affordhand.data.records import dumps_record
-from affordhand.synth.dataset import SynthConfig, build
 
 PHOTO = Path(__file__).resolve().parents[1] / "examples" / "photos" / "fingerpose_halfcurl.jpg"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("api")
-    build(SynthConfig(n=300, seed=11), out)
-    return out
+def data(synth_data):
+    return synth_data
 
 
 def _plain(path, n):
@@ -30,6 +27,7 @@ def _plain(path, n):
     return rows
 
 
+@pytest.mark.slow
 def test_refine_on_plain_dicts_gives_what_the_cli_writes(data, tmp_path):
     rows = _plain(data / "test_init.jsonl", 6)
     rows[0]["visible"] = None  # default: every joint visible
@@ -59,6 +57,7 @@ def test_refine_on_plain_dicts_gives_what_the_cli_writes(data, tmp_path):
     assert [dumps_record(r) for r in refined] == (tmp_path / "out.jsonl").read_text().splitlines()
 
 
+@pytest.mark.slow
 def test_the_orientation_hold_is_the_same_setting_in_python_and_on_the_command_line(data, tmp_path):
     rows = _plain(data / "test_init.jsonl", 6)
     free = ah.refine(rows, mode="fit", orient_prior=0.0)
@@ -131,6 +130,7 @@ def test_a_setting_out_of_range_is_refused_before_any_work(data, option, match):
         ah.refine(rows, **option)
 
 
+@pytest.mark.slow
 def test_refine_image_takes_a_path_or_an_array():
     pytest.importorskip("mediapipe")
     from PIL import Image
@@ -183,6 +183,7 @@ def test_the_old_name_of_the_keypoint_weight_still_works_and_warns(data):
     assert np.allclose([r["hand_pose"] for r in old], [r["hand_pose"] for r in new])
 
 
+@pytest.mark.slow
 def test_a_partial_written_under_the_old_name_of_the_keypoint_weight_resumes(data, tmp_path):
     from affordhand.data.provenance import settings_path
     from affordhand.refinement.io import SETTINGS_KEY

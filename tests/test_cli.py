@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from affordhand.cli import main
 from affordhand.data.records import write_records
@@ -75,6 +76,7 @@ def test_evaluate_table_and_grouping_by_occluded_count(tmp_path, capsys):
     assert "PA-MPJPE" in out and "occluded_count=4" in out and "occluded_count=0" in out
 
 
+@pytest.mark.slow
 def test_user_mistakes_give_one_line_errors_not_tracebacks(tmp_path):
     gt, _ = _pair(tmp_path)
     bad = tmp_path / "bad.jsonl"

@@ -9,8 +9,6 @@ import sys
 import pytest
 
 from affordhand.cli import build_parser
-from affordhand.commands.refine import FIT_FLAGS, GUIDED_FLAGS, RUN_FLAGS
-from affordhand.commands.train import PRIOR_FLAGS
 from affordhand.errors import AffordhandError
 from affordhand.prior.config import PriorConfig
 from affordhand.refinement.settings import FitConfig, GuidedConfig, RefineConfig
@@ -26,13 +24,13 @@ def test_default_refine_flags_build_the_default_settings():
     from affordhand.commands.flags import config_from_args
 
     args = _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl")
-    guided = config_from_args(GuidedConfig, args, GUIDED_FLAGS)
+    guided = config_from_args(GuidedConfig, args)
     assert guided == GuidedConfig()
-    fit = config_from_args(FitConfig, args, FIT_FLAGS)
+    fit = config_from_args(FitConfig, args)
     assert fit == FitConfig()
-    assert config_from_args(RefineConfig, args, RUN_FLAGS, guided=guided, fit=fit) == RefineConfig()
+    assert config_from_args(RefineConfig, args, guided=guided, fit=fit) == RefineConfig()
     held = _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl", "--orient-prior", "0")
-    assert config_from_args(FitConfig, held, FIT_FLAGS).orient_prior == 0.0
+    assert config_from_args(FitConfig, held).orient_prior == 0.0
     assert not args.no_refit_global and RefineConfig().refit_global
     assert _parse("refine", "--input", "a.jsonl", "--out", "b.jsonl", "--no-refit-global").no_refit_global
 
@@ -47,10 +45,10 @@ def test_refine_flags_are_typed_and_choices_come_from_the_literal():
 def test_train_flags_build_a_prior_config_whose_width_follows_the_architecture():
     from affordhand.commands.flags import config_from_args
 
-    config = config_from_args(PriorConfig, _parse("train", "--data", "d", "--out", "o"), PRIOR_FLAGS)
+    config = config_from_args(PriorConfig, _parse("train", "--data", "d", "--out", "o"))
     assert config == PriorConfig() and config.width == 256
     args = _parse("train", "--data", "d", "--out", "o", "--architecture", "transformer", "--steps", "7")
-    config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
+    config = config_from_args(PriorConfig, args)
     assert (config.width, config.steps) == (128, 7)
     assert PriorConfig(architecture="transformer").width == 128  # the same default from Python
     assert PriorConfig(architecture="transformer", width=64).width == 64
@@ -74,6 +72,7 @@ def test_a_wrong_choice_from_python_names_the_allowed_values():
         (["--orient-prior", "-10"], "orient_prior must be at least 0, got -10.0"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_refine_setting_is_one_line_on_the_command_line(tmp_path, flag, message):
     out = tmp_path / "y.jsonl"
     proc = subprocess.run(
@@ -116,6 +115,7 @@ def test_functions_and_command_modules_stay_small():
     assert max(sizes.values()) < 250, sizes
 
 
+@pytest.mark.slow
 def test_bad_training_settings_are_one_line_errors():
     bad_values = [
         {"width": 0},
@@ -147,84 +147,33 @@ def test_bad_training_settings_are_one_line_errors():
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_a_partial_from_before_a_setting_existed_still_resumes():
-    """A setting added later reads, in an older partial's settings, as its default (what the old run did)."""
+def test_a_partial_of_an_earlier_settings_layout_is_migrated_or_refused_with_a_hint():
+    """A partial's first line carries its settings version: version 1 (the keypoint weight named `guidance`)
+    reads in today's layout; one that lacks a setting of today's refinement, or comes from a newer version,
+    is refused with what to do, never finished differently."""
+    import copy
     from dataclasses import asdict
 
     from affordhand.data.provenance import check_same_run
+    from affordhand.refinement.job import in_current_layout
+    from affordhand.refinement.settings import SETTINGS_VERSION
 
     now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
-    before = {**now, "settings": {**now["settings"], "fit": dict(now["settings"]["fit"])}}
-    del before["settings"]["fit"]["pose_sigma_px"]
-    with pytest.raises(AffordhandError, match="pose_sigma_px"):
-        check_same_run("OUT.partial", before, now)
-    check_same_run("OUT.partial", before, now, defaults={"settings": asdict(RefineConfig())})
-    other = {**now, "settings": {**now["settings"], "seed": 3}}
+    now["settings_version"] = SETTINGS_VERSION
+    renamed = copy.deepcopy(now)
+    del renamed["settings_version"]
+    renamed["settings"]["guided"]["guidance"] = renamed["settings"]["guided"].pop("keypoint_weight")
+    check_same_run("OUT.partial", in_current_layout("OUT.partial", renamed, now), now)
+    older = copy.deepcopy(renamed)
+    del older["settings"]["guided"]["fallback"]
+    with pytest.raises(AffordhandError, match=r"earlier affordhand .*guided\.fallback.*--restart"):
+        in_current_layout("OUT.partial", older, now)
+    with pytest.raises(AffordhandError, match="newer affordhand"):
+        in_current_layout("OUT.partial", {**now, "settings_version": SETTINGS_VERSION + 1}, now)
+    other = copy.deepcopy(now)
+    other["settings"]["seed"] = 3
     with pytest.raises(AffordhandError, match="seed"):
-        check_same_run("OUT.partial", before, other, defaults={"settings": asdict(RefineConfig())})
-
-
-def test_a_partial_from_before_the_safety_net_is_refused_not_finished_differently():
-    """The safety net and the size-relative keypoint costs changed results: a partial written before them
-    (no `fallback` in its settings) must not be finished with them."""
-    from dataclasses import asdict
-
-    from affordhand.data.provenance import check_same_run
-    from affordhand.refinement.job import OLD_RUN_SETTINGS
-
-    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
-    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
-    del before["settings"]["guided"]["fallback"]
-    del before["settings"]["guided"]["pose_convention"]  # it came later still
-    with pytest.raises(AffordhandError, match="fallback"):
-        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
-    old = {"fallback": "none", "pose_convention": "input"}
-    off = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], **old}}}
-    check_same_run("OUT.partial", before, off, defaults={"settings": OLD_RUN_SETTINGS})
-
-
-def test_a_partial_from_before_the_pose_convention_is_refused_not_finished_differently():
-    """Refinement in the prior's pose convention changed results where the hand's skeleton is not the
-    prior's: a partial written before it (no `pose_convention`) must not be finished with it."""
-    from dataclasses import asdict
-
-    from affordhand.data.provenance import check_same_run
-    from affordhand.refinement.job import OLD_RUN_SETTINGS
-
-    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
-    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
-    del before["settings"]["guided"]["pose_convention"]
-    before["settings"]["guided"]["fallback"] = "fingers"  # written between the safety net and the convention
-    with pytest.raises(AffordhandError, match="pose_convention"):
-        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
-    kept = {**now, "settings": {**now["settings"], "guided": {**now["settings"]["guided"], "pose_convention": "input"}}}
-    check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})
-
-
-def test_a_partial_from_before_unseen_objects_and_antithetic_noise_is_refused():
-    """The grasp alone for new objects, antithetic sample pairs and the global refit changed results: a
-    partial written before them must not be finished with them; its settings match only the old ones."""
-    from dataclasses import asdict
-
-    from affordhand.data.provenance import check_same_run
-    from affordhand.refinement.job import OLD_RUN_SETTINGS
-
-    now = {"command": "refine", "settings": asdict(RefineConfig()), "inputs": {"input": "a"}}
-    before = {**now, "settings": {**now["settings"], "guided": dict(now["settings"]["guided"])}}
-    del before["settings"]["guided"]["unseen_objects"]
-    del before["settings"]["guided"]["sample_noise"]
-    before["settings"]["refit_global"] = False  # the setting existed, off
-    before["settings"]["fit"] = {k: v for k, v in now["settings"]["fit"].items() if k != "orient_prior"}
-    with pytest.raises(AffordhandError, match="unseen_objects|sample_noise|refit_global|orient_prior"):
-        check_same_run("OUT.partial", before, now, defaults={"settings": OLD_RUN_SETTINGS})
-    old = {"unseen_objects": "text", "sample_noise": "independent"}
-    guided = {**now["settings"]["guided"], **old}
-    fit = {**now["settings"]["fit"], "orient_prior": 0.0}
-    kept = {**now, "settings": {**now["settings"], "guided": guided, "fit": fit, "refit_global": False}}
-    check_same_run("OUT.partial", before, kept, defaults={"settings": OLD_RUN_SETTINGS})
-    only_hold = {**kept, "settings": {**kept["settings"], "fit": now["settings"]["fit"]}}
-    with pytest.raises(AffordhandError, match="orient_prior"):
-        check_same_run("OUT.partial", before, only_hold, defaults={"settings": OLD_RUN_SETTINGS})
+        check_same_run("OUT.partial", in_current_layout("OUT.partial", other, now), now)
 
 
 @pytest.mark.parametrize(
@@ -265,3 +214,51 @@ def test_the_old_photo_module_name_still_imports_and_warns():
 def test_refine_guidance_is_the_old_name_of_keypoint_weight():
     args = _parse("refine", "--input", "a", "--out", "b", "--guidance", "120")
     assert args.old_guidance == 120.0 and _parse("refine", "--input", "a", "--out", "b").old_guidance is None
+
+
+# One bad value per refine flag; the message names the setting.
+BAD_REFINE_SETTINGS = {
+    "t_start": 0,
+    "steps": 0,
+    "keypoint_weight": -1.0,
+    "cfg": float("nan"),
+    "samples": 0,
+    "select": "best",
+    "noising": "ddpm",
+    "sample_noise": "sobol",
+    "occluded_t_start": -1,
+    "fallback": "wrist",
+    "pose_convention": "mano",
+    "unseen_objects": "ignore",
+    "orient_prior": -10.0,
+    "mode": "guided",
+    "seed": -1,
+}
+
+
+def test_every_refine_setting_refuses_a_bad_value_alike_on_the_command_line_and_in_python(tmp_path, capsys):
+    """Each refine flag's bad value is one `error:` line from the command line (exit 2, nothing written) and
+    an AffordhandError naming the setting from the Python API, before any work."""
+    import affordhand as ah
+    from affordhand.cli import main
+    from affordhand.data.fields import flag_fields
+
+    flagged = {f.name for cls in (RefineConfig, GuidedConfig, FitConfig) for f in flag_fields(cls)}
+    assert flagged == set(BAD_REFINE_SETTINGS)  # a new flag needs its bad value here
+    record = {"id": "h", "hand_pose": [0.0] * 45, "global_orient": [0.0] * 3, "keypoints2d": [[0.0, 0.0]] * 21}
+    record["K"] = [[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]]
+    for name, bad in BAD_REFINE_SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        choices = name in ("select", "noising", "sample_noise", "fallback", "pose_convention", "unseen_objects", "mode")
+        if choices:  # argparse refuses an unknown choice itself, in its own one-line usage error
+            with pytest.raises(SystemExit) as exit_:
+                main(["refine", "--input", "x", "--out", str(tmp_path / "y.jsonl"), flag, str(bad)])
+            assert exit_.value.code == 2
+        else:
+            assert main(["refine", "--input", "x", "--out", str(tmp_path / "y.jsonl"), flag, str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error:") or "invalid choice" in err[-1], (name, err)
+        assert name in err[-1] or flag in err[-1], (name, err)
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(ah.AffordhandError, match=name):
+            ah.refine([record], **{name: bad})

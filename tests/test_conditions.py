@@ -12,7 +12,6 @@ from affordhand.prior.conditions import condition_vectors, drop_fields, grasp_fe
 from affordhand.prior.config import GRASP_FEATURES, PriorConfig, condition_dim, condition_layout
 from affordhand.prior.model import load_prior
 from affordhand.prior.train import train
-from affordhand.synth.dataset import SynthConfig, build
 
 
 class _FakeEncoder:
@@ -103,12 +102,13 @@ def test_unknown_condition_field_is_a_clear_error():
         condition_layout(["text", "colour"], 4)
 
 
-def test_priors_made_before_structured_conditions_still_load(tmp_path):
-    build(SynthConfig(n=60, seed=1), tmp_path)
+@pytest.mark.slow
+def test_priors_made_before_structured_conditions_still_load(tmp_path, synth_set):
+    data = synth_set(n=60, seed=1)
     run = tmp_path / "run"
     train(
         PriorConfig(conditions=["text"], text_encoder="none", steps=3, batch=8, checkpoint_every=3),
-        str(tmp_path / "train.jsonl"),
+        str(data / "train.jsonl"),
         run,
         quiet=True,
     )
@@ -120,14 +120,15 @@ def test_priors_made_before_structured_conditions_still_load(tmp_path):
     assert prior.config.conditions == ["text"] and prior.config.cond_dim == 0
 
 
-def test_a_grasp_conditioned_prior_trains_on_labels_and_samples(tmp_path):
+@pytest.mark.slow
+def test_a_grasp_conditioned_prior_trains_on_labels_and_samples(tmp_path, synth_set):
     from affordhand.prior.generate import encode_conditions, sample_poses
 
-    build(SynthConfig(n=80, seed=1), tmp_path)
+    data = synth_set(n=60, seed=1)
     run = tmp_path / "run"
     prior = train(
         PriorConfig(conditions=["grasp"], text_encoder="none", steps=10, batch=16, checkpoint_every=10),
-        str(tmp_path / "train.jsonl"),
+        str(data / "train.jsonl"),
         run,
         quiet=True,
     )

@@ -13,8 +13,6 @@ from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import Prior
 from affordhand.refinement.pipeline import RefineConfig, refine_batch
 from affordhand.refinement.settings import GuidedConfig
-from affordhand.synth.config import SynthConfig
-from affordhand.synth.dataset import build
 
 BUILTIN = (BuiltinHand().rest, BuiltinHand().tips)  # the built-in skeleton, the shipped prior's
 
@@ -69,9 +67,9 @@ def test_the_convention_turns_a_spread_pose_into_the_built_in_one():
     torch.testing.assert_close(convention.to_prior(straight), torch.zeros(1, 45), atol=1e-6, rtol=0)
 
 
-def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_convention(tmp_path):
-    build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path)
-    records = read_records(tmp_path / "test_init.jsonl").records[:4]
+def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_convention(tmp_path, synth_set):
+    data = synth_set(n=40, seed=3, occlusion="medium")
+    records = read_records(data / "test_init.jsonl").records[:4]
     hand = _spread_hand(20)
     prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
     prior.eval().pose_skeleton = BUILTIN
@@ -88,13 +86,13 @@ def test_refinement_with_a_prior_of_another_skeleton_writes_poses_in_the_inputs_
         np.testing.assert_allclose(joints.detach().numpy(), rec["joints3d"], atol=1e-5)
 
 
-def test_the_shipped_prior_knows_its_skeleton_and_an_unknown_one_keeps_the_hand_models_convention(tmp_path):
+def test_the_shipped_prior_knows_its_skeleton_and_an_unknown_one_keeps_the_hand_models_convention(tmp_path, synth_set):
     from affordhand.prior.model import load_prior
 
     shipped = load_prior("default")
     torch.testing.assert_close(shipped.pose_skeleton[0], BUILTIN[0])  # made on the built-in hand's grasps
-    build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path)
-    records = read_records(tmp_path / "test_init.jsonl").records[:3]
+    data = synth_set(n=40, seed=3, occlusion="medium")
+    records = read_records(data / "test_init.jsonl").records[:3]
     prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
     prior.eval()  # trained on poses alone: its skeleton, so its convention, is unknown
     config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))

@@ -1,7 +1,10 @@
+import pytest
+
 from affordhand.cli import main
 from affordhand.data.records import read_records
 
 
+@pytest.mark.slow
 def test_demo_refines_held_out_objects_in_all_modes(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -59,6 +59,7 @@ def images(tmp_path):
     return folder, tmp_path / "boxes.jsonl"
 
 
+@pytest.mark.slow
 def test_openai_backend_against_a_loopback_server(images, tmp_path, capsys, monkeypatch):
     server, url = describe_server.start()
     monkeypatch.setenv("TEST_KEY", "sk-secret-value")
@@ -125,6 +126,7 @@ def test_openai_backend_against_a_loopback_server(images, tmp_path, capsys, monk
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(images, tmp_path):
     folder, boxes = images
     good = [json.loads(line) for line in boxes.read_text().splitlines()]
@@ -175,6 +177,7 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(images, tmp_path):
         server.kill()
 
 
+@pytest.mark.slow
 def test_template_backend_output_feeds_train_and_refine(tmp_path):
     from affordhand.synth.dataset import SynthConfig, build
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,6 +118,7 @@ def _write(path, line: bytes) -> None:
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(line=hostile_line(), skip_bad=st.booleans(), mode=st.sampled_from(["none", "fit"]))
 def test_refine_never_raises_on_a_hostile_line(tmp_path_factory, capsys, line, skip_bad, mode):

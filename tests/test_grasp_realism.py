@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from affordhand.hand import BuiltinHand
@@ -28,6 +29,7 @@ def _as_real(data: dict, rows: np.ndarray) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 def test_grasps_from_the_generator_itself_cannot_be_told_apart_and_others_can():
     data = generate(SynthConfig(n=3000, seed=0))
     rng = np.random.default_rng(0)

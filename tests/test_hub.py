@@ -23,6 +23,7 @@ def _hub_cache(root, exported, repo="someone/affordhand-prior", revision="012345
     return snapshot
 
 
+@pytest.mark.slow
 def test_export_writes_the_files_and_a_model_card_and_hf_loads_them_offline(tmp_path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     out = tmp_path / "export"
@@ -74,6 +75,7 @@ def _export(*args):
     return subprocess.run([sys.executable, "-m", "affordhand", "export-prior", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_export_replaces_its_own_export_whole_and_refuses_anything_else(tmp_path):
     from affordhand.prior.model import DEFAULT_PRIOR
 

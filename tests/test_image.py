@@ -84,6 +84,7 @@ def test_a_wrong_side_label_is_overruled_only_by_a_clearly_better_fit():
     assert not is_left.any()
 
 
+@pytest.mark.slow
 def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path, capsys):
     out = tmp_path / "out"
     assert (
@@ -121,6 +122,7 @@ def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path
     assert "taken as left" in report and "A left hand curls its index finger." in report
 
 
+@pytest.mark.slow
 @needs_photos
 def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
     import trimesh
@@ -176,6 +178,7 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
     assert "1402/hand0" in report and "power sphere" in report and "data:image/png;base64" in report
 
 
+@pytest.mark.slow
 def test_image_errors_are_clear(tmp_path):
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((120, 160, 3), 255, np.uint8)).save(blank)
@@ -427,6 +430,7 @@ def _diagonal(points: np.ndarray) -> float:
     return float(np.linalg.norm(points.max(0) - points.min(0)))
 
 
+@pytest.mark.slow
 def test_a_hand_with_few_seen_joints_keeps_its_size_on_the_photo():
     """Four fingers said hidden leave the wrist and the thumb: the fitted hand must keep the size MediaPipe's
     21 points give it (once, a fist kept four joints and shrank to a 20 px blob)."""
@@ -446,13 +450,12 @@ def test_a_hand_all_in_doubt_keeps_six_joints_and_its_size(tmp_path):
     """Doubt on every joint (the mirror pass's threshold near 0) leaves the six least doubtful seen, and the
     hand keeps the size MediaPipe's 21 points give it."""
     pytest.importorskip("mediapipe")
-    from affordhand.hand import BuiltinHand
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, process_image
-    from affordhand.prior.model import load_prior
+    from affordhand.refinement.loader import load_refiner
 
     options = ImageOptions(max_disagreement=1e-9, samples=1, views=False)
-    rec = process_image(EXAMPLE, tmp_path, options, BuiltinHand(), load_prior())[0]["record"]
+    rec = process_image(EXAMPLE, tmp_path, options, load_refiner())[0]["record"]
     assert int(np.sum(rec["visible"])) == MIN_SEEN_BY_DOUBT
     uv = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(np.asarray(rec["K"]))[None])[0].numpy()
     assert 1 / 1.5 <= _diagonal(uv) / _diagonal(np.asarray(rec["keypoints2d"])) <= 1.5

@@ -133,7 +133,7 @@ def test_a_sparse_matrix_declaring_a_huge_shape_is_refused_before_it_is_densifie
         load_mano_data(path)
 
 
-def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano_dir, tmp_path):
+def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano_dir, tmp_path, synth_set):
     """With --hand-model mano and a prior of the built-in skeleton, refinement poses MANO through poses of the
     prior's convention (hand/convention.py: ConventionHand), and writes hand_pose in MANO's own: the record's
     joints are MANO's joints for that pose, left hands included."""
@@ -145,8 +145,6 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
     from affordhand.prior.model import Prior
     from affordhand.refinement.pipeline import RefineConfig, refine_batch
     from affordhand.refinement.settings import GuidedConfig
-    from affordhand.synth.config import SynthConfig
-    from affordhand.synth.dataset import build
 
     folder, _, _ = mano_dir
     hand = load_hand_model("mano", folder)
@@ -160,8 +158,8 @@ def test_refinement_on_mano_works_in_the_priors_convention_and_writes_manos(mano
     wrapped = convention.hand(orient, mirror_where(convention.to_prior(pose).reshape(3, 15, 3), left), is_left=left)
     torch.testing.assert_close(wrapped.joints, hand(orient, mirrored, is_left=left).joints, atol=1e-5, rtol=0)
 
-    build(SynthConfig(n=40, seed=3, occlusion="medium"), tmp_path / "synth")
-    records = read_records(tmp_path / "synth" / "test_init.jsonl").records[:4]
+    data = synth_set(n=40, seed=3, occlusion="medium")
+    records = read_records(data / "test_init.jsonl").records[:4]
     prior = Prior(PriorConfig(conditions=["text"], text_encoder="none", text_dim=0, cond_dim=0, width=32, depth=1))
     prior.eval().pose_skeleton = builtin
     config = RefineConfig(mode="uncond", guided=GuidedConfig(steps=10, samples=2))

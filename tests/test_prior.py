@@ -11,14 +11,11 @@ from affordhand.prior.model import Prior, load_prior
 from affordhand.prior.sampling import ddim_invert, denoiser, guided_output, sample_ddim
 from affordhand.prior.schedule import Schedule
 from affordhand.prior.train import train
-from affordhand.synth.dataset import SynthConfig, build
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("prior_data")
-    build(SynthConfig(n=300, seed=0), out)
-    return out
+def data_dir(synth_data):
+    return synth_data
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -111,6 +108,7 @@ def test_missing_training_file_is_a_clear_error(tmp_path):
         train(_small(), str(tmp_path / "nope.jsonl"), tmp_path / "run", quiet=True)
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_where_it_stopped(data_dir, tmp_path):
     full = train(_small(), str(data_dir / "train.jsonl"), tmp_path / "full", quiet=True)
     train(_small(steps=20), str(data_dir / "train.jsonl"), tmp_path / "split", quiet=True)
@@ -132,6 +130,7 @@ def test_a_resume_under_other_settings_is_refused_and_restart_starts_over(data_d
     assert steps == [20]
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(data_dir, tmp_path):
     run = tmp_path / "run"
     cmd = [
@@ -181,6 +180,7 @@ def test_trained_prior_samples_near_the_data(data_dir, tmp_path):
     assert float((samples.mean(0) - poses.mean(0)).abs().mean()) < 0.1
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(data_dir, tmp_path):
     import shutil
 

@@ -13,16 +13,13 @@ from affordhand.prior.model import load_prior
 from affordhand.refinement.batch import batch_from_records, geman_mcclure, reprojection
 from affordhand.refinement.pipeline import RefineConfig, refine_batch
 from affordhand.refinement.settings import GuidedConfig
-from affordhand.synth.dataset import SynthConfig, build
 
 HAND = BuiltinHand()
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("refine")
-    build(SynthConfig(n=400, seed=5), out)
-    return out
+def synth(synth_data):
+    return synth_data
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +45,7 @@ def _perfect(records):
     return out
 
 
+@pytest.mark.slow
 def test_perfect_estimate_with_all_joints_visible_barely_moves(synth, prior):
     gt = read_records(synth / "test.jsonl").records[:24]
     init = _perfect(gt)
@@ -116,6 +114,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "affordhand", "refine", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_bad_record_gives_a_one_line_error_or_is_skipped(synth, tmp_path):
     init = read_records(synth / "test_init.jsonl").records[:3]
     bad = dict(init[1])
@@ -131,6 +130,7 @@ def test_bad_record_gives_a_one_line_error_or_is_skipped(synth, tmp_path):
     assert len(read_records(tmp_path / "out.jsonl").records) == 2
 
 
+@pytest.mark.slow
 def test_rerun_resumes_after_a_crash(synth, tmp_path):
     init = read_records(synth / "test_init.jsonl").records[:10]
     write_records(tmp_path / "in.jsonl", init)
@@ -153,6 +153,7 @@ def test_rerun_resumes_after_a_crash(synth, tmp_path):
     assert [json.loads(line)["id"] for line in reference] == [r["id"] for r in init]
 
 
+@pytest.mark.slow
 def test_a_resume_with_other_settings_or_input_is_refused_and_restart_starts_over(synth, tmp_path):
     init = read_records(synth / "test_init.jsonl").records[:6]
     write_records(tmp_path / "in.jsonl", init)
@@ -225,6 +226,7 @@ def _strict_json_lines(path):
     return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fit", "none"])
 def test_implausible_inputs_are_warned_about_and_never_lose_the_batch(synth, tmp_path, mode):
     init = read_records(synth / "test_init.jsonl").records[:7]
@@ -253,6 +255,7 @@ def test_implausible_inputs_are_warned_about_and_never_lose_the_batch(synth, tmp
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_write_the_very_file_one_process_writes(synth, tmp_path):
     """Sharded refinement: each rank refines every second batch into its own partial; rank 0 merges. The
     single process runs with one thread, as torchrun gives each of its processes: floating-point sums over
@@ -338,24 +341,25 @@ def test_antithetic_samples_start_from_opposite_noise_and_independent_ones_do_no
     assert not torch.equal(start_noise(seeds, 3, 45, "antithetic", stream=500), start_noise(seeds, 3, 45, "antithetic"))
 
 
-def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp_path):
+@pytest.mark.slow
+def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp_path, synth_set):
     """Training lists the objects; refinement drops the sentence of a hand whose object is not among them
     (where its grasp is known), keeps it for known objects, and keeps it everywhere on request."""
     from affordhand.prior.config import PriorConfig
     from affordhand.prior.train import train
     from affordhand.refinement.pipeline import refine_records
 
-    build(SynthConfig(n=60, seed=1), tmp_path)
-    train_records = read_records(tmp_path / "train.jsonl").records
+    data = synth_set(n=60, seed=1)
+    train_records = read_records(data / "train.jsonl").records
     prior = train(
-        PriorConfig(steps=3, batch=8, checkpoint_every=3), str(tmp_path / "train.jsonl"), tmp_path / "run", quiet=True
+        PriorConfig(steps=3, batch=8, checkpoint_every=3), str(data / "train.jsonl"), tmp_path / "run", quiet=True
     )
     seen = train_records[0]["object"]
     assert seen.replace("_", " ") in prior.config.objects and prior.config.conditions == ["text", "grasp"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["objects"] == prior.config.objects
     init = [
         {k: v for k, v in r.items() if k not in ("fields", "taxonomy_id")}
-        for r in read_records(tmp_path / "test_init.jsonl").records[:3]
+        for r in read_records(data / "test_init.jsonl").records[:3]
     ]
     sentence = "A right hand holds a {}, using a medium wrap grasp."
     hands = [
@@ -368,7 +372,7 @@ def test_a_hand_whose_object_is_new_to_the_prior_is_conditioned_on_its_grasp(tmp
     assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["grasp"], ["text"]]  # no grasp: the sentence
     keep = GuidedConfig(samples=2, steps=5, unseen_objects="text")
     assert used(RefineConfig(guided=keep)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
-    prior.config.objects = []  # a prior made before objects were listed: nothing to tell new objects by
+    prior.config.objects = []  # a prior that lists no objects: nothing to tell new objects by
     assert used(RefineConfig(guided=fast)) == [["text", "grasp"], ["text", "grasp"], ["text"]]
     assert used(RefineConfig(mode="uncond", guided=fast)) == [[], [], []]
     # The command says how many hands lost their sentence, and names the uncertainty recipe it used.

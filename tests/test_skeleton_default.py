@@ -56,6 +56,7 @@ def other_records(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 def test_training_keeps_a_skeleton_calibrated_on_the_datas_joints(other_records, tmp_path):
     records = read_records(other_records["train"]).records
     assert skeleton_mismatch_mm(records, BuiltinHand()) > 5.0
@@ -73,17 +74,19 @@ def test_training_keeps_a_skeleton_calibrated_on_the_datas_joints(other_records,
     assert skeleton_mismatch_mm(records, load_skeleton(path)) < 0.5
 
 
-def test_synthetic_data_keeps_the_built_in_skeleton(tmp_path):
-    build(SynthConfig(n=60, seed=1), tmp_path)
+@pytest.mark.slow
+def test_synthetic_data_keeps_the_built_in_skeleton(tmp_path, synth_set):
+    data = synth_set(n=60, seed=1)
     train(
         PriorConfig(text_encoder="none", steps=5, batch=16, checkpoint_every=5),
-        str(tmp_path / "train.jsonl"),
+        str(data / "train.jsonl"),
         tmp_path / "run",
         quiet=True,
     )
     assert prior_skeleton(tmp_path / "run") is None
 
 
+@pytest.mark.slow
 def test_refine_uses_the_priors_skeleton(other_records, tmp_path):
     run = tmp_path / "run"
     train(
@@ -122,6 +125,7 @@ def test_refine_uses_the_priors_skeleton(other_records, tmp_path):
     assert np.mean(err) < 1e-3  # mode none through the prior's skeleton reproduces the regressor's joints
 
 
+@pytest.mark.slow
 def test_refine_self_calibrates_from_the_inputs_joints_and_says_so(other_records, tmp_path):
     out = tmp_path / "out.jsonl"
     cmd = [
@@ -149,6 +153,7 @@ def test_refine_self_calibrates_from_the_inputs_joints_and_says_so(other_records
     assert max(moved) < 2e-3  # within 2 mm of the regressor's own joints everywhere
 
 
+@pytest.mark.slow
 def test_a_mismatch_never_passes_silently(other_records, tmp_path):
     out = tmp_path / "out.jsonl"
     cmd = [
@@ -178,6 +183,7 @@ def test_matching_input_keeps_the_hand_and_says_nothing(other_records):
     assert isinstance(few, BuiltinHand) and "too few to calibrate" in message
 
 
+@pytest.mark.slow
 def test_calibrate_refuses_joints_in_centimetres_and_bad_iterations(other_records, tmp_path):
     records = read_records(other_records["train"]).records[:40]
     for r in records:

@@ -40,6 +40,7 @@ def test_the_rest_surface_is_one_closed_genus_zero_body_of_hand_volume(rest):
     assert 250e-6 < mesh.volume < 500e-6  # m^3: an adult hand with its wrist is about 400 ml
 
 
+@pytest.mark.slow
 def test_the_mesh_encloses_exactly_the_implicit_surface(rest):
     """A folded or self-intersecting mesh would enclose a volume other than the inside of the implicit
     surface it was made from; here the two agree to 1 %, counted on an independent 1 mm grid."""

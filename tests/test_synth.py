@@ -21,12 +21,13 @@ def synth_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
-        assert main(["synth", "--n", "200", "--seed", "7", "--out", str(tmp_path / name)]) == 0
+        assert main(["synth", "--n", "60", "--seed", "7", "--out", str(tmp_path / name)]) == 0
     for f in ("train.jsonl", "test.jsonl", "test_init.jsonl"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
-    assert main(["synth", "--n", "200", "--seed", "8", "--out", str(tmp_path / "c")]) == 0
+    assert main(["synth", "--n", "60", "--seed", "8", "--out", str(tmp_path / "c")]) == 0
     assert (tmp_path / "a" / "train.jsonl").read_bytes() != (tmp_path / "c" / "train.jsonl").read_bytes()
 
 
@@ -36,6 +37,7 @@ def _class_objects(gid: int, n: int, rng) -> list:
     return [listed[i] for i in rng.integers(len(listed), size=n)]
 
 
+@pytest.mark.slow
 def test_every_class_touches_its_object_and_does_not_penetrate_it():
     """For every class: at least 90 % of grasps pass, and on those no hand segment lies deeper than 1.5 mm
     inside the primitive, the palm's face does not cut it, a finger of the class touches it (within 1.5 mm),
@@ -71,6 +73,7 @@ def test_the_collision_hand_is_the_builtin_hand():
     assert np.allclose(chains[:, :, 3], tips, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_classes_differ_and_vary_within():
     rng = np.random.default_rng(1)
     power = sample_poses(2, _class_objects(2, 100, rng), rng)  # small diameter: fingers wrapped
@@ -84,6 +87,7 @@ def test_classes_differ_and_vary_within():
     assert flex(small) > flex(large) + 0.2  # aperture follows object size
 
 
+@pytest.mark.slow
 def test_records_are_valid_and_left_hands_are_mirrored(synth_dir):
     recs = read_records(synth_dir / "train.jsonl").records
     hand = BuiltinHand().double()
@@ -115,16 +119,18 @@ def test_object_split_holds_out_s3_objects(synth_dir):
     assert all("joints3d" not in r for r in init)
 
 
+@pytest.mark.slow
 def test_taxonomy_split_holds_out_s4_grasps(tmp_path):
-    build(SynthConfig(n=400, seed=0, split_by="taxonomy"), tmp_path)
+    build(SynthConfig(n=150, seed=0, split_by="taxonomy"), tmp_path)
     train = read_records(tmp_path / "train.jsonl").records
     assert not {r.get("taxonomy_id") for r in train} & set(S4_TEST_GRASPS)
 
 
+@pytest.mark.slow
 def test_occlusion_levels_order(tmp_path):
     means = {}
     for level in ("light", "medium", "heavy"):
-        means[level] = build(SynthConfig(n=400, seed=0, occlusion=level), tmp_path / level)["occluded_mean"]
+        means[level] = build(SynthConfig(n=120, seed=0, occlusion=level), tmp_path / level)["occluded_mean"]
     assert means["light"] < means["medium"] < means["heavy"]
 
 
@@ -136,6 +142,7 @@ def test_simulated_regressor_is_worse_on_occluded_joints(synth_dir):
     assert 3.0 < m["mpjpe_visible"] < 20.0
 
 
+@pytest.mark.slow
 def test_free_hands_are_in_the_training_data(tmp_path):
     """Hands that hold nothing are part of what the shipped prior trains on: gesture records with their own
     sentences, no object and no grasp class, and poses that differ by gesture."""
@@ -143,7 +150,7 @@ def test_free_hands_are_in_the_training_data(tmp_path):
     from affordhand.synth.freehand import GESTURES, sample_gestures
 
     assert SHIPPED_DATA.free_hands >= 0.05
-    build(SynthConfig(n=400, seed=2, free_hands=SHIPPED_DATA.free_hands), tmp_path)
+    build(SynthConfig(n=200, seed=2, free_hands=SHIPPED_DATA.free_hands), tmp_path)
     train = read_records(tmp_path / "train.jsonl").records
     free = [r for r in train if "gesture" in r]
     assert 0.05 * len(train) < len(free) < 0.2 * len(train)

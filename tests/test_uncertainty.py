@@ -43,6 +43,7 @@ def refined(tmp_path_factory):
     )
 
 
+@pytest.mark.slow
 def test_the_shipped_recipe_covers_about_90_percent_of_new_synthetic_hands(refined):
     gt, out = refined
     assert all(r["joint_uncertainty_mm"].shape == (21,) and r["joint_uncertainty_mm"][0] == 0 for r in out)
@@ -51,6 +52,7 @@ def test_the_shipped_recipe_covers_about_90_percent_of_new_synthetic_hands(refin
     assert m["radius_occluded_mm"] > m["radius_visible_mm"] > 0  # hidden joints are less certain
 
 
+@pytest.mark.slow
 def test_a_recipe_fitted_on_some_objects_covers_the_others(refined):
     """Two-fold cross-validation over objects: each half's radii come from a recipe fitted on the other half
     (one split alone of these 220 hands moves coverage by about 0.15)."""
@@ -91,6 +93,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "affordhand", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_it(refined, tmp_path):
     gt, out = refined
     write_records(tmp_path / "gt.jsonl", gt)
@@ -143,14 +146,14 @@ def test_calibrate_uncertainty_keeps_the_recipe_with_the_prior_and_refine_uses_i
     assert proc.returncode == 2 and "joint_move_mm" in proc.stderr  # not refinement output: a clear error
 
 
-def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path):
+@pytest.mark.slow
+def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path, synth_data):
     """`affordhand train` writes RUN/uncertainty.json fitted on records of objects that its calibration prior
     did not train on; refinement with the run then uses it instead of the shipped recipe; --restart drops it."""
     from affordhand.cli import main
     from affordhand.refinement.heldout_calibration import split_heldout
 
-    build(SynthConfig(n=300, seed=11), tmp_path / "data")
-    data = tmp_path / "data" / "train.jsonl"
+    data = synth_data / "train.jsonl"
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), "--text-encoder", "none", "--steps", "40"]
     assert main([*args, "--batch", "32"]) == 0
@@ -166,6 +169,7 @@ def test_train_fits_its_own_recipe_on_held_out_objects(tmp_path):
     assert not (run / UNCERTAINTY_FILE).exists() and not (run / "calibration").exists()
 
 
+@pytest.mark.slow
 def test_calibrate_uncertainty_refuses_what_would_break_the_prior(refined, tmp_path):
     """A level its hands cannot reach is refused (it once wrote q = inf, and every later refine failed); the
     shipped prior's folder is never written; ids that do not match are warned about."""

@@ -48,6 +48,11 @@ def test_api_refuses_non_images_oversized_uploads_and_bad_fields(client, tmp_pat
     assert r.status_code == 415 and "found GIF" in r.json()["detail"]
     r = client.post("/api/refine", files={"image": ("x.png", png, "image/png")}, data={"object_box": "nan,0,1,1"})
     assert r.status_code == 400 and "finite" in r.json()["error"]
+    for samples in ("0", "17", "-3"):  # the one refine setting the page takes: refused as the CLI refuses it
+        r = client.post("/api/refine", files={"image": ("x.png", png, "image/png")}, data={"samples": samples})
+        assert r.status_code == 400 and "samples must be" in r.json()["detail"]
+    r = client.post("/api/refine", files={"image": ("x.png", png, "image/png")}, data={"samples": "nan"})
+    assert r.status_code == 422
     assert client.get("/api/files/0123456789ab/x%00.json").status_code == 404
     assert not any(client.app.state.work_dir.iterdir())  # rejected requests keep no folder
     assert client.get("/api/status").json()["describe"] is False  # the server is still up
@@ -72,6 +77,7 @@ def test_api_refines_a_real_photo_and_serves_downloads(client):
 CHROMIUM, DRIVER = chromium_paths()
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed")
 def test_page_end_to_end_in_headless_chromium():
     pytest.importorskip("selenium")
@@ -113,6 +119,7 @@ def _bomb(path):
     return path
 
 
+@pytest.mark.slow
 def test_server_survives_concurrent_refines_a_bomb_and_a_nan_box_then_cleans_up_on_sigterm(tmp_path):
     """8 refines at once, a decompression bomb and a NaN box: no 5xx, the server's stderr is still its own,
     and SIGTERM leaves nothing on disk."""
@@ -174,6 +181,7 @@ def test_server_survives_concurrent_refines_a_bomb_and_a_nan_box_then_cleans_up_
     assert "Traceback" not in log_path.read_text()
 
 
+@pytest.mark.slow
 def test_an_image_over_the_pixel_limit_is_refused_before_decoding_and_the_batch_goes_on(tmp_path):
     import subprocess
     import sys
@@ -238,6 +246,7 @@ def _raw(port, data: bytes, then_read_s: float = 15.0) -> bytes:
         return got
 
 
+@pytest.mark.slow
 def test_server_refuses_floods_stalls_and_huge_bodies_and_stops_at_once(tmp_path):
     """A chunked 20 MB upload is refused before 8 MB arrive; of 16 parallel refines the excess is refused at
     once and none hangs; refines whose clients left are dropped; half-sent headers and bodies are closed;

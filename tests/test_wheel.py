@@ -83,6 +83,7 @@ def fresh(tmp_path_factory):
     return venv, tmp
 
 
+@pytest.mark.wheel
 def test_a_base_install_refines_in_every_mode_and_samples_outside_the_repo(fresh):
     venv, tmp = fresh
     cli = venv / "bin" / "affordhand"

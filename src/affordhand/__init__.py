@@ -1,13 +1,16 @@
 """affordhand: 3D hand reconstruction under occlusion with an affordance-guided diffusion prior.
 
 The Python API (`affordhand/api.py`; imported on first use, so `import affordhand` stays light):
-load_prior, refine, evaluate, sample, refine_image, read_records, write_records.
+load_prior, load_refiner (a Refiner: prior, hand model and uncertainty recipe loaded once), refine, evaluate,
+sample, refine_image, read_records, write_records.
 """
 
 __version__ = "0.1.0"
 
 __all__ = [
     "load_prior",
+    "load_refiner",
+    "Refiner",
     "refine",
     "evaluate",
     "sample",
@@ -24,6 +27,10 @@ def __getattr__(name):
             from affordhand.errors import AffordhandError
 
             return AffordhandError
+        if name == "Refiner":
+            from affordhand.refinement.loader import Refiner
+
+            return Refiner
         from affordhand import api
 
         return getattr(api, name)

@@ -1,11 +1,11 @@
-"""The Python API: the command line's jobs as functions, on plain dicts as well as on records read from files.
+"""The Python API: the command line's jobs as functions, on plain dicts as well as on records read from files::
 
     import affordhand as ah
     refined = ah.refine([{"id": "h0", "hand_pose": [...45], "global_orient": [...3], "keypoints2d": [[u, v]] * 21,
                           "K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], "text": "A right hand holds a mug."}])
     print(ah.evaluate(gt, refined)["overall"]["mpjpe_occluded"])
 
-Records follow the record format (README, "The hand record format"): angles in radians (axis-angle, MANO
+Records follow the record format (docs/format.md): angles in radians (axis-angle, MANO
 joint order), lengths in metres, pixels for keypoints and K. Missing optional fields take the format's
 defaults: side "right", every joint visible. Results are the CLI's for the same inputs and seed (the same
 hand-model choice, self-calibration, batches and uncertainty recipe).
@@ -28,6 +28,32 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "auto"):
     from affordhand.prior.model import load_prior as _load
 
     return _load(spec, resolve_device(device))
+
+
+def load_refiner(
+    prior: str | os.PathLike = "default",
+    *,
+    hand_model: str = "builtin",
+    mano_dir: str | os.PathLike | None = None,
+    skeleton: str | os.PathLike | None = None,
+    device: str = "auto",
+    with_prior: bool = True,
+):
+    """Return a Refiner (refinement/loader.py): the prior, the hand model that goes with it (`skeleton`, else
+    the one calibrated with the prior, else the built-in default; or MANO from `mano_dir`) and its uncertainty
+    recipe, loaded once. `refiner.refine(records, RefineConfig(...))` checks the settings against the prior
+    and refines; `refine()` below does this for one call."""
+    from affordhand.devices import resolve_device
+    from affordhand.refinement.loader import load_refiner as _load
+
+    return _load(
+        prior,
+        hand_model=hand_model,
+        mano_dir=mano_dir,
+        skeleton=skeleton,
+        device=resolve_device(device),
+        with_prior=with_prior,
+    )
 
 
 def read_records(path: str | os.PathLike, skip_bad: bool = False) -> list[dict]:
@@ -81,7 +107,7 @@ def refine(
     Each record needs `id`, `hand_pose` (45 rad), `global_orient` (3 rad), `keypoints2d` (21 x 2 px) and `K`
     (3 x 3 px); `side`, `visible`, `transl`, `scale`, `text` and the regressor's own `joints3d` are used
     when given. mode: affordance, uncond, fit or none. refit_global: a second global fit once the fingers are
-    refined (refinement step 6 in the README). orient_prior: how strongly the global fit holds each input's
+    refined (refinement step 6, docs/commands/refine.md). orient_prior: how strongly the global fit holds each input's
     own orientation (None: FitConfig's default; 0: the keypoints alone set it). options: the guided
     refinement's settings by name (t_start, steps, keypoint_weight, cfg, samples, select, noising, sample_noise,
     occluded_t_start, bounds, fallback, pose_convention, unseen_objects). Each refined record gets
@@ -92,11 +118,10 @@ def refine(
     from dataclasses import fields
 
     from affordhand.devices import resolve_device
-    from affordhand.prior.model import prior_hand_model
     from affordhand.refinement.batch import NEEDED
-    from affordhand.refinement.pipeline import MODES, RefineConfig, match_hand_to_input, refine_records
-    from affordhand.refinement.settings import FitConfig, GuidedConfig
-    from affordhand.refinement.uncertainty import uncertainty_for
+    from affordhand.refinement.loader import load_refiner
+    from affordhand.refinement.pipeline import MODES, RefineConfig, match_hand_to_input
+    from affordhand.refinement.settings import PRIOR_MODES, FitConfig, GuidedConfig
 
     if mode not in MODES:
         raise AffordhandError(f"unknown mode {mode!r}: {', '.join(MODES)}")
@@ -111,17 +136,14 @@ def refine(
     unknown = sorted(set(options) - known)
     if unknown:
         raise AffordhandError(f"unknown option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
-    records = _validated(records, NEEDED)
-    device = resolve_device(device)
-    hand, _ = match_hand_to_input(records, prior_hand_model(prior, hand_model, None, skeleton)[0], self_calibration)
-    hand = hand.to(device)
-    model = uncertainty = None
-    if mode in ("affordance", "uncond"):
-        model = load_prior(prior, device)
-        uncertainty = uncertainty_for(prior)[0]
     fit = FitConfig() if orient_prior is None else FitConfig(orient_prior=orient_prior)
     config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options), fit=fit, refit_global=refit_global)
-    return refine_records(records, config, hand, model, device, uncertainty)
+    records = _validated(records, NEEDED)
+    device = resolve_device(device)
+    with_prior = mode in PRIOR_MODES
+    refiner = load_refiner(prior, hand_model=hand_model, skeleton=skeleton, device=device, with_prior=with_prior)
+    hand, _ = match_hand_to_input(records, refiner.hand, self_calibration)
+    return refiner.refine(records, config, hand)
 
 
 def evaluate(
@@ -205,8 +227,7 @@ def refine_image(
     from affordhand.devices import resolve_device
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import process_image
-    from affordhand.prior.model import prior_hand_model
-    from affordhand.refinement.uncertainty import uncertainty_for
+    from affordhand.refinement.loader import load_refiner
 
     if text is not None:
         check_sentence(text, "text")
@@ -223,14 +244,12 @@ def refine_image(
         focal=focal,
         intrinsics=_intrinsics(K),
     )
-    hand = prior_hand_model(prior)[0].to(device)
+    refiner = load_refiner(prior, device=device)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out) if out is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         path = image if isinstance(image, (str, os.PathLike)) else _array_file(image, Path(tmp) / f"{name}.png")
-        entries = process_image(
-            Path(path), folder, options, hand, load_prior(prior, device), uncertainty=uncertainty_for(prior)[0]
-        )
+        entries = process_image(Path(path), folder, options, refiner)
         return [e["record"] for e in entries]
 
 

@@ -16,11 +16,9 @@ import torch
 
 from affordhand.data.records import read_records, write_records
 from affordhand.eval.evaluate import evaluate
-from affordhand.hand import BuiltinHand
 from affordhand.hand.camera import project
-from affordhand.prior.model import load_prior
-from affordhand.refinement.pipeline import MODES, RefineConfig, refine_records
-from affordhand.refinement.uncertainty import uncertainty_for
+from affordhand.refinement.loader import load_refiner
+from affordhand.refinement.pipeline import MODES, RefineConfig
 from affordhand.report.figures import refinement_figure
 from affordhand.report.html import metrics_html, write_summary
 from affordhand.report.tables import evaluation_table, print_table
@@ -45,14 +43,13 @@ LABELS = {
 
 def _refine_all_modes(init, gt, seed: int, out: Path) -> tuple[dict, dict]:
     """Return (refined records per mode, metrics per method label); each mode's records are written."""
-    hand, prior = BuiltinHand(), load_prior("default")
-    recipe = uncertainty_for("default")[0]
+    refiner = load_refiner("default")
     results, rows = {}, {}
     for mode in MODES:
         t = time.perf_counter()
-        results[mode] = refine_records(init, RefineConfig(mode=mode, seed=seed), hand, prior, uncertainty=recipe)
+        results[mode] = refiner.refine(init, RefineConfig(mode=mode, seed=seed))
         write_records(out / f"refined_{mode}.jsonl", results[mode])
-        rows[LABELS[mode]] = evaluate(gt, results[mode], hand).overall
+        rows[LABELS[mode]] = evaluate(gt, results[mode], refiner.hand).overall
         print(f"  {mode:<10} {time.perf_counter() - t:5.1f} s")
     return results, rows
 

@@ -35,6 +35,24 @@ def hand_model(args, prior_spec=None):
     return hand
 
 
+def load_refiner_from_args(args, with_prior: bool = True):
+    """Return the Refiner (refinement/loader.py) the flags name: --prior, the hand model flags, --device; it
+    says on stderr when the skeleton calibrated with the prior is used and when the recipe is borrowed."""
+    from affordhand.refinement.loader import load_refiner
+
+    refiner = load_refiner(
+        args.prior,
+        hand_model=args.hand_model,
+        mano_dir=args.mano_dir,
+        skeleton=args.skeleton,
+        device=args.device,
+        with_prior=with_prior,
+    )
+    if refiner.skeleton is not None and args.skeleton is None:
+        print(f"using the skeleton calibrated with the prior: {refiner.skeleton}", file=sys.stderr)
+    return refiner
+
+
 def add_vlm_args(p: argparse.ArgumentParser, base_url: str) -> None:
     p.add_argument("--base-url", default=base_url, help="OpenAI-compatible server (vLLM, Ollama, LM Studio, ...)")
     p.add_argument("--model", help="vision-language model name (e.g. Qwen/Qwen2.5-VL-7B-Instruct)")

@@ -1,5 +1,5 @@
-"""Command-line flags made from the settings dataclasses, so a flag's type, choices and default are the
-dataclass field's and are never restated."""
+"""Command-line flags made from the settings dataclasses, so a flag's type, choices, default and help are the
+dataclass field's (data/fields.py: setting) and are never restated."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import types
 import typing
 from typing import Literal, get_args, get_origin
 
+from affordhand.data.fields import flag_fields
+
 
 def _default(f: dataclasses.Field):
     if f.default is not dataclasses.MISSING:
@@ -16,13 +18,13 @@ def _default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
-    """Add one flag per field named in helps (--field-name), typed and defaulted as cls's field; a Literal
-    field becomes a choice, a bool a switch."""
+def add_config_flags(parser: argparse.ArgumentParser, cls) -> None:
+    """Add one flag (--field-name) per field of cls made with `setting`, typed, defaulted and described as the
+    field is; a Literal field becomes a choice, a bool a switch."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name, help_text in helps.items():
-        kind, default = hints[name], _default(fields[name])
+    for f in flag_fields(cls):
+        name, help_text = f.name, f.metadata["help"]
+        kind, default = hints[name], _default(f)
         flag = "--" + name.replace("_", "-")
         literal = get_args(kind) if get_origin(kind) is Literal else ()
         if (kind is bool and default) or any(not isinstance(v, str) for v in literal):
@@ -41,6 +43,6 @@ def add_config_flags(parser: argparse.ArgumentParser, cls, helps: dict[str, str]
         parser.add_argument(flag, help=f"{help_text} ({shown})" if help_text else f"({shown})", **options)
 
 
-def config_from_args(cls, args: argparse.Namespace, helps: dict[str, str], **extra):
-    """Return cls built from the flags add_config_flags made for the same helps, plus extra fields."""
-    return cls(**{name: getattr(args, name) for name in helps}, **extra)
+def config_from_args(cls, args: argparse.Namespace, **extra):
+    """Return cls built from the flags add_config_flags made for it, plus extra fields."""
+    return cls(**{f.name: getattr(args, f.name) for f in flag_fields(cls)}, **extra)

@@ -7,7 +7,7 @@ from affordhand.commands.common import (
     add_device_arg,
     add_hand_model_args,
     add_vlm_args,
-    hand_model,
+    load_refiner_from_args,
     openai_describer,
     warn,
 )
@@ -87,17 +87,13 @@ def _options(args) -> ImageOptions:
 def run(args) -> int:
     from affordhand.hand.surface import require_meshing
     from affordhand.photo.pipeline import run_images
-    from affordhand.prior.model import load_prior
-    from affordhand.refinement.uncertainty import uncertainty_for
 
     options = _options(args)
     require_meshing()
     describer = openai_describer(args) if args.describe_backend == "openai" and not args.text else None
-    hand = hand_model(args, args.prior).to(args.device)
-    uncertainty, note = uncertainty_for(args.prior)
-    if note:
-        warn(note)
-    prior = load_prior(args.prior, args.device)
-    entries = run_images(args.images, args.out, options, hand, prior, describer, uncertainty)
+    refiner = load_refiner_from_args(args)
+    if refiner.note:
+        warn(refiner.note)
+    entries = run_images(args.images, args.out, options, refiner, describer)
     print(f"refined {len(entries)} hands in {len(args.images)} images; see {args.out}/report.html")
     return 0 if entries else 1

@@ -6,19 +6,10 @@ from affordhand.commands.flags import add_config_flags, config_from_args
 from affordhand.errors import AffordhandError
 from affordhand.synth.config import SynthConfig
 
-SYNTH_FLAGS = {
-    "n": "number of grasps",
-    "seed": "",
-    "occlusion": "occlusion level of the scenes",
-    "split_by": "hold out HOGraspNet's s3 objects, its s4 grasps, or a random fraction",
-    "test_fraction": "test share for --split-by random",
-    "free_hands": "fraction of hands that hold nothing (gestures: open, pointing, fist, OK, ...)",
-}
-
 
 def register(sub) -> None:
     p = sub.add_parser("synth", help="synthesize grasps with affordance text, occlusion and an initial estimate")
-    add_config_flags(p, SynthConfig, SYNTH_FLAGS)
+    add_config_flags(p, SynthConfig)
     p.add_argument("--out", help="output folder for train.jsonl, test.jsonl, test_init.jsonl")
     p.add_argument("--preview", metavar="FILE.png", help="save one 3D skeleton per grasp class")
     p.set_defaults(func=run)
@@ -38,7 +29,7 @@ def run(args) -> int:
             return 0
     if not args.out:
         raise AffordhandError("give --out DIR (or --preview FILE.png)")
-    summary = build(config_from_args(SynthConfig, args, SYNTH_FLAGS), args.out)
+    summary = build(config_from_args(SynthConfig, args), args.out)
     for key in ("taxonomy", "object", "occluded_count"):
         table = Table(title=f"grasps per {key}")
         table.add_column(key)

@@ -9,25 +9,6 @@ from affordhand.commands.flags import add_config_flags, config_from_args
 from affordhand.errors import AffordhandError
 from affordhand.prior.config import SHIPPED_STEPS, PriorConfig
 
-PRIOR_FLAGS = {  # PriorConfig fields a user sets; the rest are set by training
-    "text_encoder": "minilm, hf:NAME_OR_PATH[#cls] or none",
-    "steps": "training steps",
-    "batch": "poses per step",
-    "lr": "learning rate",
-    "seed": "",
-    "representation": "rotation representation the prior learns",
-    "architecture": "denoiser: residual MLP with FiLM or a transformer over joint tokens",
-    "width": "hidden width (256 for mlp, 128 for transformer)",
-    "depth": "residual blocks or transformer layers",
-    "dropout": "",
-    "schedule": "noise schedule",
-    "prediction": "what the network predicts",
-    "cond_drop": "share of training poses with the null condition (classifier-free guidance)",
-    "field_drop": "share of poses that lose each condition field alone",
-    "weight_decay": "",
-    "checkpoint_every": "steps between checkpoints (a killed run resumes from the last)",
-}
-
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train the affordance-conditioned diffusion prior")
@@ -43,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--text-from", help="take each record's text from this JSONL (e.g. describe output), by id")
     p.add_argument("--out", required=True, help="run folder; rerunning the same command resumes")
     p.add_argument("--restart", action="store_true", help="start over in --out instead of resuming its run")
-    add_config_flags(p, PriorConfig, PRIOR_FLAGS)
+    add_config_flags(p, PriorConfig)
     add_device_arg(p)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument(
@@ -104,7 +85,7 @@ def run(args) -> int:
 
     from affordhand.data.atomic import folder_lock
 
-    config = config_from_args(PriorConfig, args, PRIOR_FLAGS)
+    config = config_from_args(PriorConfig, args)
     if args.uncertainty == "heldout" and not 0.0 < args.holdout < 1.0:  # checked before hours of training
         raise AffordhandError(f"--holdout must be between 0 and 1, not {args.holdout}")
     # one process owns the run folder (under torchrun, the first: the others write nothing there)

@@ -50,16 +50,13 @@ def write_settings(out: str | os.PathLike, record: dict, **extra) -> Path:
     return path
 
 
-def differences(saved: dict, wanted: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
-    """Return 'key: old -> new' for each setting or input that differs between two settings records. A key
-    the saved record lacks (written by a version before the setting existed) reads as its value in
-    `defaults` (same layout), the value that reproduces what that version did."""
-    out, defaults = [], defaults or {}
+def differences(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Return 'key: old -> new' for each setting or input that differs between two settings records."""
+    out = []
     for key in sorted(set(saved) | set(wanted)):
-        a, b = saved.get(key, defaults.get(key)), wanted.get(key)
+        a, b = saved.get(key), wanted.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            nested = defaults.get(key) if isinstance(defaults.get(key), dict) else None
-            out += differences(a, b, f"{prefix}{key}.", nested)
+            out += differences(a, b, f"{prefix}{key}.")
         elif a != b:
             out.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
     return out
@@ -70,7 +67,7 @@ def _short(value) -> str:
     return text if len(text) <= 20 else text[:17] + "..."
 
 
-def check_same_run(what: str, saved: dict | None, wanted: dict, defaults: dict | None = None) -> None:
+def check_same_run(what: str, saved: dict | None, wanted: dict) -> None:
     """Raise AffordhandError unless `saved` (the settings a partial output was made with) matches `wanted`
     in command, settings and inputs (the version may differ)."""
     if saved is None:
@@ -78,7 +75,7 @@ def check_same_run(what: str, saved: dict | None, wanted: dict, defaults: dict |
             f"{what} records no settings, so it cannot be resumed safely; rerun with --restart to start over"
         )
     keys = ("command", "settings", "inputs")
-    diff = differences({k: saved.get(k) for k in keys}, {k: wanted.get(k) for k in keys}, defaults=defaults)
+    diff = differences({k: saved.get(k) for k in keys}, {k: wanted.get(k) for k in keys})
     if diff:
         raise AffordhandError(
             f"{what} was made with other settings or input ({'; '.join(diff[:4])}); rerun "

@@ -134,9 +134,8 @@ def detect_hands(
 
     MediaPipe Hands gives no per-landmark confidence (its visibility fields are unset), so with flip_check
     the image is also run mirrored and each joint's disagreement between the two passes is kept: a joint
-    MediaPipe is unsure of moves between them (on the annotated test photos, the 5 of 69 joints that moved by
-    more than 4 % of the hand's size were 11 % of it off the annotation on average, the others 4 %; none moved
-    by more than 5.2 %: `python benchmarks/photos.py`)."""
+    MediaPipe is unsure of moves between them (`python benchmarks/photos.py` prints how the disagreement
+    follows the error on annotated photos)."""
     with _LOCK, warnings.catch_warnings():  # one graph per setting, kept for the process; not thread-safe
         warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         hands = _landmarker(max_hands, min_confidence)
@@ -176,8 +175,7 @@ def _landmarker(max_hands: int, min_confidence: float):
 def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], width: int) -> None:
     """Set each hand's per-joint disagreement with the nearest hand of the mirror pass (mapped back)."""
     # Keypoints are continuous image coordinates (MediaPipe's normalised x times the width), so the mirror maps
-    # x to width - x (on the annotated test photos the two passes then agree in x to 0.03 px on average;
-    # width - 1 - x put every mirror-pass point 1 px off)
+    # x to width - x, not width - 1 - x
     back = [np.c_[width - g.keypoints2d[:, 0], g.keypoints2d[:, 1]] for g in flipped]
     for hand in found:
         size = max(float(np.ptp(hand.keypoints2d, 0).max()), 1.0)

@@ -76,8 +76,8 @@ SIDE_MARGIN = 1.5  # the other side must fit this many times better to overrule 
 def fit_either_side(hand: HandModel, world: np.ndarray, labelled_left: np.ndarray | None = None, iters: int = 200):
     """Return (is_left (N,), global_orient (N, 3), hand_pose (N, 45), error_mm (N, 2) as [right, left]):
     a right and a left hand fitted to each hand's 3D landmarks. The closer one is kept; where labels are
-    given, a label stands unless the other side fits SIDE_MARGIN times better (on the nine hands tried, the
-    wrong side fit 1.1 to 5.0 times worse; MediaPipe's label was wrong on two, both at 3.5 times or more)."""
+    given, a label stands unless the other side fits SIDE_MARGIN times better: MediaPipe's label is wrong on
+    some views, and a hand of the wrong side meets the landmarks only by bending its fingers backwards."""
     n = len(world)
     both = np.concatenate([world, world])
     orient, pose, error = fit_to_world(hand, both, np.repeat([False, True], n), iters)

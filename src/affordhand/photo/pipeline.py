@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.photo.detect import detect_hands, read_image
 from affordhand.photo.fit import PHOTO_FIT, fit_skeleton, initial_records, occlusion_from_box
 from affordhand.photo.options import ImageOptions  # noqa: F401  (its home is options.py)
+from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import refine_batch
 from affordhand.refinement.settings import GuidedConfig, RefineConfig
 from affordhand.report.figures import hand_views
@@ -161,11 +162,12 @@ def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
     }
 
 
-def process_image(
-    path: Path, out: Path, options: ImageOptions, hand: HandModel, prior, describer=None, uncertainty=None
-) -> list[dict]:
-    """Detect, fit, refine and write the outputs of every hand in one image; return report entries. With an
-    uncertainty recipe, each refined joint gets its 90 % radius (drawn as a circle in the overlay)."""
+def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner, describer=None) -> list[dict]:
+    """Detect, fit, refine and write the outputs of every hand in one image with the refiner's prior, hand
+    model and uncertainty recipe (each refined joint gets its 90 % radius, drawn as a circle in the overlay);
+    return report entries. The refiner's device is the one used."""
+    options = replace(options, device=refiner.device)
+    hand, front = refiner.device_hand, refiner.hand  # the fits run on the CPU
     image = read_image(path)
     h, w = image.shape[:2]
     found = detect_hands(image, mirrored=options.mirrored, flip_check=options.max_disagreement < 1)
@@ -178,7 +180,6 @@ def process_image(
     if options.intrinsics is not None:
         K[0, 0], K[1, 1], K[0, 2], K[1, 2] = options.intrinsics
     ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
-    front = hand if options.device == "cpu" else copy.deepcopy(hand).to("cpu")  # the fits run on the CPU
     init, side_notes = initial_records(front, found, K, ids)
     entries = []
     for k, rec in enumerate(init):
@@ -193,7 +194,7 @@ def process_image(
         mode = "affordance" if text else "uncond"
         guided = GuidedConfig(samples=options.samples)
         config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
-        refined = refine_batch([rec], config, own, prior, options.device, uncertainty)[0]
+        refined = refine_batch([rec], config, own, refiner.prior, options.device, refiner.uncertainty)[0]
         views = _write_views(image, rec, refined, K, (own, hand), f"{path.stem}_hand{k}", out, options)
         entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
     return entries
@@ -238,10 +239,8 @@ def run_images(
     paths: list[str],
     out_dir: str | Path,
     options: ImageOptions,
-    hand: HandModel,
-    prior,
+    refiner: Refiner,
     describer=None,
-    uncertainty=None,
 ) -> list[dict]:
     """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
     from affordhand.report.html import batch_report
@@ -257,7 +256,7 @@ def run_images(
         task = bar.add_task("image", total=len(paths))
         for p in paths:
             try:
-                entries += process_image(Path(p), out, options, hand, prior, describer, uncertainty)
+                entries += process_image(Path(p), out, options, refiner, describer)
             except AffordhandError as exc:  # one unreadable image does not stop the batch
                 print(f"error: {exc}", file=sys.stderr)
             bar.advance(task)

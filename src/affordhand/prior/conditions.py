@@ -10,7 +10,7 @@ A missing field is a block of zeros. Training drops each block at random (`field
 of fields conditions the prior; a record with no field at all gets the learned null condition
 (classifier-free guidance's unconditional branch).
 
-Priors made before structured conditions have `conditions = ["text"]`: the embedding alone, no presence bit.
+A config.json without `conditions` is a sentence-only prior (`["text"]`): the embedding alone, no presence bit.
 
 A prior also lists the objects its training records name (`PriorConfig.objects`), so that refinement can
 tell a hand whose object it was trained on from one it was not (`object_is_known`).

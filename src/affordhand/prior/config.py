@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from affordhand.data.fields import setting
 from affordhand.data.taxonomy import FEIX_GRASPS
 from affordhand.errors import AffordhandError, check_choices, check_range
 
@@ -75,32 +76,35 @@ def condition_dim(conditions, text_dim: int) -> int:
 class PriorConfig:
     """Every setting of a prior and its training; saved as config.json."""
 
-    representation: Literal["axis_angle", "6d"] = "axis_angle"
-    architecture: Literal["mlp", "transformer"] = "mlp"
+    representation: Literal["axis_angle", "6d"] = setting("axis_angle", "rotation representation the prior learns")
+    architecture: Literal["mlp", "transformer"] = setting(
+        "mlp", "denoiser: residual MLP with FiLM or a transformer over joint tokens"
+    )
     T: int = 1000
-    schedule: Literal["cosine", "linear"] = "cosine"
-    prediction: Literal["eps", "x0"] = "eps"
+    schedule: Literal["cosine", "linear"] = setting("cosine", "noise schedule")
+    prediction: Literal["eps", "x0"] = setting("eps", "what the network predicts")
     clip_x0: float = 4.0
-    width: int | None = None  # hidden width; None: the architecture's default (WIDTH)
-    depth: int = 4
+    # hidden width; None: the architecture's default (WIDTH)
+    width: int | None = setting(None, "hidden width (256 for mlp, 128 for transformer)")
+    depth: int = setting(4, "residual blocks or transformer layers")
     emb: int = 256
-    dropout: float = 0.0
-    text_encoder: str = "minilm"
+    dropout: float = setting(0.0, "dropout in the denoiser")
+    text_encoder: str = setting("minilm", "minilm, hf:NAME_OR_PATH[#cls] or none")
     conditions: list = field(default_factory=lambda: ["text", "grasp"])  # see prior/conditions.py
     text_dim: int = 384  # the text encoder's width (set by training)
     cond_dim: int = 384 + 1 + GRASP_FEATURES + 1  # the condition vector's length (set by training)
-    cond_drop: float = 0.15
-    field_drop: float = 0.3  # each condition field is also dropped alone, so any subset conditions the prior
-    steps: int = 20000
-    batch: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    cond_drop: float = setting(0.15, "share of training poses with the null condition (classifier-free guidance)")
+    field_drop: float = setting(0.3, "share of poses that lose each condition field alone")
+    steps: int = setting(20000, "training steps")
+    batch: int = setting(256, "poses per step")
+    lr: float = setting(1e-3, "learning rate")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
     ema: float = 0.999
     warmup: int = 500  # steps of linear learning-rate warm-up
     loss_smoothing: float = 0.98  # exponential smoothing of the logged training loss
     range_margin: float = 0.02  # the normalised training range is widened by this share of its span
-    seed: int = 0
-    checkpoint_every: int = 1000
+    seed: int = setting(0, "random seed (initialisation, batches, noise)")
+    checkpoint_every: int = setting(1000, "steps between checkpoints (a killed run resumes from the last)")
     data_hash: str = ""
     # the skeleton its poses were made on, where no calibrated skeleton.json is kept with it: "builtin" (the
     # built-in hand's own, as for the shipped prior's synthetic grasps) or "" (unknown: refinement then keeps

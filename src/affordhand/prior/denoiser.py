@@ -107,7 +107,7 @@ class Denoiser(nn.Module):
 
 class JointTransformer(nn.Module):
     """A small transformer over 15 joint tokens plus one token for timestep and text (the alternative
-    to the MLP; the README gives the measurement that chose between them). Same call as Denoiser."""
+    to the MLP: benchmarks/denoiser.py compares them). Same call as Denoiser."""
 
     def __init__(
         self,

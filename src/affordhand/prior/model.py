@@ -164,7 +164,7 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "cpu") -> Prio
         raise AffordhandError(f"no prior in {run_dir}: expected config.json and model.safetensors{hint}")
     try:
         raw = json.loads(cfg_path.read_text())
-        if "conditions" not in raw:  # priors made before structured conditions: the sentence alone
+        if "conditions" not in raw:  # a sentence-only prior: the embedding alone
             raw.update(conditions=["text"], text_dim=raw.get("cond_dim", 0))
         known = {f.name for f in fields(PriorConfig)}
         config = PriorConfig(**{k: v for k, v in raw.items() if k in known})

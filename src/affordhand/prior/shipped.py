@@ -28,8 +28,8 @@ def build_shipped_prior(
         data = SynthConfig(**{**SHIPPED_DATA.__dict__, "seed": seed})
         build(data, tmp)
         run = Path(tmp) / "run"
-        # Sentence-only, as shipped: a grasp-conditioned prior built the same way did no better on the real
-        # grasps (README, "Real grasps"), and keeping it keeps the synthetic figures as measured.
+        # Sentence-only: a grasp-conditioned prior built the same way does no better on the real grasps
+        # (benchmarks/real_grasps.py --prior DIR).
         config = PriorConfig(
             steps=steps, seed=seed, checkpoint_every=1000, conditions=["text"], pose_skeleton="builtin"
         )

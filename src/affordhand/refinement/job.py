@@ -18,14 +18,14 @@ from rich.progress import Progress
 from affordhand.data.provenance import check_same_run, provenance
 from affordhand.data.records import read_records
 from affordhand.errors import AffordhandError
-from affordhand.hand.model import HandModel
 from affordhand.parallel import barrier, join
 from affordhand.progress import quiet, show_progress
 from affordhand.refinement.batch import NEEDED
 from affordhand.refinement.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
+from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import match_hand_to_input, refine_batch
 from affordhand.refinement.plausible import implausible, not_finite
-from affordhand.refinement.settings import REFINE_BATCH, RefineConfig
+from affordhand.refinement.settings import PRIOR_MODES, REFINE_BATCH, SETTINGS_VERSION, RefineConfig
 
 
 def _stderr(message: str) -> None:
@@ -58,21 +58,6 @@ class JobResult:
     failed: list = field(default_factory=list)  # (id, result fields that were not finite) on this rank
 
 
-def _load_prior(job: RefineJob, report):
-    """Return (prior, uncertainty recipe) for the modes that use a prior, else (None, None)."""
-    if job.config.mode not in ("affordance", "uncond"):
-        return None, None
-    from affordhand.prior.model import load_prior
-    from affordhand.refinement.uncertainty import uncertainty_for
-
-    prior = load_prior(job.prior, device=job.device)
-    uncertainty, note = uncertainty_for(job.prior)
-    if note:
-        report(note)
-    job.config.guided.check_levels(prior.config.T)
-    return prior, uncertainty
-
-
 def job_settings(job: RefineJob, prior) -> dict:
     """Return what makes a refine output: its settings, the hand model and the hashes of the input, the
     prior and the uncertainty recipe it uses."""
@@ -85,11 +70,10 @@ def job_settings(job: RefineJob, prior) -> dict:
         "text_from": job.text_from,
         "skeleton": job.hand_settings.get("skeleton"),
         "prior": prior_digest(job.prior) if prior is not None else None,
-        # a partial from before the recipe was named here is refused: its recipe may not be today's
         "uncertainty": file_sha256(uncertainty_file(job.prior)) if prior is not None else None,
     }
     hand = {**job.hand_settings, "self_calibration": job.self_calibration}
-    return provenance("refine", {**asdict(job.config), **hand}, inputs)
+    return {**provenance("refine", {**asdict(job.config), **hand}, inputs), "settings_version": SETTINGS_VERSION}
 
 
 def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool, report) -> None:
@@ -102,18 +86,37 @@ def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool,
     report(f"warning: {len(flagged)} records hold implausible values and may refine badly ({first})")
 
 
-# What a partial written before a setting existed reads it as: the default where that reproduces the old
-# runs; where the new default changed the results, the old behaviour, so such a partial is refused instead of
-# being finished differently. (A partial without `fallback` also predates the keypoint costs measured at a
-# reference hand size, refinement/batch.py, which came with it; resumed with `--fallback none`, its remaining
-# hands get those costs, which moved the benchmarks' figures by 0.1 mm at most.)
-OLD_RUN_SETTINGS = asdict(RefineConfig())
-OLD_RUN_SETTINGS["guided"]["fallback"] = "none"
-OLD_RUN_SETTINGS["guided"]["pose_convention"] = "input"  # refinement in the prior's pose convention came later
-OLD_RUN_SETTINGS["guided"]["unseen_objects"] = "text"  # and the grasp alone for objects new to the prior later
-OLD_RUN_SETTINGS["guided"]["sample_noise"] = "independent"  # and antithetic sample pairs
-OLD_RUN_SETTINGS["refit_global"] = False  # and the global refit after the fingers
-OLD_RUN_SETTINGS["fit"]["orient_prior"] = 0.0  # and the global fit's hold on the input's orientation
+def in_current_layout(what: str, saved: dict | None, wanted: dict) -> dict | None:
+    """Return a partial's settings record in this version's layout (SETTINGS_VERSION; version 1 named the
+    keypoint weight `guidance`), or raise AffordhandError for one no version of today's refinement can finish:
+    a newer layout, or settings that lack one of today's (written before that setting existed)."""
+    if saved is None:
+        return None
+    version = saved.get("settings_version", 1)
+    if not isinstance(version, int) or version > SETTINGS_VERSION:
+        newer = f"a newer affordhand (settings version {version!r})"
+        raise AffordhandError(f"{what} was written by {newer}; finish it with that version or rerun with --restart")
+    guided = (saved.get("settings") or {}).get("guided")
+    if version == 1 and isinstance(guided, dict) and "guidance" in guided:
+        guided["keypoint_weight"] = guided.pop("guidance")
+    lacking = sorted(_missing(saved.get("settings") or {}, wanted["settings"]))
+    if lacking:
+        raise AffordhandError(
+            f"{what} was written by an earlier affordhand whose refinement had no {', '.join(lacking[:3])}: "
+            "it cannot be finished with today's; rerun with --restart to start over"
+        )
+    return {**saved, "settings_version": SETTINGS_VERSION}
+
+
+def _missing(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Return the settings `wanted` has and `saved` lacks (dotted names)."""
+    out = []
+    for key, value in wanted.items():
+        if key not in saved:
+            out.append(prefix + key)
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            out += _missing(saved[key], value, f"{prefix}{key}.")
+    return out
 
 
 def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> PartialWriter:
@@ -124,10 +127,8 @@ def _resume(job: RefineJob, settings: dict, rank: int, world: int, report) -> Pa
     if partial_path(out, rank, world).is_file() and job.restart:
         saved, done = settings, {}
     elif partial_path(out, rank, world).is_file():
-        guided = ((saved or {}).get("settings") or {}).get("guided", {})
-        if isinstance(guided, dict) and "guidance" in guided:  # keypoint_weight's old name
-            guided["keypoint_weight"] = guided.pop("guidance")
-        check_same_run(str(partial_path(out, rank, world)), saved, settings, {"settings": OLD_RUN_SETTINGS})
+        what = str(partial_path(out, rank, world))
+        check_same_run(what, in_current_layout(what, saved, settings), settings)
     if done:
         report(f"resuming: {len(done)} records already refined")
     return PartialWriter(out, done, settings, rank, world)
@@ -163,10 +164,16 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     return failed, flagged, without_sentence
 
 
-def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None] = _stderr) -> JobResult:
-    """Refine job.input into job.out with the hand model (matched to the input's joints first); resumable."""
+def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], None] = _stderr) -> JobResult:
+    """Refine job.input into job.out with the refiner's prior and hand model (matched to the input's joints
+    first); resumable. The refiner must be loaded from job.prior."""
     if job.batch < 1:
         raise AffordhandError("--batch must be positive")
+    refiner.check(job.config)
+    prior_modes = job.config.mode in PRIOR_MODES
+    prior, uncertainty = (refiner.prior, refiner.uncertainty) if prior_modes else (None, None)
+    if prior_modes and refiner.note:
+        report(refiner.note)
     described = None
     if job.text_from:
         described = {r["id"]: r for r in read_records(job.text_from, skip_bad=True).records if r.get("text")}
@@ -174,10 +181,9 @@ def run_refine_job(job: RefineJob, hand: HandModel, report: Callable[[str], None
     ids, light, without_text, skipped = scan_input(job.input, job.skip_bad, NEEDED, described)
     if skipped:
         report(f"skipped {len(skipped)} bad records (first: line {skipped[0][0]}: {skipped[0][1]})")
-    prior, uncertainty = _load_prior(job, report)
     if job.config.mode == "affordance" and without_text:
         report(f"warning: {without_text} records have no text and are refined unconditionally")
-    hand, message = match_hand_to_input(light, hand, job.self_calibration)
+    hand, message = match_hand_to_input(light, refiner.hand, job.self_calibration)
     if message:
         report(message)
     del light

@@ -26,7 +26,14 @@ from affordhand.refinement.fallback import keep_better_fingers
 from affordhand.refinement.fit import fit_global, fit_pose
 from affordhand.refinement.guided import refine_guided
 from affordhand.refinement.io import with_text
-from affordhand.refinement.settings import MODES, REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig  # noqa: F401
+from affordhand.refinement.settings import (  # noqa: F401
+    MODES,
+    PRIOR_MODES,
+    REFINE_BATCH,
+    FitConfig,
+    GuidedConfig,
+    RefineConfig,
+)
 from affordhand.refinement.uncertainty import UncertaintyModel, record_features
 
 
@@ -120,7 +127,7 @@ def refine_batch(
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
     convention = None
-    if config.mode in ("affordance", "uncond") and prior is not None:
+    if config.mode in PRIOR_MODES and prior is not None:
         config.guided.check_levels(prior.config.T)
         if config.guided.pose_convention == "prior":
             # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a

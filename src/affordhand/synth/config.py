@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from affordhand.data.fields import setting
 from affordhand.errors import AffordhandError, check_choices
 
 
@@ -13,12 +14,16 @@ from affordhand.errors import AffordhandError, check_choices
 class SynthConfig:
     """Settings of one synthetic data set; saved beside it as config.json."""
 
-    n: int = 2000
-    seed: int = 0
-    occlusion: Literal["light", "medium", "heavy", "mixed"] = "mixed"
-    split_by: Literal["object", "taxonomy", "random"] = "object"  # HOGraspNet's s3 objects, s4 grasps, random
-    test_fraction: float = 0.2
-    free_hands: float = 0.1  # fraction of hands that hold nothing (synth/freehand.py)
+    n: int = setting(2000, "number of grasps")
+    seed: int = setting(0, "random seed: the same seed writes the same bytes")
+    occlusion: Literal["light", "medium", "heavy", "mixed"] = setting("mixed", "occlusion level of the scenes")
+    split_by: Literal["object", "taxonomy", "random"] = setting(
+        "object", "hold out HOGraspNet's s3 objects, its s4 grasps, or a random fraction"
+    )
+    test_fraction: float = setting(0.2, "test share for --split-by random")
+    free_hands: float = setting(
+        0.1, "fraction of hands that hold nothing (synth/freehand.py: open, pointing, fist, OK, ...)"
+    )
 
     def __post_init__(self):
         check_choices(self)

@@ -92,9 +92,9 @@ PAGE = Path(__file__).resolve().parent / "index.html"
 class _Server:
     """What the routes share: the loaded models, the job store, the upload limit."""
 
-    def __init__(self, prior, hand, prior_model, uncertainty, describer, store, max_upload_mb, device, queue):
-        self.prior, self.hand, self.prior_model, self.uncertainty = prior, hand, prior_model, uncertainty
-        self.describer, self.store, self.device, self.queue = describer, store, device, queue
+    def __init__(self, prior, refiner, describer, store, max_upload_mb, queue):
+        self.prior, self.refiner, self.device = prior, refiner, refiner.device
+        self.describer, self.store, self.queue = describer, store, queue
         self.max_upload_mb, self.limit = max_upload_mb, int(max_upload_mb * 1024 * 1024)
         self._hidden = re.compile(re.escape(str(store.root)) + r"/(?:[0-9a-f]{12}/)?")
 
@@ -242,9 +242,7 @@ def _add_refine_route(app, server: _Server) -> None:
                     views=False,
                     device=server.device,
                 )
-                work = lambda: process_image(  # noqa: E731
-                    path, path.parent, options, server.hand, server.prior_model, uncertainty=server.uncertainty
-                )
+                work = lambda: process_image(path, path.parent, options, server.refiner)  # noqa: E731
                 found = await server.queue.run(work, request.is_disconnected)
                 if found is None:  # the client went away, or the server is stopping: nobody wants it
                     raise HTTPException(503, "cancelled: the client left or the server is stopping")
@@ -274,15 +272,12 @@ def create_app(
     if FastAPI is None:
         raise AffordhandError("the web page needs: pip install 'affordhand[web]'")
     from affordhand.hand.surface import require_meshing
-    from affordhand.prior.model import load_prior, prior_hand_model
+    from affordhand.refinement.loader import load_refiner
 
     require_meshing()
-    from affordhand.refinement.uncertainty import uncertainty_for
-
-    hand = prior_hand_model(prior, hand_model, mano_dir, skeleton)[0].to(device)
+    refiner = load_refiner(prior, hand_model=hand_model, mano_dir=mano_dir, skeleton=skeleton, device=device)
     store = JobStore(Path(work_dir or tempfile.mkdtemp(prefix="affordhand-web-")), max_jobs, max_age_s)
-    model, recipe = load_prior(prior, device), uncertainty_for(prior)[0]
-    server = _Server(prior, hand, model, recipe, describer, store, max_upload_mb, device, JobQueue(max_queue))
+    server = _Server(prior, refiner, describer, store, max_upload_mb, JobQueue(max_queue))
     _start_detector()
 
     @contextlib.asynccontextmanager
