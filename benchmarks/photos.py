@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,13 +88,37 @@ def run(args) -> list[tuple[str, dict]]:
     from affordhand.refinement.loader import load_refiner
 
     refiner = load_refiner("default")
-    options = ImageOptions(text=args.text, samples=args.samples, views=False)
-    rows = []
+    options = ImageOptions(text=args.text, samples=args.samples, views=False, mesh=False)  # the CLI's default
+    rows, seconds = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        process_image(EXAMPLE, Path(tmp), options, refiner)  # warm-up: graphs, text encoder, first calls
         for hand in annotated_hands(Path(args.shared)):
+            t0 = time.perf_counter()
             entries = process_image(Path(hand["image"]), Path(tmp), options, refiner)
+            seconds.append((Path(hand["image"]).name, time.perf_counter() - t0, mediapipe_seconds(hand["image"])))
             rows.append((Path(hand["image"]).name, score(hand, entries)))
-    return rows
+    return rows, seconds
+
+
+def mediapipe_seconds(path) -> float:
+    """Return the seconds MediaPipe's own two passes (the photo and its mirror image) take on a photo."""
+    from affordhand.photo.detect import detect_hands, read_image
+
+    image = read_image(path)
+    t0 = time.perf_counter()
+    detect_hands(image, flip_check=True)
+    return time.perf_counter() - t0
+
+
+def print_speed(seconds: list[tuple[str, float, float]]) -> None:
+    """Print seconds per photo of the photo pipeline (as `affordhand image` runs it, without --views)
+    beside MediaPipe's own two passes on the same photo, measured in the same run."""
+    print("\n| photo | MediaPipe's two passes, s | affordhand image, s | ratio |")
+    print("|---|---|---|---|")
+    for name, ours, theirs in seconds:
+        print(f"| {name} | {theirs:.2f} | {ours:.2f} | {ours / theirs:.0f}x |")
+    ours, theirs = sum(s[1] for s in seconds), sum(s[2] for s in seconds)
+    print(f"| all ({len(seconds)} photos, after a warm-up photo) | {theirs:.2f} | {ours:.2f} | {ours / theirs:.0f}x |")
 
 
 HIDDEN = ("ring", "pinky")
@@ -126,7 +151,7 @@ def run_hidden(args) -> list[tuple[str, dict]]:
     from affordhand.refinement.loader import load_refiner
 
     refiner = load_refiner("default")
-    options = ImageOptions(text=args.text, samples=args.samples, views=False, occluded=HIDDEN)
+    options = ImageOptions(text=args.text, samples=args.samples, views=False, mesh=False, occluded=HIDDEN)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for hand in annotated_hands(Path(args.shared)):
@@ -265,11 +290,12 @@ def report(args, parser: argparse.ArgumentParser) -> None:
     if not (Path(args.shared) / "photos" / "annotations.jsonl").is_file():
         print(f"note: {Path(args.shared) / 'photos'} is not there: only the example photo is measured")
     try:
-        rows = run(args)
+        rows, seconds = run(args)
     except AffordhandError as exc:
         print(f"skipped: {exc}")
         return
     print_table(rows)
+    print_speed(seconds)
     if (Path(args.shared) / "photos" / "annotations.jsonl").is_file():
         print_hidden(run_hidden(args))
         print_disagreement(Path(args.shared))

@@ -2,7 +2,7 @@
 
     python examples/readme_picture.py [--out docs/image_and_web.png]
 
-1. `affordhand image examples/photos/fingerpose_halfcurl.jpg --text ...` writes the overlay and the 3D figure;
+1. `affordhand image examples/photos/fingerpose_halfcurl.jpg --text ... --views` writes the overlay and the 3D figure;
 2. `affordhand serve` is driven in headless Chromium (Debian's chromium and chromium-driver, selenium from the
    `dev` extra): upload the same photo, type the same text, press Refine, take a screenshot;
 3. the three are put side by side into one PNG.
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if cli(["image", str(PHOTO), "--out", str(tmp / "image"), "--text", TEXT]) != 0:
+        if cli(["image", str(PHOTO), "--out", str(tmp / "image"), "--text", TEXT, "--views"]) != 0:
             raise SystemExit("affordhand image failed")
         with running_server() as url:
             refine_in_browser(url, PHOTO, TEXT, screenshot=tmp / "web.png", window=(1200, 1750))

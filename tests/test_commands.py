@@ -262,3 +262,17 @@ def test_every_refine_setting_refuses_a_bad_value_alike_on_the_command_line_and_
         assert list(tmp_path.iterdir()) == []
         with pytest.raises(ah.AffordhandError, match=name):
             ah.refine([record], **{name: bad})
+
+
+def test_the_source_tells_what_is_not_its_history():
+    """Comments and docstrings say what is; dated changes go to CHANGELOG.md."""
+    import re
+
+    history = re.compile(r"\b20\d\d-\d\d\b|\bOLD_[A-Z_]+|[Nn]ew in \d|\bused to be\b|\bas before\b|\bbefore 20\d\d")
+    found = [
+        f"{path.relative_to(SRC)}:{i}: {line.strip()}"
+        for path in SRC.rglob("*.py")
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if history.search(line)
+    ]
+    assert found == []

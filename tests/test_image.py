@@ -143,6 +143,7 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
             "pinky",
             "--samples",
             "2",
+            "--views",
         ]
     )
     assert code == 0
@@ -179,7 +180,9 @@ def test_image_command_writes_every_output_for_a_real_photo(tmp_path):
 
 
 @pytest.mark.slow
-def test_image_errors_are_clear(tmp_path):
+def test_image_errors_are_clear(tmp_path, capsys):
+    from affordhand.cli import main
+
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((120, 160, 3), 255, np.uint8)).save(blank)
     broken = tmp_path / "broken.jpg"
@@ -205,12 +208,9 @@ def test_image_errors_are_clear(tmp_path):
         ["--focal", "nan"],
         ["--samples", "0"],
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "affordhand", "image", str(blank), "--out", str(tmp_path / "o"), *bad],
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+        assert main(["image", str(blank), "--out", str(tmp_path / "o"), *bad]) == 2  # in process: a user error
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, (bad, err)
 
 
 def test_photos_decode_as_a_viewer_shows_them(tmp_path):
@@ -459,3 +459,38 @@ def test_a_hand_all_in_doubt_keeps_six_joints_and_its_size(tmp_path):
     assert int(np.sum(rec["visible"])) == MIN_SEEN_BY_DOUBT
     uv = project(torch.as_tensor(rec["joints3d"])[None], torch.as_tensor(np.asarray(rec["K"]))[None])[0].numpy()
     assert 1 / 1.5 <= _diagonal(uv) / _diagonal(np.asarray(rec["keypoints2d"])) <= 1.5
+
+
+@pytest.mark.slow
+def test_each_photo_takes_its_camera_from_the_cameras_file_its_exif_or_the_default_and_says_which(tmp_path, capsys):
+    """--cameras names a photo's intrinsics; else its EXIF 35 mm-equivalent focal length sets the focal length;
+    else a 60-degree field of view. Each record says which. Without --views only the records, overlays and the
+    report are written."""
+    pytest.importorskip("mediapipe")
+    from affordhand.data.images import FILM_DIAGONAL_MM
+
+    photo = Image.open(EXAMPLE)
+    w, h = photo.size
+    photo.save(tmp_path / "listed.jpg", quality=95)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # FocalLengthIn35mmFilm, mm: a phone's wide camera
+    photo.save(tmp_path / "exif.jpg", quality=95, exif=exif.tobytes())
+    photo.save(tmp_path / "plain.jpg", quality=95)
+    K = [[900.0, 0.0, w / 2 + 3], [0.0, 910.0, h / 2 - 2], [0.0, 0.0, 1.0]]
+    (tmp_path / "cameras.jsonl").write_text(json.dumps({"image": "listed.jpg", "K": K}) + "\n")
+    out = tmp_path / "out"
+    images = [str(tmp_path / f"{name}.jpg") for name in ("listed", "exif", "plain")]
+    args = ["image", *images, "--out", str(out), "--samples", "1", "--cameras", str(tmp_path / "cameras.jsonl")]
+    assert main(args) == 0
+    recs = {r["id"].split("/")[0]: r for r in read_records(out / "records.jsonl").records}
+    assert recs["listed"]["focal_source"] == "cameras" and np.allclose(recs["listed"]["K"], K)
+    assert recs["exif"]["focal_source"] == "exif"
+    assert recs["exif"]["focal_px"] == pytest.approx(28 * np.hypot(w, h) / FILM_DIAGONAL_MM, rel=1e-6)
+    assert recs["plain"]["focal_source"] == "default"
+    assert recs["plain"]["focal_px"] == pytest.approx(w / 2 / np.tan(np.radians(30)), rel=1e-3)
+    assert not list(out.glob("*.glb")) and not list(out.glob("*_3d.*"))  # no --views: no 3D files
+    assert {p.suffix for p in out.iterdir()} == {".jsonl", ".png", ".html"}
+    (tmp_path / "bad.jsonl").write_text('{"image": "listed.jpg", "K": [[1, 0], [0, 1]]}\n')
+    assert main(["image", images[0], "--out", str(out), "--cameras", str(tmp_path / "bad.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {tmp_path / 'bad.jsonl'}:1: expected")

@@ -239,6 +239,7 @@ def refine_image(
         samples=samples,
         seed=seed,
         views=out is not None,
+        mesh=out is not None,
         own_skeleton=own_proportions,
         device=device,
         focal=focal,

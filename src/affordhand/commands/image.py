@@ -34,6 +34,14 @@ def register(sub) -> None:
     p.add_argument("--prior", default="default", help=PRIOR_HELP)
     p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
     p.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of a calibrated camera (overrides --focal)")
+    p.add_argument(
+        "--cameras",
+        metavar="FILE.jsonl",
+        help='per-image intrinsics, lines of {"image": "a.jpg", "K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]}; '
+        "a listed image takes them over --intrinsics and --focal (default for the rest: the photo's EXIF "
+        "35 mm-equivalent focal length, else a 60-degree field of view)",
+    )
+    p.add_argument("--views", action="store_true", help="also write each hand's 3D figure, 3D viewer and mesh (GLB)")
     p.add_argument("--samples", type=int, default=ImageOptions.samples)
     p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
     p.add_argument(
@@ -58,7 +66,7 @@ def register(sub) -> None:
 def _options(args) -> ImageOptions:
     """Return the image front end's settings from the flags; a template sentence is made here."""
     from affordhand.data.descriptions import check_sentence, template_sentence
-    from affordhand.photo.pipeline import parse_box, parse_fingers, parse_numbers
+    from affordhand.photo.pipeline import parse_box, parse_fingers, parse_numbers, read_cameras
 
     if not args.max_disagreement > 0:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
@@ -81,6 +89,9 @@ def _options(args) -> ImageOptions:
         max_disagreement=args.max_disagreement,
         own_skeleton=not args.builtin_proportions,
         device=args.device,
+        views=args.views,
+        mesh=args.views,
+        cameras=read_cameras(args.cameras) if args.cameras else None,
     )
 
 
@@ -89,7 +100,8 @@ def run(args) -> int:
     from affordhand.photo.pipeline import run_images
 
     options = _options(args)
-    require_meshing()
+    if options.mesh or options.views:
+        require_meshing()
     describer = openai_describer(args) if args.describe_backend == "openai" and not args.text else None
     refiner = load_refiner_from_args(args)
     if refiner.note:

@@ -66,3 +66,25 @@ def check_size(size: tuple[int, int], name: str) -> None:
     """Raise ImageTooLarge for an image over MAX_PIXELS (checked from its header, before decoding)."""
     if size[0] * size[1] > MAX_PIXELS:
         raise ImageTooLarge(f"{name}: {size[0]}x{size[1]} px is over the {MAX_PIXELS // 1_000_000} Mpx limit")
+
+
+EXIF_IFD = 0x8769  # the Exif sub-IFD, where cameras record their optics
+FOCAL_35MM = 0xA405  # FocalLengthIn35mmFilm: the focal length a 36 x 24 mm frame would need for this view, mm
+FILM_DIAGONAL_MM = float(np.hypot(36.0, 24.0))
+
+
+def exif_focal_px(path: str | Path, width: int, height: int) -> float | None:
+    """Return the focal length in pixels that the photo's EXIF 35 mm-equivalent focal length gives (the same
+    diagonal field of view: f_px = f_35 * diagonal_px / 43.27 mm), or None when the photo records none."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            value = exif.get_ifd(EXIF_IFD).get(FOCAL_35MM) or exif.get(FOCAL_35MM)
+        focal = float(value)
+    except Exception:  # no EXIF, a broken one, or no such tag: the caller falls back
+        return None
+    if not 1.0 <= focal <= 5000.0:  # 0 means unknown; anything past a 5 m lens is a broken tag
+        return None
+    return focal * float(np.hypot(width, height)) / FILM_DIAGONAL_MM

@@ -29,6 +29,10 @@ class ImageOptions:
     # Each hand's own skeleton, fitted to its visible keypoints (photo/fit.py: fit_skeleton); built-in hand only
     own_skeleton: bool = True
     views: bool = True  # the 3D figure (PNG) and viewer (HTML + plotly.min.js); the web page draws its own
+    mesh: bool = True  # the hand's surface, as a GLB file and in the report entry (the web page draws it)
+    # per-image intrinsics (fx, fy, cx, cy) px by image file name (`affordhand image --cameras`); an image
+    # listed here takes them over intrinsics, focal and its EXIF focal length
+    cameras: dict | None = None
 
     def __post_init__(self):
         if self.focal is not None:
@@ -38,6 +42,11 @@ class ImageOptions:
                 raise AffordhandError(f"intrinsics must be (fx, fy, cx, cy) px, got {self.intrinsics!r}")
             for name, value in zip(("fx", "fy", "cx", "cy"), self.intrinsics):
                 check_range(f"intrinsics {name}", value, 1e-3 if name in ("fx", "fy") else None)
+        for name, camera in (self.cameras or {}).items():
+            if len(camera) != 4:
+                raise AffordhandError(f"cameras: {name}: intrinsics must be (fx, fy, cx, cy) px, got {camera!r}")
+            for key, value in zip(("fx", "fy", "cx", "cy"), camera):
+                check_range(f"cameras: {name}: {key}", value, 1e-3 if key in ("fx", "fy") else None)
         check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
         check_range("max_disagreement", self.max_disagreement, 1e-9)
         check_range("seed", self.seed, 0, integer=True)

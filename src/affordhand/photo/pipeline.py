@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from affordhand.data.images import exif_focal_px
 from affordhand.data.records import write_records
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
@@ -56,6 +57,33 @@ def parse_numbers(text: str | None, count: int, flag: str) -> tuple[float, ...] 
     if len(values) != count:
         raise AffordhandError(f"{flag} must be {count} comma-separated numbers, got {text!r}")
     return values
+
+
+def read_cameras(path: str | Path) -> dict[str, tuple[float, ...]]:
+    """Return {image name: (fx, fy, cx, cy)} from a JSONL file of {"image": "a.jpg", "K": [[fx, 0, cx], [0,
+    fy, cy], [0, 0, 1]]} lines (the image's file name, or the path as given on the command line); a line that
+    is not that is a `file:line` error."""
+    import json
+
+    cameras = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AffordhandError(f"--cameras {path}: cannot read it ({exc.__class__.__name__})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line, parse_constant=lambda c: float("nan"))
+            K = np.asarray(row["K"], dtype=float)
+            name = row["image"]
+        except (ValueError, KeyError, TypeError):
+            raise AffordhandError(f'{where}: expected {{"image": NAME, "K": 3 x 3 numbers}}') from None
+        if not isinstance(name, str) or not name or K.shape != (3, 3) or not np.isfinite(K).all():
+            raise AffordhandError(f'{where}: expected {{"image": NAME, "K": 3 x 3 finite numbers}}')
+        cameras[name] = (float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]))
+    return cameras
 
 
 def parse_fingers(text: str | None) -> tuple[str, ...]:
@@ -123,14 +151,15 @@ def _write_views(image, rec, refined, K, hands: tuple, stem: str, out: Path, opt
     wrist = np.asarray(refined["joints3d"])[:1]
     before = np.asarray(rec["joints3d"]) - np.asarray(rec["joints3d"])[:1]
     after = np.asarray(refined["joints3d"]) - wrist
-    vertices, faces = _surface(*hands, refined, options.device)
-    surface = (vertices - wrist, faces)
+    surface = None
     overlay = out / f"{stem}_overlay.png"
     radius = _radius_px(refined, K)
-    files = {
-        "overlay": draw_overlay(image, uv_before, uv_after, rec["visible"], overlay, options.object_box, radius),
-        "mesh": export_mesh(out / f"{stem}.glb", vertices, faces),
-    }
+    files = {"overlay": draw_overlay(image, uv_before, uv_after, rec["visible"], overlay, options.object_box, radius)}
+    if options.mesh or options.views:
+        vertices, faces = _surface(*hands, refined, options.device)
+        surface = (vertices - wrist, faces)
+    if options.mesh:
+        files["mesh"] = export_mesh(out / f"{stem}.glb", vertices, faces)
     if options.views:
         layers = [(before, "#d62728", "initial"), (after, "#1f77b4", "refined")]
         title = f"{stem} ({rec['side']})"
@@ -162,6 +191,27 @@ def _entry(rec: dict, refined: dict, views: dict, note, mode: str) -> dict:
     }
 
 
+def camera_for(path: Path, width: int, height: int, options: ImageOptions) -> tuple[np.ndarray, str]:
+    """Return the photo's intrinsics K (3 x 3 px) and where its focal length comes from, first found of:
+    "cameras" (this image's line in `--cameras`), "intrinsics", "focal", "exif" (the 35 mm-equivalent focal
+    length the camera recorded) and "default" (a 60-degree horizontal field of view, centred)."""
+    K = default_intrinsics(width, height).numpy()
+    cameras = options.cameras or {}
+    listed = cameras.get(path.name, cameras.get(str(path)))
+    for source, intrinsics in (("cameras", listed), ("intrinsics", options.intrinsics)):
+        if intrinsics is not None:
+            K[0, 0], K[1, 1], K[0, 2], K[1, 2] = intrinsics
+            return K, source
+    if options.focal:
+        K[0, 0] = K[1, 1] = options.focal
+        return K, "focal"
+    focal = exif_focal_px(path, width, height)
+    if focal is not None:
+        K[0, 0] = K[1, 1] = focal
+        return K, "exif"
+    return K, "default"
+
+
 def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner, describer=None) -> list[dict]:
     """Detect, fit, refine and write the outputs of every hand in one image with the refiner's prior, hand
     model and uncertainty recipe (each refined joint gets its 90 % radius, drawn as a circle in the overlay);
@@ -174,15 +224,12 @@ def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner
     if not found:
         print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
         return []
-    K = default_intrinsics(w, h).numpy()
-    if options.focal:
-        K[0, 0] = K[1, 1] = options.focal
-    if options.intrinsics is not None:
-        K[0, 0], K[1, 1], K[0, 2], K[1, 2] = options.intrinsics
+    K, source = camera_for(path, w, h, options)
     ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
     init, side_notes = initial_records(front, found, K, ids)
     entries = []
     for k, rec in enumerate(init):
+        rec["focal_px"], rec["focal_source"] = float(K[0, 0]), source
         rec["visible"], rec["image"] = _visibility(rec, found[k], options), str(path)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)

@@ -25,9 +25,9 @@ from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
 from affordhand.prior.conditions import record_objects
 from affordhand.prior.config import PriorConfig
-from affordhand.prior.model import load_prior, prior_hand_model
 from affordhand.prior.train import train, training_poses
-from affordhand.refinement.pipeline import RefineConfig, refine_records
+from affordhand.refinement.loader import load_refiner
+from affordhand.refinement.pipeline import RefineConfig
 from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import scenes_for
 
@@ -84,14 +84,14 @@ def calibrate_heldout(
     cal_data = cal_dir / "train.jsonl"
     write_records(cal_data, [records[i] for i in train_idx])
     train(config, str(cal_data), cal_dir, device=device, quiet=quiet)
-    prior = load_prior(cal_dir)
-    hand = prior_hand_model(cal_dir)[0]
+    refiner = load_refiner(cal_dir, device=device, with_uncertainty=False)
+    hand = refiner.hand
     held = [records[i] for i in held_idx]
     views = int(np.clip(math.ceil(TARGET_HANDS / len(held)), 1, MAX_VIEWS))
     truth, init = scenes_for(
         held * views, training_poses([records[i] for i in train_idx])[0].mean(0).numpy(), config.seed, hand=hand
     )
-    refined = refine_records(init, RefineConfig(mode="affordance"), hand, prior, device=device)
+    refined = refiner.refine(init, RefineConfig(mode="affordance"))
     held_out = {"held_out": kind, "records": len(held), "views": views, "trained_on": len(train_idx)}
     model = fit_on_refined(refined, {r["id"]: r for r in truth}, {"heldout": held_out})
     path = model.save(run_dir / UNCERTAINTY_FILE)

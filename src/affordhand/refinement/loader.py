@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from affordhand.errors import AffordhandError
 from affordhand.hand.model import HandModel
-from affordhand.refinement.settings import PRIOR_MODES, RefineConfig
+from affordhand.refinement.settings import PRIOR_MODES, REFINE_BATCH, RefineConfig
 
 
 @dataclass
@@ -46,15 +46,17 @@ class Refiner:
             raise AffordhandError(f"mode {config.mode!r} needs a prior; this refiner was loaded without one")
         config.guided.check_levels(self.prior.config.T)
 
-    def refine(self, records: list[dict], config: RefineConfig, hand: HandModel | None = None) -> list[dict]:
-        """Return the refined records (settings checked first); hand: another hand model (one matched to the
-        input's own joints), else this refiner's."""
+    def refine(
+        self, records: list[dict], config: RefineConfig, hand: HandModel | None = None, batch: int = REFINE_BATCH
+    ) -> list[dict]:
+        """Return the refined records (settings checked first), `batch` hands at a time; hand: another hand
+        model (one matched to the input's own joints), else this refiner's."""
         from affordhand.refinement.pipeline import refine_records
 
         self.check(config)
         prior = self.prior if config.mode in PRIOR_MODES else None
         hand = self.device_hand if hand is None else copy.deepcopy(hand).to(self.device)
-        return refine_records(records, config, hand, prior, self.device, self.uncertainty)
+        return refine_records(records, config, hand, prior, self.device, self.uncertainty, batch=batch)
 
 
 def load_refiner(
@@ -65,11 +67,13 @@ def load_refiner(
     skeleton: str | os.PathLike | None = None,
     device: str = "cpu",
     with_prior: bool = True,
+    with_uncertainty: bool = True,
 ) -> Refiner:
     """Return a Refiner: the prior ("default": the shipped one; or a run folder), the hand model (the built-in
-    hand on `skeleton`, else on the skeleton calibrated with the prior, else its default; or the user's MANO
-    through `mano_dir`) and the prior's uncertainty recipe. with_prior=False loads the hand alone (the modes
-    that need no prior), though its skeleton still comes from the prior's folder."""
+        hand on `skeleton`, else on the skeleton calibrated with the prior, else its default; or the user's MANO
+        through `mano_dir`) and the prior's uncertainty recipe. with_prior=False loads the hand alone (the modes
+        that need no prior), though its skeleton still comes from the prior's folder; with_uncertainty=False leaves
+    the recipe out (to fit a new one)."""
     from affordhand.prior.model import load_prior, prior_hand_model
     from affordhand.refinement.uncertainty import uncertainty_for
 
@@ -78,5 +82,6 @@ def load_refiner(
     model = recipe = note = None
     if with_prior:
         model = load_prior(spec, device)
+    if with_prior and with_uncertainty:
         recipe, note = uncertainty_for(spec)
     return Refiner(spec, hand, model, recipe, None if used is None else str(used), note, device)

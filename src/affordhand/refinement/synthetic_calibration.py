@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 from affordhand.data.records import read_records
-from affordhand.hand import BuiltinHand
-from affordhand.prior.model import load_prior, resolve_prior_dir
-from affordhand.refinement.pipeline import RefineConfig, refine_records
+from affordhand.prior.model import resolve_prior_dir
+from affordhand.refinement.loader import load_refiner
+from affordhand.refinement.pipeline import RefineConfig
 from affordhand.refinement.uncertainty import UNCERTAINTY_FILE, UncertaintyModel, fit_on_refined
 from affordhand.synth.dataset import SynthConfig, build
 
@@ -22,13 +22,12 @@ def calibrate_on_synthetic(
 ) -> tuple[UncertaintyModel, Path]:
     """Fit the uncertainty recipe of a prior (affordance mode, default settings) on the test split of a
     synthetic data set; write it to out (default: PRIOR/uncertainty.json); return it and the path."""
-    prior = load_prior(prior_spec)
-    hand = BuiltinHand()
+    refiner = load_refiner(prior_spec, with_uncertainty=False)
     with tempfile.TemporaryDirectory() as tmp:
         build(SynthConfig(n=n, seed=seed), tmp)
         gt = {r["id"]: r for r in read_records(Path(tmp) / "test.jsonl").records}
         init = read_records(Path(tmp) / "test_init.jsonl").records
-    refined = refine_records(init, RefineConfig(mode="affordance"), hand, prior, batch=batch)
+    refined = refiner.refine(init, RefineConfig(mode="affordance"), batch=batch)
     model = fit_on_refined(refined, gt, {"synthetic": {"seed": seed, "n": n}})
     path = Path(out) if out else resolve_prior_dir(prior_spec) / UNCERTAINTY_FILE
     return model, model.save(path)

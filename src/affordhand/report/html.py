@@ -51,12 +51,15 @@ def batch_report(path: str | Path, entries: list[dict]) -> Path:
     for e in entries:
         before, after = e["reprojection_px"]
         spread = f"{e['spread_mm']:.1f} mm" if e["spread_mm"] is not None else "-"
-        links = " ".join(f'<a href="{html.escape(Path(e["files"][k]).name)}">{k}</a>' for k in ("viewer", "mesh"))
+        files = e["files"]
+        links = " ".join(
+            f'<a href="{html.escape(Path(files[k]).name)}">{k}</a>' for k in ("viewer", "mesh") if k in files
+        )
         rows.append(f"""<section><h2>{html.escape(e["record"]["id"])} ({e["record"]["side"]} hand)</h2>
 <p><b>Text:</b> {html.escape(e["text"] or "-")}{"<br><i>" + html.escape(e["note"]) + "</i>" if e["note"] else ""}</p>
 <p>mode {e["mode"]}; occluded joints {e["occluded"]}; 2D error of visible joints {before:.1f} px before,
 {after:.1f} px after; mean joint spread over samples {spread}; {links}</p>
-{img(e["files"]["overlay"])} {img(e["files"]["figure"])}</section>""")
+{img(files["overlay"])} {img(files["figure"]) if "figure" in files else ""}</section>""")
     body = "".join(rows) or "<p>No hand was found in these images.</p>"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>affordhand report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}section{{border-top:1px solid #ccc}}</style>
