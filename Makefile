@@ -34,7 +34,7 @@ test-fast: lint
 
 # The documentation site (Sphinx, furo, MyST, sphinx-argparse) into docs/_build/html; warnings are errors.
 docs: $(STAMP)
-	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 
 # Rebuild the shipped prior from scratch (see README for the time it takes).
 prior: $(STAMP)
