@@ -50,6 +50,7 @@ from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import calibrate
 from affordhand.hand.convention import matched_convention
 from affordhand.hand.skeleton import pose_to_angles
+from affordhand.report.tables import markdown_table
 from affordhand.synth.config import SynthConfig
 from affordhand.synth.dataset import generate
 
@@ -166,12 +167,10 @@ def overall_table(real: list[dict], every: list[dict], data: dict, rng: np.rando
         "synth -> all real": float(nearest(js, je, chunk=512).mean()),
         "2-sample": two_sample_accuracy(jr, js, rng),
     }
-    print("| real grasps | any NN | same NN (classes in both) | synth -> real | synth -> all real | 2-sample |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| {len(real)} | {out['any NN']:.2f} | {out['same NN']:.2f} ({len(same)}) | {out['synth -> real']:.2f} | "
-        f"{out['synth -> all real']:.2f} | {out['2-sample']:.2f} |"
-    )
+    header = ("real grasps", "any NN", "same NN (classes in both)", "synth -> real", "synth -> all real", "2-sample")
+    row = [len(real), f"{out['any NN']:.2f}", f"{out['same NN']:.2f} ({len(same)})", f"{out['synth -> real']:.2f}"]
+    row += [f"{out['synth -> all real']:.2f}", f"{out['2-sample']:.2f}"]
+    print(markdown_table(header, [row]))
     print(f"\nmm, root-relative joints 1-20 of the built-in hand, {len(js)} synthetic grasps\n")
     return out
 
@@ -203,19 +202,17 @@ def report(args, parser: argparse.ArgumentParser) -> None:
     data = generate(SynthConfig(n=args.n, seed=args.seed))
     overall_table(real, every, data, np.random.default_rng(args.seed))
     rows = realism(real, data, np.random.default_rng(args.seed))
-    print("| Feix class | real grasps | real LOO | synth mean | synth NN | 2-sample accuracy |")
-    print("|---|---|---|---|---|---|")
-    for gid, n, loo, mean, nn, acc in rows:
-        print(f"| {gid} | {n} | {loo:.1f} | {mean:.1f} | {nn:.1f} | {acc:.2f} |")
     weight = np.array([r[1] for r in rows], dtype=float)
     cols = np.array([r[2:] for r in rows], dtype=float)
     avg = [np.nansum(c * weight) / weight[~np.isnan(c)].sum() for c in cols.T]
-    print(f"| all (weighted by real grasps) | {int(weight.sum())} | " + " | ".join(f"{v:.2f}" for v in avg) + " |")
+    lines = [[gid, n, f"{loo:.1f}", f"{mean:.1f}", f"{nn:.1f}", f"{acc:.2f}"] for gid, n, loo, mean, nn, acc in rows]
+    lines.append(["all (weighted by real grasps)", int(weight.sum()), *(f"{v:.2f}" for v in avg)])
+    header = ("Feix class", "real grasps", "real LOO", "synth mean", "synth NN", "2-sample accuracy")
+    print(markdown_table(header, lines))
     print("\nmm, root-relative joints 1-20 of the built-in hand; 2-sample: 0.5 = indistinguishable")
-    print("\n| Feix class | finger MCP flexion | PIP | DIP | thumb CMC flexion | thumb CMC abduction |")
-    print("|---|---|---|---|---|---|")
-    for gid, r, y in angle_rows(real, data):
-        print(f"| {gid} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(r, y)) + " |")
+    header = ("Feix class", "finger MCP flexion", "PIP", "DIP", "thumb CMC flexion", "thumb CMC abduction")
+    angles = [[gid, *(f"{a:.2f} / {b:.2f}" for a, b in zip(r, y))] for gid, r, y in angle_rows(real, data)]
+    print("\n" + markdown_table(header, angles))
     print("\nclass means, rad, real / synthetic (classes with 5 or more real grasps)")
 
 

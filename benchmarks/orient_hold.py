@@ -23,6 +23,7 @@ from affordhand.data.records import read_records
 from affordhand.eval.evaluate import evaluate
 from affordhand.refinement.loader import load_refiner
 from affordhand.refinement.pipeline import FitConfig, RefineConfig
+from affordhand.report.tables import markdown_table
 from affordhand.synth import scene
 from affordhand.synth.dataset import SynthConfig, build
 
@@ -48,31 +49,28 @@ def main() -> None:
     )
     refiner = load_refiner(args.prior)
     hand = refiner.hand
-    own = scene.REGRESSOR["rot_deg"]
     rows = {}
-    try:
-        for rot in levels:
-            scene.REGRESSOR["rot_deg"] = rot  # simulate_regressor's default noise
-            with tempfile.TemporaryDirectory() as tmp:
-                build(SynthConfig(n=args.n, seed=args.seed, occlusion=args.occlusion), tmp)
-                gt = read_records(f"{tmp}/test.jsonl").records
-                init = read_records(f"{tmp}/test_init.jsonl").records
-            none = evaluate(gt, refiner.refine(init, RefineConfig(mode="none")), hand).overall
-            rows[rot] = {"regressor": _cell(none), "n": len(gt)}
-            for w in weights:
-                for mode in ("affordance", "uncond"):
-                    config = RefineConfig(mode=mode, fit=FitConfig(orient_prior=w))
-                    rows[rot][(w, mode)] = _cell(evaluate(gt, refiner.refine(init, config), hand).overall)
-            print(f"rotation noise {rot:g} deg done ({len(gt)} hands)", flush=True)
-    finally:
-        scene.REGRESSOR["rot_deg"] = own
+    for rot in levels:
+        regressor = {**scene.REGRESSOR, "rot_deg": rot}  # the simulated regressor's rotation noise
+        with tempfile.TemporaryDirectory() as tmp:
+            build(SynthConfig(n=args.n, seed=args.seed, occlusion=args.occlusion), tmp, regressor=regressor)
+            gt = read_records(f"{tmp}/test.jsonl").records
+            init = read_records(f"{tmp}/test_init.jsonl").records
+        none = evaluate(gt, refiner.refine(init, RefineConfig(mode="none")), hand).overall
+        rows[rot] = {"regressor": _cell(none), "n": len(gt)}
+        for w in weights:
+            for mode in ("affordance", "uncond"):
+                config = RefineConfig(mode=mode, fit=FitConfig(orient_prior=w))
+                rows[rot][(w, mode)] = _cell(evaluate(gt, refiner.refine(init, config), hand).overall)
+        print(f"rotation noise {rot:g} deg done ({len(gt)} hands)", flush=True)
     print(f"\n## Occluded / visible MPJPE (mm), {args.occlusion} occlusion, seed {args.seed}\n")
-    print("| regressor rotation noise | regressor | " + " | ".join(f"orient_prior {w:g}" for w in weights) + " |")
-    print("|---|---|" + "---|" * len(weights))
-    for mode in ("affordance", "uncond"):
-        for rot, row in rows.items():
-            cells = " | ".join(row[(w, mode)] for w in weights)
-            print(f"| N(0, {rot:g} deg), {mode} ({row['n']} hands) | {row['regressor']} | {cells} |")
+    header = ("regressor rotation noise", "regressor", *(f"orient_prior {w:g}" for w in weights))
+    lines = [
+        [f"N(0, {rot:g} deg), {mode} ({row['n']} hands)", row["regressor"], *(row[(w, mode)] for w in weights)]
+        for mode in ("affordance", "uncond")
+        for rot, row in rows.items()
+    ]
+    print(markdown_table(header, lines))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from common import REPO, add_common_args, markdown_copy
 
 from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
+from affordhand.report.tables import markdown_table
 
 EXAMPLE = REPO / "examples" / "photos" / "fingerpose_halfcurl.jpg"
 # By-eye points of the example photo (examples/photos/README.md): index tip, index PIP, thumb tip.
@@ -113,12 +114,12 @@ def mediapipe_seconds(path) -> float:
 def print_speed(seconds: list[tuple[str, float, float]]) -> None:
     """Print seconds per photo of the photo pipeline (as `affordhand image` runs it, without --views)
     beside MediaPipe's own two passes on the same photo, measured in the same run."""
-    print("\n| photo | MediaPipe's two passes, s | affordhand image, s | ratio |")
-    print("|---|---|---|---|")
-    for name, ours, theirs in seconds:
-        print(f"| {name} | {theirs:.2f} | {ours:.2f} | {ours / theirs:.0f}x |")
+    rows = [[name, f"{theirs:.2f}", f"{ours:.2f}", f"{ours / theirs:.0f}x"] for name, ours, theirs in seconds]
     ours, theirs = sum(s[1] for s in seconds), sum(s[2] for s in seconds)
-    print(f"| all ({len(seconds)} photos, after a warm-up photo) | {theirs:.2f} | {ours:.2f} | {ours / theirs:.0f}x |")
+    rows.append([f"all ({len(seconds)} photos, after a warm-up photo)", f"{theirs:.2f}", f"{ours:.2f}"])
+    rows[-1].append(f"{ours / theirs:.0f}x")
+    header = ("photo", "MediaPipe's two passes, s", "affordhand image, s", "ratio")
+    print("\n" + markdown_table(header, rows))
 
 
 HIDDEN = ("ring", "pinky")
@@ -164,32 +165,27 @@ def run_hidden(args) -> list[tuple[str, dict]]:
 
 def print_hidden(rows: list[tuple[str, dict]]) -> None:
     print(f"\n{', '.join(HIDDEN)} fingers hidden by a drawn box (their 8 joints, px from the annotation):\n")
-    print("| photo | MediaPipe's guess | initial fit | refined |")
-    print("|---|---|---|---|")
-    pooled = {s: [] for s in SOURCES}
+    pooled, lines = {s: [] for s in SOURCES}, []
     for name, r in rows:
         if r is None:
-            print(f"| {name} | no hand found | | |")
+            lines.append([name, "no hand found", "", ""])
             continue
         hid = r["occluded"]
         for s in SOURCES:
             pooled[s] += list(r[s][hid])
-        print(f"| {name} | " + " | ".join(f"{r[s][hid].mean():.1f}" for s in SOURCES) + " |")
+        lines.append([name, *(f"{r[s][hid].mean():.1f}" for s in SOURCES)])
     if pooled["detected"]:
-        print("| all | " + " | ".join(f"{np.mean(pooled[s]):.1f}" for s in SOURCES) + " |")
+        lines.append(["all", *(f"{np.mean(pooled[s]):.1f}" for s in SOURCES)])
+    print(markdown_table(("photo", "MediaPipe's guess", "initial fit", "refined"), lines))
 
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
-    print(
-        "| photo | joints (vis / occ) | MediaPipe px | initial fit px | refined px "
-        "| PCK@0.1 MediaPipe / initial / refined | occluded: MediaPipe / refined px |"
-    )
-    print("|---|---|---|---|---|---|---|")
     pooled = {s: [] for s in SOURCES}
     pck = {s: [] for s in SOURCES}
+    lines = []
     for name, r in rows:
         if r is None:
-            print(f"| {name} | - | no hand found | | | | |")
+            lines.append([name, "-", "no hand found", "", "", "", ""])
             continue
         vis, occ = r["visible"], r["occluded"]
         mean = {s: float(r[s][vis].mean()) if vis.any() else float("nan") for s in SOURCES}
@@ -202,15 +198,15 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
             if r["size"] == r["size"]:
                 pck[s] += list(r[s][vis] <= 0.1 * r["size"])
         occluded = f"{r['detected'][occ].mean():.1f} / {r['refined'][occ].mean():.1f}" if occ.any() else "-"
-        print(
-            f"| {name} | {int(vis.sum())} / {int(occ.sum())} | {mean['detected']:.1f} | {mean['initial']:.1f} | "
-            f"{mean['refined']:.1f} | {' / '.join(f'{hit[s]:.2f}' for s in SOURCES)} | {occluded} |"
-        )
+        means = [f"{mean[s]:.1f}" for s in SOURCES]
+        hits = " / ".join(f"{hit[s]:.2f}" for s in SOURCES)
+        lines.append([name, f"{int(vis.sum())} / {int(occ.sum())}", *means, hits, occluded])
     m = {s: float(np.mean(pooled[s])) for s in SOURCES}
-    print(
-        f"| all | {len(pooled['detected'])} joints | {m['detected']:.1f} | {m['initial']:.1f} | {m['refined']:.1f} | "
-        f"{' / '.join(f'{np.mean(pck[s]):.2f}' for s in SOURCES)} | |"
-    )
+    hits = " / ".join(f"{np.mean(pck[s]):.2f}" for s in SOURCES)
+    lines.append(["all", f"{len(pooled['detected'])} joints", *(f"{m[s]:.1f}" for s in SOURCES), hits, ""])
+    header = ("photo", "joints (vis / occ)", "MediaPipe px", "initial fit px", "refined px")
+    header += ("PCK@0.1 MediaPipe / initial / refined", "occluded: MediaPipe / refined px")
+    print(markdown_table(header, lines))
     worse = []
     for name, r in rows:
         if r is not None and r["visible"].any():

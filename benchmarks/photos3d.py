@@ -29,6 +29,8 @@ import roma
 import torch
 from common import add_common_args, markdown_copy
 
+from affordhand.report.tables import markdown_table
+
 SOURCES = ("MediaPipe", "initial", "refined")
 
 
@@ -155,13 +157,13 @@ def report(args, parser: argparse.ArgumentParser) -> None:
     scored = [r for r in rows if r["found"]]
     per_photo = np.mean([r["hidden"] for r in scored])
     print(f"photos: {len(rows)}, a hand found on {len(scored)}; hidden joints per photo {per_photo:.1f}\n")
-    print("| source | hidden joints, mm | seen joints, mm | hidden / MediaPipe's |")
-    print("|---|---|---|---|")
     mp_hidden = np.mean([r["MediaPipe"][0] for r in scored])
+    lines = []
     for source in SOURCES:
         hidden = np.mean([r[source][0] for r in scored])
         seen = np.mean([r[source][1] for r in scored])
-        print(f"| {source} | {hidden:.1f} | {seen:.1f} | {hidden / mp_hidden:.3f} |")
+        lines.append([source, f"{hidden:.1f}", f"{seen:.1f}", f"{hidden / mp_hidden:.3f}"])
+    print(markdown_table(("source", "hidden joints, mm", "seen joints, mm", "hidden / MediaPipe's"), lines))
     print("\nmm after a similarity fit on the seen joints (rotation, translation, scale), mean over photos")
 
 

@@ -77,6 +77,7 @@ from affordhand.refinement.uncertainty import (
     fit_uncertainty,
     record_features,
 )
+from affordhand.report.tables import markdown_table
 from affordhand.synth.scene import (
     PIXEL_NOISE,
     REGRESSOR,
@@ -437,14 +438,14 @@ def uncertainty_rows(gt: list[dict], outs: dict[str, list[dict]], fold_of: np.nd
 
 def print_uncertainty(rows: list[dict]) -> None:
     """Print the joint_uncertainty_mm table (markdown) and the issue's targets."""
-    print("| run | recipe calibrated on | group | coverage (90 %) | mean radius | mean error | Spearman |")
-    print("|---|---|---|---|---|---|---|")
+    lines = []
     for row in rows:
         for name in ("visible", "occluded"):
             cov, radius, err, rho = row[name]
-            print(
-                f"| {row['run']} | {row['calibration']} | {name} | {cov:.3f} | {radius:.1f} | {err:.1f} | {rho:.2f} |"
-            )
+            lines.append([row["run"], row["calibration"], name, f"{cov:.3f}", f"{radius:.1f}", f"{err:.1f}"])
+            lines[-1].append(f"{rho:.2f}")
+    header = ("run", "recipe calibrated on", "group", "coverage (90 %)", "mean radius", "mean error", "Spearman")
+    print(markdown_table(header, lines))
     fold = rows[0]
     print()
     for name in ("visible", "occluded"):
@@ -457,11 +458,11 @@ def print_uncertainty(rows: list[dict]) -> None:
 def print_table(results: dict[str, dict]) -> None:
     """Print one profile's table (markdown), with each run's occluded MPJPE relative to the regressor's."""
     base = results["regressor alone (none)"]
-    print("| run | occluded | visible | all | PA occluded | PA all | occ. / regressor |")
-    print("|---|---|---|---|---|---|---|")
+    lines = []
     for label, m in results.items():
-        cells = " | ".join("-" if m[k] is None or m[k] != m[k] else f"{m[k]:.2f}" for k in KEYS)
-        print(f"| {label} | {cells} | {m['mpjpe_occluded'] / base['mpjpe_occluded']:.2f} |")
+        cells = ["-" if m[k] is None or m[k] != m[k] else f"{m[k]:.2f}" for k in KEYS]
+        lines.append([label, *cells, f"{m['mpjpe_occluded'] / base['mpjpe_occluded']:.2f}"])
+    print(markdown_table(("run", "occluded", "visible", "all", "PA occluded", "PA all", "occ. / regressor"), lines))
     print(f"\n{base['count']} hands; MPJPE and PA-MPJPE in mm, root-relative, against the data set's joints\n")
     occ = lambda label: results[label]["mpjpe_occluded"]
     vis = lambda label: results[label]["mpjpe_visible"]
@@ -534,9 +535,8 @@ def report(args, parser: argparse.ArgumentParser) -> None:
         print(f"\n### joint_uncertainty_mm, profile `{profile}` (90 % radius; joints 1-20; mm)\n")
         print_uncertainty(spreads[profile])
     print("\n## The fold priors alone (no image): mean of 32 samples under the true global pose\n")
-    print("| condition | mm from the true grasp (joints 1-20) |\n|---|---|")
-    for label, value in alone.items():
-        print(f"| {label} | {value:.2f} |")
+    rows = [[label, f"{value:.2f}"] for label, value in alone.items()]
+    print(markdown_table(("condition", "mm from the true grasp (joints 1-20)"), rows))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _as_real(data: dict, rows: np.ndarray) -> list[dict]:
 
 @pytest.mark.slow
 def test_grasps_from_the_generator_itself_cannot_be_told_apart_and_others_can():
-    data = generate(SynthConfig(n=3000, seed=0))
+    data = generate(SynthConfig(n=2000, seed=0))
     rng = np.random.default_rng(0)
     grasps = np.flatnonzero(data["grasp_ids"] > 0)  # not the hands that hold nothing
     same = _as_real(data, rng.choice(grasps, 300, replace=False))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_runner import run_cli
 
 from affordhand.errors import AffordhandError
 from affordhand.prior.model import load_prior, resolve_prior_dir
@@ -72,10 +73,9 @@ def test_export_writes_the_files_and_a_model_card_and_hf_loads_them_offline(tmp_
 
 
 def _export(*args):
-    return subprocess.run([sys.executable, "-m", "affordhand", "export-prior", *args], capture_output=True, text=True)
+    return run_cli("export-prior", *args)
 
 
-@pytest.mark.slow
 def test_export_replaces_its_own_export_whole_and_refuses_anything_else(tmp_path):
     from affordhand.prior.model import DEFAULT_PRIOR
 

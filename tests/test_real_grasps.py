@@ -112,3 +112,22 @@ def test_real_grasps_load_with_their_sentences_and_grasps():
     assert all(r["text"].startswith("A right hand") for r in grasps)
     assert all(record_grasp(r) is not None for r in grasps)  # every annotated grasp is a Feix class
     assert len(real_grasps.object_folds(grasps, 5, 0)) == 5
+
+
+def test_a_benchmark_writes_its_command_and_tables_as_markdown(tmp_path, monkeypatch, capsys):
+    """--markdown FILE keeps what the documentation includes: the command a reader reruns (without the copy's
+    own flag or a local cache folder) and the tables, made by report/tables.py."""
+    import common
+
+    from affordhand.report.tables import markdown_table
+
+    table = markdown_table(("run", "mm"), [["a", "1.00"], ["b", 2]])
+    assert table == "| run | mm |\n|---|---|\n| a | 1.00 |\n| b | 2 |"
+    out = tmp_path / "r.md"
+    argv = ["benchmarks/x.py", "--seed", "1", "--keep", "/tmp/folds", "--markdown", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with common.markdown_copy(out):
+        print("command: python benchmarks/x.py --seed 1\nfold 1/5: 12 s")
+        print("\n## Profile\n\n" + table + "\n\nnote under the table")
+    assert "fold 1/5" in capsys.readouterr().out  # printed as usual too
+    assert out.read_text() == "```sh\npython benchmarks/x.py --seed 1\n```\n\n## Profile\n\n" + table + "\n"

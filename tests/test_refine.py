@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 
 from affordhand.data.records import read_records, write_records
 from affordhand.eval.evaluate import evaluate
@@ -111,7 +112,7 @@ def test_refinement_on_cuda_matches_cpu(synth):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "affordhand", "refine", *args], capture_output=True, text=True)
+    return run_cli("refine", *args)
 
 
 @pytest.mark.slow

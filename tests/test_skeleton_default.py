@@ -1,11 +1,11 @@
 """The skeleton travels with the prior, and refinement recalibrates from the input's own 3D joints."""
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 
 from affordhand.data.records import read_records, write_records
 from affordhand.hand import BuiltinHand, skeleton
@@ -110,7 +110,7 @@ def test_refine_uses_the_priors_skeleton(other_records, tmp_path):
         "--out",
         str(out),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = run_cli(*cmd[3:])  # cmd: python -m affordhand ...
     assert proc.returncode == 0, proc.stderr
     assert "using the skeleton calibrated with the prior" in proc.stderr
     assert "calibrated the built-in skeleton" not in proc.stderr  # the prior's skeleton already fits
@@ -140,7 +140,7 @@ def test_refine_self_calibrates_from_the_inputs_joints_and_says_so(other_records
         "--out",
         str(out),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = run_cli(*cmd[3:])  # cmd: python -m affordhand ...
     assert proc.returncode == 0, proc.stderr
     assert "calibrated the built-in skeleton" in proc.stderr and " mm" in proc.stderr
     refined = {r["id"]: r for r in read_records(out).records}
@@ -169,7 +169,7 @@ def test_a_mismatch_never_passes_silently(other_records, tmp_path):
         str(out),
         "--no-self-calibration",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = run_cli(*cmd[3:])  # cmd: python -m affordhand ...
     assert proc.returncode == 0, proc.stderr
     assert "warning: the input's own 3D joints are" in proc.stderr and "self-calibration is off" in proc.stderr
 
@@ -189,11 +189,8 @@ def test_calibrate_refuses_joints_in_centimetres_and_bad_iterations(other_record
     for r in records:
         r["joints3d"] = np.asarray(r["joints3d"]) * 100  # centimetres
     write_records(tmp_path / "cm.jsonl", records)
-    run = lambda *extra: subprocess.run(
-        [sys.executable, "-m", "affordhand", "calibrate", "--data", str(tmp_path / "cm.jsonl")]
-        + ["--out", str(tmp_path / "s.json"), *extra],
-        capture_output=True,
-        text=True,
+    run = lambda *extra: run_cli(  # noqa: E731
+        "calibrate", "--data", str(tmp_path / "cm.jsonl"), "--out", str(tmp_path / "s.json"), *extra
     )
     proc = run("--iters", "50")
     assert proc.returncode == 2 and "are its joints in metres?" in proc.stderr, proc.stderr

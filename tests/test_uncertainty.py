@@ -3,11 +3,10 @@ was not fitted on, and the commands that make and report it."""
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from affordhand.data.records import read_records, write_records
 from affordhand.errors import AffordhandError
@@ -90,7 +89,7 @@ def test_conformal_quantile_and_recipe_round_trip(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "affordhand", *args], capture_output=True, text=True)
+    return run_cli(*args)
 
 
 @pytest.mark.slow

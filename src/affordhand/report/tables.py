@@ -47,3 +47,10 @@ def evaluation_table(rows: dict[str, dict], title: str = "", first: str = "") ->
 def print_table(table: Table) -> None:
     """Print a table to stdout, wide enough not to wrap."""
     Console(width=max(120, Console().width)).print(table)
+
+
+def markdown_table(header: list[str] | tuple[str, ...], rows) -> str:
+    """Return a Markdown table: the header, its separator and one line per row of cells (each cell as str)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
