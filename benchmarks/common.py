@@ -17,6 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFORDHAND_SHARED", REPO.parent / "shared"))
 
 
+def refined_metrics(refiner, init: list[dict], gt: list[dict], config, by: str | None = None):
+    """Return the evaluation (eval/evaluate.py: overall and groups, mm) of the refiner's output for config on
+    init against the ground truth gt: the refine -> evaluate step every synthetic benchmark repeats."""
+    from affordhand.eval.evaluate import evaluate
+
+    return evaluate(gt, refiner.refine(init, config), refiner.hand, by=by)
+
+
 def add_common_args(parser: argparse.ArgumentParser, shared: bool = True) -> None:
     """Add --markdown FILE (and, for benchmarks on real data, --shared DIR)."""
     if shared:

@@ -21,6 +21,7 @@ from affordhand.prior.conditions import condition_vectors
 from affordhand.prior.config import PriorConfig
 from affordhand.prior.model import Prior
 from affordhand.prior.train import _loss, load_training_poses, validation_loss
+from affordhand.report.tables import markdown_row, markdown_table
 from affordhand.synth.dataset import SynthConfig, build
 from affordhand.text.encoders import load_text_encoder
 
@@ -39,8 +40,8 @@ def main() -> None:
     cond, has = condition_vectors(["text"], enc, texts, [None] * len(texts))
     vposes, vtexts, _ = load_training_poses(Path(tmp.name) / "test.jsonl")
     vcond, vhas = condition_vectors(["text"], enc, vtexts, [None] * len(vtexts))
-    print("| denoiser | parameters | ms / training step | steps in budget | val loss (EMA) | ms / call at batch 2048 |")
-    print("|---|---|---|---|---|---|")
+    header = ("denoiser", "parameters", "ms / training step", "steps in budget", "val loss (EMA)")
+    print(markdown_table((*header, "ms / call at batch 2048"), []))
     for arch, width in (("mlp", 256), ("transformer", 128)):
         torch.manual_seed(args.seed)
         config = PriorConfig(architecture=arch, width=width, conditions=["text"], text_dim=enc.dim, cond_dim=enc.dim)
@@ -75,9 +76,8 @@ def main() -> None:
                 ema.output(xb, torch.full((2048,), 300), cb, torch.ones(2048, dtype=torch.bool))
             ms_call = 1000 * (time.perf_counter() - t1) / 3
         n_params = sum(p.numel() for p in prior.parameters())
-        print(
-            f"| {arch} (width {width}) | {n_params / 1e6:.2f} M | {ms_step:.1f} | {steps} | {val:.4f} | {ms_call:.1f} |"
-        )
+        cells = [f"{n_params / 1e6:.2f} M", f"{ms_step:.1f}", steps, f"{val:.4f}", f"{ms_call:.1f}"]
+        print(markdown_row([f"{arch} (width {width})", *cells]))
     tmp.cleanup()
 
 

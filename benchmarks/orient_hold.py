@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 
+from common import refined_metrics
+
 from affordhand.data.records import read_records
-from affordhand.eval.evaluate import evaluate
 from affordhand.refinement.loader import load_refiner
 from affordhand.refinement.pipeline import FitConfig, RefineConfig
 from affordhand.report.tables import markdown_table
@@ -48,7 +49,6 @@ def main() -> None:
         f"--rot-deg {args.rot_deg} --weights {args.weights} --prior {args.prior}"
     )
     refiner = load_refiner(args.prior)
-    hand = refiner.hand
     rows = {}
     for rot in levels:
         regressor = {**scene.REGRESSOR, "rot_deg": rot}  # the simulated regressor's rotation noise
@@ -56,12 +56,12 @@ def main() -> None:
             build(SynthConfig(n=args.n, seed=args.seed, occlusion=args.occlusion), tmp, regressor=regressor)
             gt = read_records(f"{tmp}/test.jsonl").records
             init = read_records(f"{tmp}/test_init.jsonl").records
-        none = evaluate(gt, refiner.refine(init, RefineConfig(mode="none")), hand).overall
+        none = refined_metrics(refiner, init, gt, RefineConfig(mode="none")).overall
         rows[rot] = {"regressor": _cell(none), "n": len(gt)}
         for w in weights:
             for mode in ("affordance", "uncond"):
                 config = RefineConfig(mode=mode, fit=FitConfig(orient_prior=w))
-                rows[rot][(w, mode)] = _cell(evaluate(gt, refiner.refine(init, config), hand).overall)
+                rows[rot][(w, mode)] = _cell(refined_metrics(refiner, init, gt, config).overall)
         print(f"rotation noise {rot:g} deg done ({len(gt)} hands)", flush=True)
     print(f"\n## Occluded / visible MPJPE (mm), {args.occlusion} occlusion, seed {args.seed}\n")
     header = ("regressor rotation noise", "regressor", *(f"orient_prior {w:g}" for w in weights))

@@ -24,7 +24,8 @@ from affordhand.data.records import read_records
 from affordhand.hand.skeleton import limit_violations
 from affordhand.prior.generate import encode_conditions, sample_poses
 from affordhand.prior.model import load_prior
-from affordhand.prior.train import load_training_poses
+from affordhand.prior.train import training_poses
+from affordhand.report.tables import markdown_row, markdown_table
 from affordhand.synth.dataset import SynthConfig, build
 
 
@@ -57,11 +58,11 @@ def main() -> None:
         args.data = tmp.name
     data = Path(args.data)
     prior = load_prior(args.prior)
-    train_pose, _, _ = load_training_poses(data / "train.jsonl")
-    train_cls = np.array([r["taxonomy_id"] for r in read_records(data / "train.jsonl").records])
-    test = read_records(data / "test.jsonl").records[: args.n]
-    test_pose, _, _ = load_training_poses(data / "test.jsonl")
-    test_pose = test_pose[: args.n]
+    # Grasps only: the hands that hold nothing have no grasp class to classify.
+    train = [r for r in read_records(data / "train.jsonl").records if "taxonomy_id" in r]
+    train_pose, train_cls = training_poses(train)[0], np.array([r["taxonomy_id"] for r in train])
+    test = [r for r in read_records(data / "test.jsonl").records if "taxonomy_id" in r][: args.n]
+    test_pose = training_poses(test)[0]
     classes = np.unique(train_cls)
     centroids = torch.stack([train_pose[torch.as_tensor(train_cls == c)].mean(0) for c in classes])
     truth = np.array([r["taxonomy_id"] for r in test])
@@ -81,16 +82,11 @@ def main() -> None:
         out = float((limit_violations(s.double().numpy()) > 0).mean())
         rows.append((label, acc, out, mmd(s, test_pose)))
     print(f"\nheld-out sentences: {len(texts)}; chance accuracy {1 / len(classes):.3f}")
-    print("| samples | grasp accuracy | outside joint limits | MMD to held-out poses |")
-    print("|---|---|---|---|")
-    for label, acc, out, m in rows:
-        print(f"| {label} | {acc:.3f} | {100 * out:.2f}% | {m:.4f} |")
-    print(
-        "| held-out poses themselves | - | "
-        f"{100 * float((limit_violations(test_pose.double().numpy()) > 0).mean()):.2f}% | - |"
-    )
-    print("\n| cost (50 DDIM steps, guidance 3) | value |")
-    print("|---|---|")
+    lines = [[label, f"{acc:.3f}", f"{100 * out:.2f}%", f"{m:.4f}"] for label, acc, out, m in rows]
+    held = 100 * float((limit_violations(test_pose.double().numpy()) > 0).mean())
+    lines.append(["held-out poses themselves", "-", f"{held:.2f}%", "-"])
+    print(markdown_table(("samples", "grasp accuracy", "outside joint limits", "MMD to held-out poses"), lines))
+    print("\n" + markdown_table(("cost (50 DDIM steps, guidance 3)", "value"), []))
     for batch in (1, 1024):
         c, h = cond[:1].repeat(batch, 1), has[:1].repeat(batch)
         reps = 5 if batch == 1 else 1
@@ -98,7 +94,7 @@ def main() -> None:
         for _ in range(reps):
             sample_poses(prior, texts[:1] * batch, guidance=3.0, steps=50, cond=c, has_cond=h)
         dt = (time.perf_counter() - t0) / reps
-        print(f"| batch {batch} | {dt:.3f} s, {batch / dt:.0f} samples/s |")
+        print(markdown_row([f"batch {batch}", f"{dt:.3f} s, {batch / dt:.0f} samples/s"]))
     if tmp:
         tmp.cleanup()
 

@@ -16,23 +16,23 @@ import time
 from dataclasses import replace
 
 import torch
+from common import refined_metrics
 
 from affordhand.data.records import read_records
-from affordhand.eval.evaluate import evaluate
 from affordhand.refinement.loader import load_refiner
-from affordhand.refinement.pipeline import RefineConfig, refine_batch, refine_records
+from affordhand.refinement.pipeline import RefineConfig, refine_batch
+from affordhand.report.tables import markdown_row, markdown_table
 from affordhand.synth.dataset import SynthConfig, build
 
 KEYS = ("mpjpe", "mpjpe_visible", "mpjpe_occluded", "pa_mpjpe", "pa_mpjpe_occluded")
 
 
 def _row(label, m):
-    return f"| {label} | " + " | ".join(f"{m[k]:.2f}" for k in KEYS) + f" | {m['count']} |"
+    return markdown_row([label, *(f"{m[k]:.2f}" for k in KEYS), m["count"]])
 
 
 def _header(first):
-    print(f"| {first} | MPJPE | MPJPE vis | MPJPE occ | PA-MPJPE | PA occ | n |")
-    print("|---|---|---|---|---|---|---|")
+    print(markdown_table((first, "MPJPE", "MPJPE vis", "MPJPE occ", "PA-MPJPE", "PA occ", "n"), []))
 
 
 def main() -> None:
@@ -67,8 +67,7 @@ def main() -> None:
     for level, (gt, init) in sets.items():
         res = {}
         for mode in ("none", "fit", "uncond", "affordance"):
-            out = refine_records(init, replace(base, mode=mode), hand, prior, args.device)
-            res[mode] = evaluate(gt, out, hand, by="taxonomy")
+            res[mode] = refined_metrics(refiner, init, gt, replace(base, mode=mode), by="taxonomy")
             print(_row(f"{level} / {mode}", res[mode].overall))
         a, u, i = (res[m].overall for m in ("affordance", "uncond", "none"))
         ratios.append(
@@ -81,23 +80,17 @@ def main() -> None:
         )
         if level == "heavy":
             by_class = res
-    print(
-        "\n| level | occ. MPJPE affordance / uncond (target <= 0.85) | affordance / init (target <= 0.6) "
-        "| visible MPJPE change vs init, mm (target <= +1) |"
-    )
-    print("|---|---|---|---|")
-    for level, r1, r2, dv in ratios:
-        print(f"| {level} | {r1:.3f} | {r2:.3f} | {dv:+.2f} |")
+    header = ("level", "occ. MPJPE affordance / uncond (target <= 0.85)", "affordance / init (target <= 0.6)")
+    header += ("visible MPJPE change vs init, mm (target <= +1)",)
+    print("\n" + markdown_table(header, [[lv, f"{r1:.3f}", f"{r2:.3f}", f"{dv:+.2f}"] for lv, r1, r2, dv in ratios]))
 
     print("\n## Occluded-joint PA-MPJPE by grasp class, heavy occlusion (mm)\n")
-    print("| grasp | init | uncond | affordance | n |")
-    print("|---|---|---|---|---|")
+    lines = []
     for key in by_class["affordance"].groups:
         g = {m: by_class[m].groups[key] for m in ("none", "uncond", "affordance")}
-        print(
-            f"| {key} | {g['none']['pa_mpjpe_occluded']:.2f} | {g['uncond']['pa_mpjpe_occluded']:.2f} | "
-            f"{g['affordance']['pa_mpjpe_occluded']:.2f} | {g['affordance']['count']} |"
-        )
+        cells = [f"{g[m]['pa_mpjpe_occluded']:.2f}" for m in ("none", "uncond", "affordance")]
+        lines.append([key, *cells, g["affordance"]["count"]])
+    print(markdown_table(("grasp", "init", "uncond", "affordance", "n"), lines))
 
     print(f"\n## Ablations (affordance mode, medium occlusion, first {args.ablation_n} hands, mm)\n")
     gt, init = (x[: args.ablation_n] for x in sets["medium"])
@@ -122,14 +115,13 @@ def main() -> None:
         if "orient_prior" in change:  # a FitConfig setting
             run["fit"] = replace(base.fit, orient_prior=change.pop("orient_prior"))
         config = replace(base, guided=replace(base.guided, **change), **run)
-        print(_row(label, evaluate(gt, refine_records(init, config, hand, prior, args.device), hand).overall))
+        print(_row(label, refined_metrics(refiner, init, gt, config).overall))
 
     print(
         f"\n## Speed (affordance mode, 50 DDIM steps over [0, T), t* = {base.guided.t_start}, "
         f"{base.guided.samples} samples, classifier-free guidance)\n"
     )
-    print("| batch | seconds | hands/s |")
-    print("|---|---|---|")
+    print(markdown_table(("batch", "seconds", "hands/s"), []))
     pool = sets["medium"][1]
     for batch in (1, 64, 512):
         recs = (pool * (batch // len(pool) + 1))[:batch]
@@ -139,7 +131,7 @@ def main() -> None:
         for _ in range(reps):
             refine_batch(recs, base, hand, prior, args.device)
         dt = (time.perf_counter() - t0) / reps
-        print(f"| {batch} | {dt:.3f} | {batch / dt:.0f} |")
+        print(markdown_row([batch, f"{dt:.3f}", f"{batch / dt:.0f}"]))
     cli_speed(sets["medium"][1], args.prior, args.device)
     cli_memory(sets["medium"][1], args.prior, args.device)
     tmp.cleanup()
@@ -164,8 +156,7 @@ def cli_memory(pool: list[dict], prior: str, device: str, sizes=(2000, 20000)) -
         "print('maxrss_kb', kb, file=sys.stderr); sys.exit(rc)"
     )
     print("\n## Memory as a user runs it: peak RSS of `affordhand refine` (MB)\n")
-    print("| mode | " + " | ".join(f"{n} hands" for n in sizes) + " | ratio |")
-    print("|---|" + "---|" * (len(sizes) + 1))
+    print(markdown_table(("mode", *(f"{n} hands" for n in sizes), "ratio"), []))
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             recs = [{**r, "id": f"{r['id']}#{i}"} for i, r in enumerate((pool * (n // len(pool) + 1))[:n])]
@@ -196,8 +187,8 @@ def cli_memory(pool: list[dict], prior: str, device: str, sizes=(2000, 20000)) -
                     env={**os.environ, "AFFORDHAND_CACHE_DIR": f"{tmp}/c"},
                 )
                 peak.append(int(proc.stderr.rsplit("maxrss_kb", 1)[1].split()[0]) / 1024)
-            cells = " | ".join(f"{p:.0f}" for p in peak)
-            print(f"| {mode} | {cells} | {peak[-1] / peak[0]:.2f} |")
+            cells = [f"{p:.0f}" for p in peak]
+            print(markdown_row([mode, *cells, f"{peak[-1] / peak[0]:.2f}"]))
 
 
 def _cli_seconds(n: int, tmp: str, out: str, prior: str, device: str, env: dict) -> float:
@@ -224,8 +215,8 @@ def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large:
     recs = (pool * (large // len(pool) + 1))[:large]
     recs = [{**r, "id": f"{r['id']}#{i}"} for i, r in enumerate(recs)]
     print("\n## Speed as a user runs it: `affordhand refine` at default settings (marginal rate)\n")
-    print(f"| text-embedding cache | seconds, {small} hands | seconds, {large} hands | marginal hands/s |")
-    print("|---|---|---|---|")
+    header = ("text-embedding cache", f"seconds, {small} hands", f"seconds, {large} hands", "marginal hands/s")
+    print(markdown_table(header, []))
     with tempfile.TemporaryDirectory() as tmp:
         for n in (small, large):
             write_records(f"{tmp}/in{n}.jsonl", recs[:n])
@@ -239,7 +230,7 @@ def cli_speed(pool: list[dict], prior: str, device: str, small: int = 64, large:
                     times.setdefault((state, n), []).append(_cli_seconds(n, tmp, out, prior, device, env))
             t_small, t_large = (statistics.median(times[state, n]) for n in (small, large))
             rate = (large - small) / (t_large - t_small)
-            print(f"| {state} | {t_small:.1f} | {t_large:.1f} | {rate:.0f} |")
+            print(markdown_row([state, f"{t_small:.1f}", f"{t_large:.1f}", f"{rate:.0f}"]))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from affordhand.report.tables import markdown_table
 from affordhand.synth.dataset import SynthConfig, build, generate
 
 
@@ -37,10 +38,9 @@ def main() -> None:
         t0 = time.perf_counter()
         build(SynthConfig(n=args.speed_n, seed=args.seed), tmp)
         seconds = time.perf_counter() - t0
-    print("| metric | value |")
-    print("|---|---|")
-    print(f"| nearest-centroid accuracy, held-out half of {args.n} | {acc:.3f} (chance {1 / len(classes):.3f}) |")
-    print(f"| synth {args.speed_n} grasps, written to disk | {seconds:.1f} s |")
+    rows = [[f"nearest-centroid accuracy, held-out half of {args.n}", f"{acc:.3f} (chance {1 / len(classes):.3f})"]]
+    rows.append([f"synth {args.speed_n} grasps, written to disk", f"{seconds:.1f} s"])
+    print(markdown_table(("metric", "value"), rows))
 
 
 if __name__ == "__main__":

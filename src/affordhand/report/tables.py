@@ -49,8 +49,12 @@ def print_table(table: Table) -> None:
     Console(width=max(120, Console().width)).print(table)
 
 
+def markdown_row(cells) -> str:
+    """Return one Markdown table line of cells (each as str): for tables printed row by row as measured."""
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
 def markdown_table(header: list[str] | tuple[str, ...], rows) -> str:
-    """Return a Markdown table: the header, its separator and one line per row of cells (each cell as str)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """Return a Markdown table: the header, its separator and one line per row of cells (each cell as str);
+    with no rows, the header and separator that markdown_row's lines follow."""
+    return "\n".join([markdown_row(header), "|" + "---|" * len(header), *(markdown_row(row) for row in rows)])
