@@ -134,3 +134,17 @@ def test_projection_of_a_point_on_the_axis_lands_on_the_principal_point():
     assert torch.allclose(uv[0, 0], torch.tensor([320.0, 240.0]))
     f = float(K[0, 0, 0])
     assert torch.allclose(uv[0, 1], torch.tensor([320 + f * 0.2, 240 - f * 0.1]))
+
+
+def test_a_joint_on_its_limit_is_within_it_and_one_past_it_is_not():
+    """A grasp closed onto a joint limit sits on it; float32 storage must not make that a violation."""
+    import numpy as np
+
+    from affordhand.hand.skeleton import angles_to_pose, joint_limits, limit_violations
+
+    angles = np.zeros((3, 15, 3))
+    angles[:, 0, 0] = joint_limits()[0, 0, 1]  # the index MCP flexed to its limit
+    angles[1, 0, 0] += 1e-6
+    angles[2, 0, 0] += 0.05
+    pose = angles_to_pose(angles).astype(np.float32).astype(np.float64)
+    assert limit_violations(pose).tolist() == [0, 0, 1]

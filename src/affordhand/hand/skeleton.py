@@ -225,7 +225,8 @@ def pose_to_angles(pose: np.ndarray) -> np.ndarray:
     return np.einsum("njd,jkd->njk", pose.reshape(len(pose), 15, 3), joint_axes())
 
 
-def limit_violations(pose: np.ndarray) -> np.ndarray:
-    """Return (N,) how many anatomical angles of right-hand poses (N, 45) lie outside the joint limits."""
+def limit_violations(pose: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
+    """Return (N,) how many anatomical angles of right-hand poses (N, 45) lie outside the joint limits by more
+    than `tolerance` rad (a joint closed onto its limit sits on it; float32 storage moves it by ~1e-7)."""
     angles, limits = pose_to_angles(pose), joint_limits()
-    return ((angles < limits[..., 0]) | (angles > limits[..., 1])).sum((-1, -2))
+    return ((angles < limits[..., 0] - tolerance) | (angles > limits[..., 1] + tolerance)).sum((-1, -2))
