@@ -30,30 +30,16 @@ def load_prior(spec: str | os.PathLike = "default", device: str = "auto"):
     return _load(spec, resolve_device(device))
 
 
-def load_refiner(
-    prior: str | os.PathLike = "default",
-    *,
-    hand_model: str = "builtin",
-    mano_dir: str | os.PathLike | None = None,
-    skeleton: str | os.PathLike | None = None,
-    device: str = "auto",
-    with_prior: bool = True,
-):
-    """Return a Refiner (refinement/loader.py): the prior, the hand model that goes with it (`skeleton`, else
-    the one calibrated with the prior, else the built-in default; or MANO from `mano_dir`) and its uncertainty
-    recipe, loaded once. `refiner.refine(records, RefineConfig(...))` checks the settings against the prior
-    and refines; `refine()` below does this for one call."""
+def load_refiner(prior: str | os.PathLike = "default", *, device: str = "auto", **options):
+    """Return a Refiner (refinement/loader.py: load_refiner, whose keyword options it takes: hand_model,
+    mano_dir, skeleton, with_prior, with_uncertainty): the prior, the hand model that goes with it and its
+    uncertainty recipe, loaded once, on device (auto: CUDA, then MPS, then CPU). `refiner.refine(records,
+    RefineConfig(...))` checks the settings against the prior and refines; `refine()` below does this for one
+    call."""
     from affordhand.devices import resolve_device
     from affordhand.refinement.loader import load_refiner as _load
 
-    return _load(
-        prior,
-        hand_model=hand_model,
-        mano_dir=mano_dir,
-        skeleton=skeleton,
-        device=resolve_device(device),
-        with_prior=with_prior,
-    )
+    return _load(prior, device=resolve_device(device), **options)
 
 
 def read_records(path: str | os.PathLike, skip_bad: bool = False) -> list[dict]:

@@ -30,14 +30,19 @@ def hand_model(args, prior_spec=None):
     from affordhand.prior.model import prior_hand_model
 
     hand, skeleton = prior_hand_model(prior_spec, args.hand_model, args.mano_dir, args.skeleton)
+    _say_prior_skeleton(args, skeleton)
+    return hand
+
+
+def _say_prior_skeleton(args, skeleton) -> None:
+    """Say on stderr when the hand takes the skeleton calibrated with the prior (no --skeleton was given)."""
     if skeleton is not None and args.skeleton is None:
         print(f"using the skeleton calibrated with the prior: {skeleton}", file=sys.stderr)
-    return hand
 
 
 def load_refiner_from_args(args, with_prior: bool = True):
     """Return the Refiner (refinement/loader.py) the flags name: --prior, the hand model flags, --device; it
-    says on stderr when the skeleton calibrated with the prior is used and when the recipe is borrowed."""
+    says on stderr when the skeleton calibrated with the prior is used (the caller reports refiner.note)."""
     from affordhand.refinement.loader import load_refiner
 
     refiner = load_refiner(
@@ -48,8 +53,7 @@ def load_refiner_from_args(args, with_prior: bool = True):
         device=args.device,
         with_prior=with_prior,
     )
-    if refiner.skeleton is not None and args.skeleton is None:
-        print(f"using the skeleton calibrated with the prior: {refiner.skeleton}", file=sys.stderr)
+    _say_prior_skeleton(args, refiner.skeleton)
     return refiner
 
 

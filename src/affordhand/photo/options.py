@@ -38,15 +38,18 @@ class ImageOptions:
         if self.focal is not None:
             check_range("focal", self.focal, 1e-3)  # px; 0 or a negative one puts the hand behind the camera
         if self.intrinsics is not None:
-            if len(self.intrinsics) != 4:
-                raise AffordhandError(f"intrinsics must be (fx, fy, cx, cy) px, got {self.intrinsics!r}")
-            for name, value in zip(("fx", "fy", "cx", "cy"), self.intrinsics):
-                check_range(f"intrinsics {name}", value, 1e-3 if name in ("fx", "fy") else None)
+            _check_intrinsics(self.intrinsics, "intrinsics", "intrinsics ")
         for name, camera in (self.cameras or {}).items():
-            if len(camera) != 4:
-                raise AffordhandError(f"cameras: {name}: intrinsics must be (fx, fy, cx, cy) px, got {camera!r}")
-            for key, value in zip(("fx", "fy", "cx", "cy"), camera):
-                check_range(f"cameras: {name}: {key}", value, 1e-3 if key in ("fx", "fy") else None)
+            _check_intrinsics(camera, f"cameras: {name}: intrinsics", f"cameras: {name}: ")
         check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
         check_range("max_disagreement", self.max_disagreement, 1e-9)
         check_range("seed", self.seed, 0, integer=True)
+
+
+def _check_intrinsics(values: tuple, what: str, prefix: str) -> None:
+    """Raise AffordhandError unless values are (fx, fy, cx, cy) px: four finite numbers, the focal lengths
+    positive; `what` names them in the error, `prefix` each number."""
+    if len(values) != 4:
+        raise AffordhandError(f"{what} must be (fx, fy, cx, cy) px, got {values!r}")
+    for key, value in zip(("fx", "fy", "cx", "cy"), values):
+        check_range(f"{prefix}{key}", value, 1e-3 if key in ("fx", "fy") else None)

@@ -35,7 +35,11 @@ class Refiner:
     @functools.cached_property
     def device_hand(self) -> HandModel:
         """The hand model on the refiner's device (a copy; the CPU one stays for checks on the CPU)."""
-        return self.hand if self.device == "cpu" else copy.deepcopy(self.hand).to(self.device)
+        return self._on_device(self.hand)
+
+    def _on_device(self, hand: HandModel) -> HandModel:
+        """Return hand on the refiner's device: itself on the CPU, else a copy (`.to` moves a module in place)."""
+        return hand if self.device == "cpu" else copy.deepcopy(hand).to(self.device)
 
     def check(self, config: RefineConfig) -> None:
         """Raise AffordhandError unless the settings can run with this prior (its modes need one; the noise
@@ -55,7 +59,7 @@ class Refiner:
 
         self.check(config)
         prior = self.prior if config.mode in PRIOR_MODES else None
-        hand = self.device_hand if hand is None else copy.deepcopy(hand).to(self.device)
+        hand = self.device_hand if hand is None else self._on_device(hand)
         return refine_records(records, config, hand, prior, self.device, self.uncertainty, batch=batch)
 
 
@@ -70,10 +74,10 @@ def load_refiner(
     with_uncertainty: bool = True,
 ) -> Refiner:
     """Return a Refiner: the prior ("default": the shipped one; or a run folder), the hand model (the built-in
-        hand on `skeleton`, else on the skeleton calibrated with the prior, else its default; or the user's MANO
-        through `mano_dir`) and the prior's uncertainty recipe. with_prior=False loads the hand alone (the modes
-        that need no prior), though its skeleton still comes from the prior's folder; with_uncertainty=False leaves
-    the recipe out (to fit a new one)."""
+    hand on `skeleton`, else on the skeleton calibrated with the prior, else its default; or the user's MANO
+    through `mano_dir`) and the prior's uncertainty recipe. with_prior=False loads the hand alone (the modes
+    that need no prior), though its skeleton still comes from the prior's folder; with_uncertainty=False
+    leaves the recipe out (to fit a new one)."""
     from affordhand.prior.model import load_prior, prior_hand_model
     from affordhand.refinement.uncertainty import uncertainty_for
 

@@ -189,23 +189,16 @@ def _records(
 
 
 def _initial_estimates(
-    data: dict, test_idx: np.ndarray, mean_pose_r: np.ndarray, seed: int, hand=None, noise: dict | None = None
+    data: dict, test_idx: np.ndarray, mean_pose_r: np.ndarray, seed: int, hand=None, noise: dict = scene.REGRESSOR
 ):
     """Return (data with the initial estimate's 2D keypoints, (pose_r, orient_r, transl, scale) with the
     simulated regressor's estimates at test_idx): the detector's keypoints (noisy truth) where a joint is
     visible, the regressor's own projection where it is not; hidden fingers drift to mean_pose_r (45,). noise:
-    the regressor's noise (scene.REGRESSOR's keys; default REGRESSOR)."""
+    the simulated regressor's noise (scene.REGRESSOR's keys)."""
     rng = np.random.default_rng(seed)
     sub = {k: data[k][test_idx] for k in ("pose_r", "orient_r", "transl", "scale", "visible")}
     pose_i, orient_i, transl_i, scale_i = scene.simulate_regressor(
-        sub["pose_r"],
-        sub["orient_r"],
-        sub["transl"],
-        sub["scale"],
-        sub["visible"],
-        mean_pose_r,
-        rng,
-        scene.REGRESSOR if noise is None else noise,
+        sub["pose_r"], sub["orient_r"], sub["transl"], sub["scale"], sub["visible"], mean_pose_r, rng, noise=noise
     )
     full = {k: data[k].copy() for k in ("pose_r", "orient_r", "transl", "scale")}
     full["pose_r"][test_idx], full["orient_r"][test_idx] = pose_i, orient_i
@@ -280,7 +273,8 @@ def build(config: SynthConfig, out_dir: str | Path, regressor: dict | None = Non
         raise AffordhandError(f"the {config.split_by} split left an empty train or test set: raise --n")
     prefix = f"syn{config.seed}_"
     mean_pose_r = data["pose_r"][train_idx].mean(0)
-    init_data, init_params = _initial_estimates(data, test_idx, mean_pose_r, config.seed + 2, noise=regressor)
+    noise = scene.REGRESSOR if regressor is None else regressor
+    init_data, init_params = _initial_estimates(data, test_idx, mean_pose_r, config.seed + 2, noise=noise)
     out.mkdir(parents=True, exist_ok=True)
     write_records(out / "train.jsonl", _records(data, train_idx, prefix))
     write_records(out / "test.jsonl", _records(data, test_idx, prefix))

@@ -93,7 +93,7 @@ class _Server:
     """What the routes share: the loaded models, the job store, the upload limit."""
 
     def __init__(self, prior, refiner, describer, store, max_upload_mb, queue):
-        self.prior, self.refiner, self.device = prior, refiner, refiner.device
+        self.prior, self.refiner = prior, refiner
         self.describer, self.store, self.queue = describer, store, queue
         self.max_upload_mb, self.limit = max_upload_mb, int(max_upload_mb * 1024 * 1024)
         self._hidden = re.compile(re.escape(str(store.root)) + r"/(?:[0-9a-f]{12}/)?")
@@ -240,7 +240,7 @@ def _add_refine_route(app, server: _Server) -> None:
                     occluded=fingers,
                     samples=samples,
                     views=False,
-                    device=server.device,
+                    device=server.refiner.device,
                 )
                 work = lambda: process_image(path, path.parent, options, server.refiner)  # noqa: E731
                 found = await server.queue.run(work, request.is_disconnected)
