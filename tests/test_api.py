@@ -207,14 +207,14 @@ def test_refine_exits_1_when_a_record_is_left_out(data, tmp_path, monkeypatch, c
     import affordhand.refinement.job as job
     from affordhand.cli import main
 
-    real = job.refine_batch
+    real = job.refine_records
 
     def one_broken(records, *args, **kwargs):
         out = real(records, *args, **kwargs)
         out[0]["joints3d"] = np.full((21, 3), np.nan)
         return out
 
-    monkeypatch.setattr(job, "refine_batch", one_broken)
+    monkeypatch.setattr(job, "refine_records", one_broken)
     argv = ["refine", "--input", str(data / "test_init.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--mode", "fit"]
     assert main(argv) == 1
     assert "gave no finite result and were left out" in capsys.readouterr().err

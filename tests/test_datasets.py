@@ -110,6 +110,8 @@ def test_hograspnet_as_published_cm_joints_and_mano_trans_rotation_in_each_camer
         assert r["orientation_source"] == "mano_trans" and abs(r["scale"] - 1.0) < 1e-3
         assert r["keypoints2d"].shape == (21, 2) and r["camera"] in ("mas", "sub3")
         assert "mano_trans" not in r  # not a translation: it became global_orient
+        seq, trial, cam, frame = r["id"].split("/")
+        assert r["sequence"] == f"{seq}/{trial}/{cam}" and r["frame"] == int(frame)  # one camera's view of a trial
     assert {r["object"] for r in recs} == {"knife", "mug", "apple"}
 
 
@@ -359,6 +361,7 @@ def test_ho3d_converts_camera_frame_and_joint_order(tmp_path):
     out = tmp_path / "o.jsonl"
     assert main(["convert", "ho3d", str(tmp_path), "--part", "train", "--out", str(out)]) == 0
     rec = read_records(out).records[0]
+    assert rec["sequence"] == "SM1" and rec["frame"] == 0  # from the folder and the file name
     assert np.allclose(rec["joints3d"], joints_cv, atol=1e-6)
     model = _hand(rec["hand_pose"], rec["global_orient"], rec["transl"])
     assert np.allclose(model, joints_cv, atol=1e-5)
@@ -431,6 +434,29 @@ def test_import_regressor_converts_rotations_and_mirrors_left_hands(tmp_path, fm
     assert np.allclose(recs[0]["joints3d"], kp3d[0] + [0, 0, 1], atol=1e-6)  # the regressor's own joints kept
     assert np.allclose(recs[1]["joints3d"], kp3d[1] * [-1, 1, 1] + [0, 0, 1], atol=1e-6)  # left: mirrored back
     assert np.allclose(recs[1]["transl"], recs[1]["joints3d"][0])
+
+
+def test_import_regressor_passes_a_clips_sequence_frame_and_time_through(tmp_path, capsys):
+    path, *_ = _hamer_file(tmp_path, "hamer")
+    arrays = dict(np.load(path))
+    arrays.update(
+        sequence=np.array(["clip", "clip", "other"]), frame=np.array([0, 1, 0]), time=np.array([0, 1 / 30, 0])
+    )
+    np.savez(path, **arrays)
+    out = tmp_path / "init.jsonl"
+    assert main(["import-regressor", str(path), "--out", str(out)]) == 0
+    recs = read_records(out).records
+    assert [(r["sequence"], r["frame"]) for r in recs] == [("clip", 0), ("clip", 1), ("other", 0)]
+    assert recs[1]["time"] == pytest.approx(1 / 30)
+    arrays["frame"] = np.array([0, 1.5, 0])
+    np.savez(path, **arrays)
+    assert main(["import-regressor", str(path), "--out", str(out)]) == 2
+    assert "frame must hold whole numbers" in capsys.readouterr().err
+    arrays["frame"] = np.array([0, 1])  # one short
+    np.savez(path, **arrays)
+    assert main(["import-regressor", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "h.npz" in err[-1]
 
 
 def test_import_regressor_names_missing_keys(tmp_path, capsys):

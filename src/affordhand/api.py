@@ -74,6 +74,30 @@ def _validated(records: list[dict], required=()) -> list[dict]:
     return out
 
 
+def _refine_config(mode, seed, per_frame, orient_prior, refit_global, options: dict):
+    """Return the RefineConfig of refine()'s arguments; options go to the guided or the sequence settings by
+    name (an unknown one is refused, naming the choices)."""
+    from dataclasses import fields
+
+    from affordhand.refinement.settings import FitConfig, GuidedConfig, RefineConfig, SequenceConfig
+
+    guided_names, sequence_names = {f.name for f in fields(GuidedConfig)}, {f.name for f in fields(SequenceConfig)}
+    unknown = sorted(set(options) - guided_names - sequence_names)
+    if unknown:
+        known = ", ".join(sorted(guided_names | sequence_names))
+        raise AffordhandError(f"unknown option(s) {', '.join(unknown)}: choose from {known}")
+    fit = FitConfig() if orient_prior is None else FitConfig(orient_prior=orient_prior)
+    return RefineConfig(
+        mode=mode,
+        seed=seed,
+        per_frame=per_frame,
+        guided=GuidedConfig(**{k: v for k, v in options.items() if k in guided_names}),
+        fit=fit,
+        sequence=SequenceConfig(**{k: v for k, v in options.items() if k in sequence_names}),
+        refit_global=refit_global,
+    )
+
+
 def refine(
     records: list[dict],
     *,
@@ -86,6 +110,7 @@ def refine(
     self_calibration: bool = True,
     refit_global: bool = True,
     orient_prior: float | None = None,
+    per_frame: bool = False,
     **options,
 ) -> list[dict]:
     """Return refined copies of hand records, as `affordhand refine` writes them.
@@ -96,18 +121,18 @@ def refine(
     refined (refinement step 6, docs/commands/refine.md). orient_prior: how strongly the global fit holds each input's
     own orientation (None: FitConfig's default; 0: the keypoints alone set it). options: the guided
     refinement's settings by name (t_start, steps, keypoint_weight, cfg, samples, select, noising, sample_noise,
-    occluded_t_start, bounds, fallback, pose_convention, unseen_objects). Each refined record gets
+    occluded_t_start, bounds, fallback, pose_convention, unseen_objects) and of the sequences' (smoothness,
+    carry_frames, ...: refinement/settings.py: SequenceConfig). Records that carry `sequence` and `frame` are
+    refined jointly per sequence (refinement/sequence.py) unless per_frame. Each refined record gets
     hand_pose, global_orient, transl, scale, joints3d (m, camera frame) and, with the prior, joint_std_mm,
     joint_move_mm and joint_uncertainty_mm (21 values each, mm), fingers_kept (5 bools, thumb to pinky: the
     fingers whose seen rotations were set back to the input pose) and conditioned_on (the condition fields
     the prior was given: "text", "grasp")."""
-    from dataclasses import fields
-
     from affordhand.devices import resolve_device
     from affordhand.refinement.batch import NEEDED
     from affordhand.refinement.loader import load_refiner
-    from affordhand.refinement.pipeline import MODES, RefineConfig, match_hand_to_input
-    from affordhand.refinement.settings import PRIOR_MODES, FitConfig, GuidedConfig
+    from affordhand.refinement.pipeline import MODES, match_hand_to_input
+    from affordhand.refinement.settings import PRIOR_MODES
 
     if mode not in MODES:
         raise AffordhandError(f"unknown mode {mode!r}: {', '.join(MODES)}")
@@ -118,12 +143,7 @@ def refine(
             "refine(guidance=) is now keypoint_weight=; the old name goes in the next release", DeprecationWarning, 2
         )
         options["keypoint_weight"] = options.pop("guidance")
-    known = {f.name for f in fields(GuidedConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise AffordhandError(f"unknown option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
-    fit = FitConfig() if orient_prior is None else FitConfig(orient_prior=orient_prior)
-    config = RefineConfig(mode=mode, seed=seed, guided=GuidedConfig(**options), fit=fit, refit_global=refit_global)
+    config = _refine_config(mode, seed, per_frame, orient_prior, refit_global, options)
     records = _validated(records, NEEDED)
     device = resolve_device(device)
     with_prior = mode in PRIOR_MODES

@@ -108,9 +108,13 @@ def run_import_regressor(args) -> int:
 
     from affordhand.data.records import validate_record, write_records
     from affordhand.datasets.regressor import convert, load_arrays
+    from affordhand.errors import AffordhandError
 
     path = Path(args.file)
-    records = [validate_record(r) for r in convert(load_arrays(path, args.format), path.stem)]
+    try:  # an array of the wrong size or a field out of range: one line naming it, no traceback
+        records = [validate_record(r) for r in convert(load_arrays(path, args.format), path.stem)]
+    except ValueError as exc:
+        raise AffordhandError(f"{path}: {exc}") from None
     write_records(args.out, records)
     sides = sum(r["side"] == "left" for r in records)
     print(f"wrote {len(records)} initial estimates ({sides} left hands) to {args.out}")

@@ -8,7 +8,14 @@ import os
 
 from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, load_refiner_from_args, warn
 from affordhand.commands.flags import add_config_flags, config_from_args
-from affordhand.refinement.settings import PRIOR_MODES, REFINE_BATCH, FitConfig, GuidedConfig, RefineConfig
+from affordhand.refinement.settings import (
+    PRIOR_MODES,
+    REFINE_BATCH,
+    FitConfig,
+    GuidedConfig,
+    RefineConfig,
+    SequenceConfig,
+)
 
 
 def register(sub) -> None:
@@ -30,7 +37,13 @@ def register(sub) -> None:
         "--guidance", type=float, dest="old_guidance", help=argparse.SUPPRESS
     )  # --keypoint-weight's old name
     add_config_flags(p, FitConfig)
-    p.add_argument("--batch", type=int, default=REFINE_BATCH, help="hands refined at once (per process under torchrun)")
+    add_config_flags(p, SequenceConfig)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=REFINE_BATCH,
+        help="hands refined at once (per process under torchrun); whole sequences go together, a longer one in windows",
+    )
     add_device_arg(p)
     p.add_argument("--skip-bad", action="store_true", help="skip records that lack what refinement needs")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
@@ -52,7 +65,10 @@ def run(args) -> int:
         args.keypoint_weight = args.old_guidance
     guided = config_from_args(GuidedConfig, args)
     fit = config_from_args(FitConfig, args)
-    config = config_from_args(RefineConfig, args, guided=guided, fit=fit, refit_global=not args.no_refit_global)
+    sequence = config_from_args(SequenceConfig, args)
+    config = config_from_args(
+        RefineConfig, args, guided=guided, fit=fit, sequence=sequence, refit_global=not args.no_refit_global
+    )
     job = RefineJob(
         input=args.input,
         out=args.out,

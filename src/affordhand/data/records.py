@@ -8,6 +8,7 @@ Known fields and their shapes (all optional but `id`; unknown keys are kept and 
     joints3d: 21x3 metres, camera frame, OpenPose order  keypoints2d: 21x2 pixels
     visible: 21 bools (missing = all visible)            K: 3x3 camera intrinsics, pixels
     text: str   fields: object   taxonomy_id: int (Feix id)   object: str   image: str
+    sequence: str (a clip, or a track in one)   frame: int >= 0 (its order there)   time: seconds >= 0
 Arrays are read into numpy (float64; `visible` as bool) and written back as nested lists.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,7 @@ ARRAY_FIELDS = {
     "keypoints2d": (21, 2),
     "K": (3, 3),
 }
-STRING_FIELDS = ("text", "object", "image")
+STRING_FIELDS = ("text", "object", "image", "sequence")
 MAX_ROTATION = 2 * math.pi  # rad; larger axis-angle norms are almost always degrees by mistake
 
 
@@ -63,6 +65,26 @@ def _array(value, shape, name):
     if not np.isfinite(arr).all():
         raise ValueError(f"field '{name}' contains NaN or infinity")
     return arr
+
+
+def _check_place(rec: dict) -> None:
+    """Check (and convert) a record's place in a sequence: `frame` (whole, >= 0) and `time` (seconds)."""
+    if rec.get("frame") is not None:
+        frame = rec["frame"]
+        if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, numbers.Integral) or frame < 0:
+            raise ValueError("field 'frame' must be a whole number >= 0 (the frame's place in its sequence)")
+        rec["frame"] = int(frame)
+    if rec.get("time") is not None:
+        t = rec["time"]
+        try:
+            ok = not isinstance(t, bool) and isinstance(t, (int, float)) and math.isfinite(t) and t >= 0
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise ValueError("field 'time' must be a finite number of seconds >= 0")
+        rec["time"] = float(t)
+    if rec.get("sequence") == "":
+        raise ValueError("field 'sequence' must be a non-empty string")
 
 
 def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
@@ -114,6 +136,7 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
                 rec[name].encode("utf-8")
             except UnicodeEncodeError:  # JSON can spell a lone surrogate (\ud800) that no text can hold
                 raise ValueError(f"field '{name}' holds a lone surrogate, not text") from None
+    _check_place(rec)
     if rec.get("fields") is not None and not isinstance(rec["fields"], dict):
         raise ValueError("field 'fields' must be an object")
     if rec.get("taxonomy_id") is not None:

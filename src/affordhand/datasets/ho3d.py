@@ -101,6 +101,8 @@ def convert_meta(path: Path, gt: dict[str, np.ndarray] | None = None) -> dict:
     seq, frame = path.parent.parent.name, path.stem
     K = np.asarray(meta["camMat"], dtype=np.float64).reshape(3, 3)
     record = {"id": f"{seq}/{frame}", "side": "right", "K": K, "object": str(meta.get("objName", "")), "sequence": seq}
+    if frame.isdigit():  # HO3D names frames 0000.pkl, 0001.pkl, ...
+        record["frame"] = int(frame)
     rgb = path.parent.parent / "rgb" / f"{frame}.jpg"
     if rgb.is_file():
         record["image"] = str(rgb)

@@ -20,7 +20,8 @@ scripts/util/utils.py, visualization.py; the annotation tool UVR-WJCHO/HOnnotate
   there (full-frame masks are also accepted). Without the full-size image, a record points at the crop,
   with K and keypoints shifted by the crop's origin.
 - Ids: `<seq>/<trial>/<cam>/<frame>`, unique over the data set (file names such as mas_0.jpg repeat in
-  every trial).
+  every trial). Each record's `sequence` is `<seq>/<trial>/<cam>` (one camera's view of one trial) and its
+  `frame` the file's frame number.
 - Splits follow the official loader: s0 tests trial index 0 of each sequence (trials sorted by name); s1
   trains on the first 73 subjects, which the official code takes in directory-listing order: we sort by
   subject number instead, so the split does not depend on the file system (an open difference); s2 tests
@@ -259,8 +260,11 @@ def convert_frame(frame: Frame, root: Path, labels: Path | None = None, units: s
         "object": obj.name if obj else str(mesh.get("object_name", object_id)),
         "subject": str(data.get("actor", {}).get("id", frame.subject)),
         "camera": frame.camera,
+        "sequence": f"{frame.sequence}/{frame.trial}/{frame.camera}",  # one camera's view of one trial
         "mano_scale": float(hand.get("mano_scale", 1.0)),
     }
+    if frame.frame.isdigit():
+        record["frame"] = int(frame.frame)
     orient = camera_orientation(mesh, data.get("calibration", {}), frame.camera)
     record["orientation_source"] = "mano_trans" if orient is not None else "registration"
     if orient is not None:

@@ -15,6 +15,8 @@ bookkeeping name them (examples/save_hamer_outputs.py saves exactly this from a 
     focal_length (N,) or scalar        pixels, in the full image (HaMeR's scaled_focal_length)
     img_size (N, 2)                    image width, height in pixels
     ids (N,) or image (N,)             optional names; ids default to "<file stem>/<index>"
+    sequence (N,), frame (N,), time (N,)  optional: the clip (or track) each hand belongs to, its frame
+                                       number and time in seconds, passed through to the records
 
 Saved as .npz (`--format hamer` or `wilor`, the same layout; read with allow_pickle=False) or as a JSON
 object with the same keys (`--format json`). Rotations are turned into axis-angle with roma; left hands are
@@ -79,6 +81,13 @@ def _rotvec(mats: np.ndarray, n: int, joints: int, name: str) -> np.ndarray:
     return roma.rotmat_to_rotvec(roma.special_procrustes(R)).numpy().reshape(n, joints, 3)
 
 
+def _whole(value, name: str) -> int:
+    """Return an array entry as a whole number, or raise AffordhandError naming the key."""
+    if not float(value).is_integer():
+        raise AffordhandError(f"{name} must hold whole numbers, got {value!r}")
+    return int(value)
+
+
 def convert(arrays: dict[str, np.ndarray], stem: str) -> list[dict]:
     """Return initial-estimate records (hand_pose, global_orient, keypoints2d, K, side, ...) for each hand."""
     n = len(np.asarray(arrays["is_right"]).reshape(-1))
@@ -124,6 +133,12 @@ def convert(arrays: dict[str, np.ndarray], stem: str) -> list[dict]:
             rec["transl"] = t
         if "image" in arrays:
             rec["image"] = str(arrays["image"][i])
+        if "sequence" in arrays:
+            rec["sequence"] = str(np.asarray(arrays["sequence"]).reshape(n)[i])
+        if "frame" in arrays:
+            rec["frame"] = _whole(np.asarray(arrays["frame"]).reshape(n)[i], "frame")
+        if "time" in arrays:
+            rec["time"] = float(np.asarray(arrays["time"], dtype=np.float64).reshape(n)[i])
         if "box_center" in arrays:
             c, s = center[i], size[i]
             rec["box"] = [c[0] - s / 2, c[1] - s / 2, c[0] + s / 2, c[1] + s / 2]

@@ -115,6 +115,30 @@ def _summary(pred_joints, gt_joints, visible, radius) -> dict:
     return out
 
 
+def sequence_metrics(records: list[dict], pred_joints: torch.Tensor, gt_joints: torch.Tensor | None = None) -> dict:
+    """Return the motion metrics of the hands that belong to sequences (data/sequences.py), over every three
+    consecutive frames of a sequence as ordered (t = 1..T-2), on root-relative joints (wrist at the origin,
+    camera axes), mm/frame^2: `accel`, the mean |a_pred|, and with ground truth `accel_error`, the mean
+    |a_pred - a_true| over frames and joints; `sequence_frames` counts the frames t scored. Empty where no
+    sequence has three frames."""
+    from affordhand.data.sequences import sequence_groups
+
+    pred_acc, errors = [], []
+    for group in sequence_groups(records):
+        if len(group) < 3:
+            continue
+        idx = torch.as_tensor(group)
+        pred_acc.append(1000.0 * torch.linalg.norm(metrics.acceleration(pred_joints[idx].double()), dim=-1))
+        if gt_joints is not None:
+            errors.append(metrics.acceleration_errors_mm(pred_joints[idx], gt_joints[idx]))
+    if not pred_acc:
+        return {}
+    out = {"accel": float(torch.cat(pred_acc).mean()), "sequence_frames": sum(len(a) for a in pred_acc)}
+    if errors:
+        out["accel_error"] = float(torch.cat(errors).mean())
+    return out
+
+
 def evaluate(
     gt: list[dict],
     pred: list[dict],
@@ -126,7 +150,8 @@ def evaluate(
 ) -> Evaluation:
     """Return metrics of pred against gt, matched by id (unmatched ids are listed, not dropped silently).
     Where every prediction has joint_uncertainty_mm, the metrics include each group's coverage (the share of
-    joints whose error is within the radius) and mean radius."""
+    joints whose error is within the radius) and mean radius; where hands carry `sequence` and `frame`, the
+    overall metrics include the acceleration error and the acceleration (sequence_metrics)."""
     matched, preds, gt_joints, pred_joints, missing, extra, not_finite = _match(
         gt, pred, hand_model, gt_source, pred_source, match
     )
@@ -136,8 +161,10 @@ def evaluate(
     radius = None
     if all(r.get("joint_uncertainty_mm") is not None for r in preds):
         radius = np.stack([np.asarray(r["joint_uncertainty_mm"], dtype=np.float64) for r in preds])
+    # The ground truth's sequence and frame order the hands where it has them, else the predictions'.
+    ordered = matched if any(r.get("sequence") is not None for r in matched) else preds
     result = Evaluation(
-        _summary(pred_joints, gt_joints, visible, radius),
+        {**_summary(pred_joints, gt_joints, visible, radius), **sequence_metrics(ordered, pred_joints, gt_joints)},
         missing_in_pred=missing,
         extra_in_pred=extra,
         not_finite=not_finite,

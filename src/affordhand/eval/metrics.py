@@ -34,6 +34,19 @@ def pa_joint_errors_mm(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return 1000.0 * torch.linalg.norm(procrustes_align(pred.double(), gt.double()) - gt.double(), dim=-1)
 
 
+def acceleration(joints: torch.Tensor) -> torch.Tensor:
+    """Return (T - 2, 21, 3) the second differences J[t+1] - 2 J[t] + J[t-1] of a sequence's root-relative
+    joints (T, 21, 3): the acceleration in units per frame^2."""
+    rel = root_relative(joints)
+    return rel[2:] - 2 * rel[1:-1] + rel[:-2]
+
+
+def acceleration_errors_mm(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Return (T - 2, 21) |a_pred - a_true| per frame t = 1..T-2 and joint, mm/frame^2, of one sequence's
+    joints (T, 21, 3) in metres."""
+    return 1000.0 * torch.linalg.norm(acceleration(pred.double()) - acceleration(gt.double()), dim=-1)
+
+
 def masked_mean(errors: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """Return the mean of errors over joints where mask is true (all joints when mask is None); NaN if none."""
     if mask is None:

@@ -54,20 +54,28 @@ def orientation_cost(rotation: torch.Tensor, anchor: torch.Tensor) -> torch.Tens
 
 
 def fit_global(
-    hand: HandModel, batch: HandBatch, config: FitConfig = FitConfig(), anchor: torch.Tensor | None = None
+    hand: HandModel,
+    batch: HandBatch,
+    config: FitConfig = FitConfig(),
+    anchor: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
 ) -> HandBatch:
     """Return the batch with its orientation, translation and scale fitted to the visible keypoints, the
     finger pose held fixed and the orientation held near `anchor` (B, 3) (default: the batch's own) by
-    config.orient_prior."""
+    config.orient_prior. groups (B,) (0..G-1), where given, makes the hands of one group (the frames of one
+    sequence) share one scale, held near the mean of their initial log scales."""
     orient = batch.orient_r.clone().requires_grad_(True)
     transl = initial_translation(batch).requires_grad_(True)
-    log_s0 = batch.scale.log()
-    log_s = log_s0.clone().requires_grad_(True)
+    if groups is None:
+        groups = torch.arange(len(batch.scale), device=batch.scale.device)
+    count = torch.zeros(int(groups.max()) + 1, device=groups.device).index_add_(0, groups, torch.ones_like(batch.scale))
+    log_g0 = torch.zeros_like(count).index_add_(0, groups, batch.scale.log()) / count
+    log_g = log_g0.clone().requires_grad_(True)
     opt = torch.optim.Adam(
         [
             {"params": [orient], "lr": config.lr_orient},
             {"params": [transl], "lr": config.lr_transl},
-            {"params": [log_s], "lr": config.lr_scale},
+            {"params": [log_g], "lr": config.lr_scale},
         ]
     )
     w = _joint_weights(batch, config.finger_weight)
@@ -79,15 +87,16 @@ def fit_global(
         local = wrist_frame_joints(hand, batch.pose_r, batch.is_left)
     for _ in range(config.iters):
         rotation = side_rotation(orient, batch.is_left)
+        log_s = log_g[groups]
         joints = rigid_joints(local, orient, transl, log_s.exp(), batch.is_left, rotation)
         loss = keypoint_loss(hand, batch, None, config.sigma_px, w, joints)
-        loss = loss + config.scale_prior * (log_s - log_s0) ** 2
+        loss = loss + config.scale_prior * (log_s - log_g0[groups]) ** 2
         if config.orient_prior:
             loss = loss + hold * orientation_cost(rotation, anchor)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
-    return batch.with_global(orient.detach(), transl.detach(), log_s.exp().detach())
+    return batch.with_global(orient.detach(), transl.detach(), log_g[groups].exp().detach())
 
 
 def fit_pose(hand: HandModel, batch: HandBatch, config: FitConfig = FitConfig()) -> torch.Tensor:

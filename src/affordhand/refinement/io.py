@@ -74,10 +74,14 @@ def with_text(record: dict, described: dict[str, dict] | None) -> dict:
     return record
 
 
+ORDER_FIELDS = ("id", "sequence", "frame", "time")  # what places a record in its sequence
+
+
 def scan_input(path, skip_bad: bool, required, described: dict | None):
     """Read the input once, keeping only what the run needs up front: (ids in order, the records' pose and
-    joints for self-calibration, how many have no text, skipped lines). Refuses duplicate ids."""
-    ids, seen, light, without_text, skipped = [], set(), [], 0, []
+    joints for self-calibration, how many have no text, skipped lines, each record's place in its sequence:
+    its ORDER_FIELDS). Refuses duplicate ids."""
+    ids, seen, light, without_text, skipped, places = [], set(), [], 0, [], []
     for rec in iter_records(path, skip_bad=skip_bad, required=required, skipped=skipped):
         if rec["id"] in seen:
             raise RecordError(f"{path}: id {rec['id']!r} appears more than once")
@@ -87,7 +91,8 @@ def scan_input(path, skip_bad: bool, required, described: dict | None):
         without_text += not rec.get("text")
         if rec.get("joints3d") is not None:
             light.append({k: rec[k] for k in LIGHT_FIELDS if k in rec})
-    return ids, light, without_text, skipped
+        places.append({k: rec[k] for k in ORDER_FIELDS if rec.get(k) is not None})
+    return ids, light, without_text, skipped, places
 
 
 def input_batches(
@@ -115,6 +120,24 @@ def input_batches(
             chunk.append(with_text(rec, described))
     if chunk:
         yield chunk
+
+
+def planned_batches(
+    path, skip_bad: bool, required, described: dict | None, plan: list[list[str]], rank: int = 0, world: int = 1
+):
+    """Yield lists of records: the planned batches (lists of ids, whole sequences) that belong to this rank
+    (batch b goes to rank b % world), each as soon as all its records are read; the file is streamed once and
+    only the records of batches not yet complete are held (one sequence's, where sequences lie together)."""
+    batch_of = {rid: b for b, ids in enumerate(plan) for rid in ids if b % world == rank}
+    held: dict[int, dict[str, dict]] = {}
+    for rec in iter_records(path, skip_bad=skip_bad, required=required):
+        b = batch_of.get(rec["id"])
+        if b is None:
+            continue
+        held.setdefault(b, {})[rec["id"]] = with_text(rec, described)
+        if len(held[b]) == len(plan[b]):
+            got = held.pop(b)
+            yield [got[rid] for rid in plan[b]]
 
 
 def _line_index(path: Path) -> dict[str, tuple[int, int]]:

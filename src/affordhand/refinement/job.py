@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -17,13 +17,22 @@ from rich.progress import Progress
 
 from affordhand.data.provenance import check_same_run, provenance
 from affordhand.data.records import read_records
+from affordhand.data.sequences import sequence_groups
 from affordhand.errors import AffordhandError
 from affordhand.parallel import barrier, join
 from affordhand.progress import quiet, show_progress
 from affordhand.refinement.batch import NEEDED
-from affordhand.refinement.io import PartialWriter, finish, input_batches, partial_path, read_partial, scan_input
+from affordhand.refinement.io import (
+    PartialWriter,
+    finish,
+    input_batches,
+    partial_path,
+    planned_batches,
+    read_partial,
+    scan_input,
+)
 from affordhand.refinement.loader import Refiner
-from affordhand.refinement.pipeline import match_hand_to_input, refine_batch
+from affordhand.refinement.pipeline import match_hand_to_input, pack, refine_records
 from affordhand.refinement.plausible import implausible, not_finite
 from affordhand.refinement.settings import PRIOR_MODES, REFINE_BATCH, SETTINGS_VERSION, RefineConfig
 
@@ -88,8 +97,9 @@ def _check_plausible(source, flagged: list[tuple[str, list[str]]], strict: bool,
 
 def in_current_layout(what: str, saved: dict | None, wanted: dict) -> dict | None:
     """Return a partial's settings record in this version's layout (SETTINGS_VERSION; version 1 named the
-    keypoint weight `guidance`), or raise AffordhandError for one no version of today's refinement can finish:
-    a newer layout, or settings that lack one of today's (written before that setting existed)."""
+    keypoint weight `guidance`; versions 1 and 2 refined every hand alone), or raise AffordhandError for one
+    no version of today's refinement can finish: a newer layout, or settings that lack one of today's
+    (written before that setting existed)."""
     if saved is None:
         return None
     version = saved.get("settings_version", 1)
@@ -99,6 +109,9 @@ def in_current_layout(what: str, saved: dict | None, wanted: dict) -> dict | Non
     guided = (saved.get("settings") or {}).get("guided")
     if version == 1 and isinstance(guided, dict) and "guidance" in guided:
         guided["keypoint_weight"] = guided.pop("guidance")
+    if version <= 2 and isinstance(saved.get("settings"), dict):  # every hand was refined alone then
+        saved["settings"].setdefault("per_frame", True)
+        saved["settings"].setdefault("sequence", wanted["settings"].get("sequence"))
     lacking = sorted(_missing(saved.get("settings") or {}, wanted["settings"]))
     if lacking:
         raise AffordhandError(
@@ -138,7 +151,8 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     """Refine this rank's batches into the writer; return (id, bad fields) of the results that were not
     finite (left out), unless the input was checked up front (strict) (id, reasons) of the inputs that
     hold implausible values (checked batch by batch, so the input is read once less), and how many hands
-    with a sentence were conditioned without it (their object is new to the prior)."""
+    with a sentence were conditioned without it (their object is new to the prior). A batch of sequences
+    comes whole, its finished records included (a sequence is refined as one): only the others are written."""
     done_ids = frozenset(writer.done_ids)
     failed, flagged, without_sentence = [], [], 0
     device_hand = copy.deepcopy(hand).to(job.device)  # .to moves a module in place: the check keeps the CPU one
@@ -147,10 +161,14 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     with Progress(disable=hidden) as bar:
         task = bar.add_task(f"refine ({job.config.mode})", total=total, completed=len(done_ids))
         for chunk in batches(done_ids):
+            todo = [r for r in chunk if r["id"] not in done_ids]
+            if not todo:
+                continue
             if not job.strict:
-                flagged += [(r["id"], why) for r, why in zip(chunk, implausible(chunk, hand)) if why]
+                flagged += [(r["id"], why) for r, why in zip(todo, implausible(todo, hand)) if why]
             refined = []
-            for rec in refine_batch(chunk, job.config, device_hand, prior, job.device, uncertainty):
+            results = refine_records(chunk, job.config, device_hand, prior, job.device, uncertainty, batch=job.batch)
+            for rec in (r for r in results if r["id"] not in done_ids):
                 bad = not_finite(rec)
                 if bad:
                     failed.append((rec["id"], bad))
@@ -159,9 +177,19 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
                     dropped = sentences and bool(rec.get("text")) and "text" not in rec.get("conditioned_on", ["text"])
                     without_sentence += dropped
             writer.add(refined)
-            bar.update(task, advance=len(chunk))
+            bar.update(task, advance=len(todo))
     writer.close()
     return failed, flagged, without_sentence
+
+
+def sequence_plan(places: list[dict], batch: int) -> list[list[str]] | None:
+    """Return the batches (lists of ids) of a run whose records hold sequences: whole sequences (and the
+    hands in none) packed in input order into batches of at most `batch` hands, a longer sequence a batch of
+    its own (refined in windows); None where no sequence has two frames."""
+    groups = sequence_groups(places)
+    if all(len(g) == 1 for g in groups):
+        return None
+    return [[places[i]["id"] for piece in chunk for i in piece] for chunk in pack(groups, batch)]
 
 
 def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], None] = _stderr) -> JobResult:
@@ -178,7 +206,7 @@ def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], Non
     if job.text_from:
         described = {r["id"]: r for r in read_records(job.text_from, skip_bad=True).records if r.get("text")}
     # The input is streamed: one pass for what the run needs up front, one to refine batch by batch.
-    ids, light, without_text, skipped = scan_input(job.input, job.skip_bad, NEEDED, described)
+    ids, light, without_text, skipped, places = scan_input(job.input, job.skip_bad, NEEDED, described)
     if skipped:
         report(f"skipped {len(skipped)} bad records (first: line {skipped[0][0]}: {skipped[0][1]})")
     if job.config.mode == "affordance" and without_text:
@@ -188,17 +216,26 @@ def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], Non
         report(message)
     del light
     rank, world, _ = join(job.device)
+    plan = None if job.config.per_frame else sequence_plan(places, job.batch)
+    if plan is None and not job.config.per_frame:  # no sequence in the input: every hand is refined alone
+        job = replace(job, config=replace(job.config, per_frame=True))
     # Under torchrun each process refines every world-th batch: the batches are the ones a single process
-    # makes, so the merged file is byte for byte the single process's.
-    batches = lambda skip=frozenset(): input_batches(
-        job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
-    )
+    # makes, so the merged file is byte for byte the single process's. Batches of sequences hold whole ones.
+    if plan is None:
+        batches = lambda skip=frozenset(): input_batches(
+            job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
+        )
+        shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
+    else:
+        batches = lambda skip=frozenset(): planned_batches(
+            job.input, job.skip_bad, NEEDED, described, plan, rank, world
+        )
+        shard = sum(len(b) for k, b in enumerate(plan) if k % world == rank)
     if job.strict:  # refuse before refining anything: one pass more over the input
         flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
         _check_plausible(job.input, flagged, True, report)
     settings = job_settings(job, prior)
     writer = _resume(job, settings, rank, world, report)
-    shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
     failed, flagged, without_sentence = _refine_shard(job, batches, hand, prior, uncertainty, writer, shard)
     _check_plausible(job.input, flagged, False, report)
     if without_sentence and job.config.mode == "affordance":

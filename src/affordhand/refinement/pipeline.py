@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import torch
 
+from affordhand.data.sequences import sequence_groups, windows
 from affordhand.data.taxonomy import record_grasp
 from affordhand.errors import AffordhandError
 from affordhand.hand.calibrate import MIN_RECORDS, TOLERANCE_MM, calibrate, paired_records, skeleton_mismatch_mm
@@ -26,6 +27,7 @@ from affordhand.refinement.fallback import keep_better_fingers
 from affordhand.refinement.fit import fit_global, fit_pose
 from affordhand.refinement.guided import refine_guided
 from affordhand.refinement.io import with_text
+from affordhand.refinement.sequence import smooth_sequences
 from affordhand.refinement.settings import (  # noqa: F401
     MODES,
     PRIOR_MODES,
@@ -83,7 +85,24 @@ def conditioned_texts(records, texts: list, grasps: list, prior, unseen_objects:
     ]
 
 
-def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand: HandModel, prior, device):
+def noise_seeds(records, seed: int, sequences: bool) -> torch.Tensor:
+    """Return (B,) the seeds of the hands' diffusion noise: each record's own (record_seed of its id), or,
+    with sequences, its sequence's, so that the frames of a sequence share their samples' starting noise."""
+    key = lambda r: r.get("sequence") if sequences and r.get("sequence") is not None else r["id"]
+    return torch.as_tensor([record_seed(key(r), seed) for r in records])
+
+
+def _joint_move_mm(hand, initial: HandBatch, fitted: HandBatch, pose) -> torch.Tensor:
+    """Return (B, 21) how far refinement moved each root-relative joint from the input estimate, mm."""
+    with torch.no_grad():
+        before = joints_camera(hand, initial.pose_r, initial.orient_r, None, initial.scale, initial.is_left)
+        after = joints_camera(hand, pose, fitted.orient_r, None, fitted.scale, fitted.is_left)
+    return 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
+
+
+def _prior_poses(
+    records, initial: HandBatch, fitted: HandBatch, config: RefineConfig, hand: HandModel, prior, device, seeds
+):
     """Return (finger poses (B, 45), extra fields) of guided refinement with the prior: the text condition in
     affordance mode, none in uncond mode; joint_move_mm is how far each root-relative joint moved."""
     if prior is None:
@@ -94,17 +113,13 @@ def _prior_poses(records, initial: HandBatch, fitted: HandBatch, config: RefineC
     texts = conditioned_texts(records, texts, grasps, prior, config.guided.unseen_objects)
     cond, has = encode_conditions(prior, texts, grasps)
     cond = cond.to(device) if cond is not None else None
-    seeds = torch.as_tensor([record_seed(r["id"], config.seed) for r in records])
     result = refine_guided(prior, hand, fitted, cond, has.to(device), config.guided, seeds)
     pose, extra = result.pose_r, {"joint_std_mm": result.joint_std_mm}
     used = lambda i: [f for f, given in (("text", texts[i]), ("grasp", grasps[i] is not None)) if given]
     extra["conditioned_on"] = [[f for f in used(i) if f in prior.config.layout] for i in range(len(records))]
     if config.guided.fallback == "fingers":
         pose, extra["fingers_kept"] = keep_better_fingers(hand, fitted, pose)
-    with torch.no_grad():
-        before = joints_camera(hand, initial.pose_r, initial.orient_r, None, initial.scale, initial.is_left)
-        after = joints_camera(hand, pose, fitted.orient_r, None, fitted.scale, fitted.is_left)
-    extra["joint_move_mm"] = 1000 * ((after - after[:, :1]) - (before - before[:, :1])).norm(dim=-1)
+    extra["joint_move_mm"] = _joint_move_mm(hand, initial, fitted, pose)
     return pose, extra
 
 
@@ -115,13 +130,22 @@ def refine_batch(
     prior=None,
     device: str = "cpu",
     uncertainty: UncertaintyModel | None = None,
+    groups: list[list[int]] | None = None,
 ) -> list[dict]:
     """Return refined copies of records (which hold hand_pose, global_orient, keypoints2d, K). With the
     prior (affordance, uncond), each also gets joint_move_mm, fingers_kept (5 bools, thumb to pinky: the
     fingers whose seen rotations were set back to the initial pose, refinement/fallback.py) and, given an
-    uncertainty recipe, joint_uncertainty_mm (see refinement/uncertainty.py)."""
+    uncertainty recipe, joint_uncertainty_mm (see refinement/uncertainty.py).
+
+    Hands in sequences (groups: lists of record indices in frame order; by default the records' own
+    `sequence` and `frame`, unless config.per_frame) are refined jointly (refinement/sequence.py); the others
+    each alone."""
     if config.mode not in MODES:
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
+    if groups is None and not config.per_frame:
+        groups = sequence_groups(records)
+    if groups is not None and any(len(g) > 1 for g in groups):
+        return _refine_sequences(records, config, hand, prior, device, uncertainty, groups)
     batch = batch_from_records(records).to(device)
     if config.mode == "none":
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
@@ -141,16 +165,61 @@ def refine_batch(
     if config.mode == "fit":
         pose = fit_pose(hand, fitted, config.fit)
     else:
-        pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device)
+        seeds = noise_seeds(records, config.seed, sequences=False)
+        pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device, seeds)
     if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refinement/settings.py)
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
         fitted = fit_global(hand, replace(fitted, pose_r=pose), short, anchor=batch.orient_r)  # the input's
-    out = _output_records(records, fitted, pose, hand, config.mode, extra, convention)
+    return _finished(records, fitted, pose, hand, config.mode, extra, convention, uncertainty)
+
+
+def _finished(records, fitted: HandBatch, pose, hand, mode, extra, convention, uncertainty) -> list[dict]:
+    """Return the output records, with their uncertainty radii where a recipe is given and the prior ran."""
+    out = _output_records(records, fitted, pose, hand, mode, extra, convention)
     if uncertainty is not None and "joint_move_mm" in extra:
         features, visible = record_features(out)
         for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):
             rec["joint_uncertainty_mm"] = radius
     return out
+
+
+def _refine_sequences(records, config: RefineConfig, hand, prior, device, uncertainty, groups) -> list[dict]:
+    """Return refined copies of records whose groups (record indices in frame order) are sequences, each
+    refined jointly (refinement/sequence.py); in the records' order."""
+    order = [i for g in groups for i in g]
+    ordered = [records[i] for i in order]
+    spans, start = [], 0
+    for g in groups:
+        spans.append(list(range(start, start + len(g))))
+        start += len(g)
+    group_of = torch.as_tensor([k for k, g in enumerate(groups) for _ in g], device=device)
+    batch = batch_from_records(ordered).to(device)
+    if config.mode == "none":
+        return refine_batch(records, config, hand, prior, device, uncertainty, groups=[])
+    convention = None
+    if config.mode in PRIOR_MODES and prior is not None:
+        config.guided.check_levels(prior.config.T)
+        if config.guided.pose_convention == "prior":
+            convention = prior_convention(hand, prior)
+    if convention is not None:
+        hand = convention.hand
+        batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
+    fitted = fit_global(hand, batch, config.fit, groups=group_of)
+    extra: dict = {}
+    if config.mode == "fit":
+        pose = fit_pose(hand, fitted, config.fit)
+    else:
+        seeds = noise_seeds(ordered, config.seed, sequences=True)
+        pose, extra = _prior_poses(ordered, batch, fitted, config, hand, prior, device, seeds)
+    pose, orient, transl = smooth_sequences(hand, fitted, pose, spans, config.sequence, config.fit, batch.orient_r)
+    fitted = fitted.with_global(orient, transl, fitted.scale)
+    if "joint_move_mm" in extra:
+        extra["joint_move_mm"] = _joint_move_mm(hand, batch, fitted, pose)
+    out = _finished(ordered, fitted, pose, hand, config.mode, extra, convention, uncertainty)
+    back = [None] * len(records)
+    for i, rec in zip(order, out):
+        back[i] = rec
+    return back
 
 
 def refine_records(
@@ -162,11 +231,47 @@ def refine_records(
     uncertainty: UncertaintyModel | None = None,
     batch: int = REFINE_BATCH,
 ) -> list[dict]:
-    """Return refined copies of records, refined `batch` at a time as `affordhand refine` does (a hand's
-    result does not depend on its batch; the batch size only bounds memory)."""
-    out: list[dict] = []
-    for i in range(0, len(records), batch):
-        out += refine_batch(records[i : i + batch], config, hand, prior, device, uncertainty)
+    """Return refined copies of records, refined `batch` at a time as `affordhand refine` does. A hand refined
+    alone does not depend on its batch (the batch size only bounds memory). The frames of a sequence are
+    refined together (unless config.per_frame): whole sequences are packed into batches, and one longer than
+    the batch is refined in windows of `batch` frames that share config.sequence.overlap frames, each frame
+    taking its result from the window in which it lies furthest from an edge."""
+    groups = [[i] for i in range(len(records))] if config.per_frame else sequence_groups(records)
+    if all(len(g) == 1 for g in groups):
+        out: list[dict] = []
+        for i in range(0, len(records), batch):
+            out += refine_batch(records[i : i + batch], config, hand, prior, device, uncertainty, groups=[])
+        return out
+    pieces = [
+        g[a:b] for g in groups for a, b in windows(len(g), batch, config.sequence.overlap)
+    ]  # each a list of record indices in frame order
+    best: dict[int, tuple[int, dict]] = {}  # record index -> (distance from its window's edge, result)
+    for chunk in pack(pieces, batch):
+        members = [i for piece in chunk for i in piece]
+        local, start = [], 0
+        for piece in chunk:
+            local.append(list(range(start, start + len(piece))))
+            start += len(piece)
+        refined = refine_batch([records[i] for i in members], config, hand, prior, device, uncertainty, local)
+        for piece, span in zip(chunk, local):
+            for place, (i, j) in enumerate(zip(piece, span)):
+                depth = min(place, len(piece) - 1 - place)
+                if i not in best or depth > best[i][0]:
+                    best[i] = (depth, refined[j])
+    return [best[i][1] for i in range(len(records))]
+
+
+def pack(pieces: list[list[int]], batch: int) -> list[list[list[int]]]:
+    """Return the pieces (lists of record indices) packed in order into batches of at most `batch` records
+    (a piece larger than the batch is a batch of its own)."""
+    out: list[list[list[int]]] = []
+    size = 0
+    for piece in pieces:
+        if not out or size + len(piece) > batch:
+            out.append([])
+            size = 0
+        out[-1].append(piece)
+        size += len(piece)
     return out
 
 

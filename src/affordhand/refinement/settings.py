@@ -112,9 +112,39 @@ class FitConfig:
             check_range(name, getattr(self, name), 0)
 
 
+@dataclass
+class SequenceConfig:
+    """Settings of the joint refinement of a sequence's frames (refinement/sequence.py). Weights are against
+    the robust 2D cost of a frame's seen joints, the same for every frame."""
+
+    smoothness: float = setting(
+        1.0, "how strongly a sequence's joints, orientation and translation are held smooth across frames"
+    )
+    carry_frames: float = setting(
+        2.0, "frames over which a finger seen nearby is carried into frames where it is hidden (0: the prior's alone)"
+    )
+    # Chosen on synthetic validation clips (benchmarks/sequences.py --grasps synth), never on real ones.
+    accel_mm: float = 20.0  # mm/frame^2: a root-relative joint acceleration of this size costs `smoothness`
+    orient_accel: float = 0.5  # the orientation's second difference (rotation matrix entries) against accel_mm's
+    transl_accel_mm: float = 20.0  # mm/frame^2 of the wrist's camera-frame second difference
+    anchor_seen: float = 1.0  # pull (rad^-2) of a seen rotation toward its per-frame refinement
+    anchor_hidden: float = 0.3  # the same for a hidden one, toward its carried-or-prior target
+    iters: int = 150
+    lr: float = 0.01
+    overlap: int = 16  # frames two windows of a sequence longer than the batch share
+
+    def __post_init__(self):
+        for name in ("smoothness", "carry_frames", "orient_accel", "anchor_seen", "anchor_hidden"):
+            check_range(name, getattr(self, name), 0)
+        for name in ("accel_mm", "transl_accel_mm", "lr"):
+            check_range(name, getattr(self, name), 1e-9)
+        check_range("iters", self.iters, 0, 100_000, integer=True)
+        check_range("overlap", self.overlap, 0, integer=True)
+
+
 # The layout of a refine run's settings record (the first line of its partial output, OUT.config.json): a
 # partial of another layout is brought into this one where it can be (refinement/job.py: in_current_layout).
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 REFINE_BATCH = 512  # hands refined at once by default (memory grows with it; results do not change)
 Mode = Literal["affordance", "uncond", "fit", "none"]
 MODES = get_args(Mode)
@@ -129,8 +159,10 @@ class RefineConfig:
         "affordance", "affordance: prior + text (the method); uncond: prior alone; fit: 2D fitting; none"
     )
     seed: int = setting(0, "random seed of the diffusion noise")
+    per_frame: bool = setting(False, "refine every hand alone, even those whose records carry sequence and frame")
     guided: GuidedConfig = field(default_factory=GuidedConfig)
     fit: FitConfig = field(default_factory=FitConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
     # in the prior's modes, a short global fit again once the fingers are refined (half the iterations); `fit`
     # mode keeps its single global fit (the photo pipeline's initial fit is that mode)
     refit_global: bool = True
@@ -138,3 +170,5 @@ class RefineConfig:
     def __post_init__(self):
         check_choices(self)
         check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        if not isinstance(self.per_frame, bool):
+            raise AffordhandError(f"per_frame must be True or False, got {self.per_frame!r}")

@@ -21,9 +21,12 @@ UNCERTAINTY_COLUMNS = (
     ("coverage_occluded", "cover occ"),
     ("radius_occluded_mm", "radius occ"),
 )
+SEQUENCE_COLUMNS = (("accel_error", "accel err"), ("accel", "accel"))  # mm/frame^2, where hands are in sequences
 
 
 def _fmt(key, value):
+    if value is None:  # a metric this row does not have (a group's motion)
+        return "-"
     if key == "count":
         return str(value)
     if value != value:  # NaN: no joints in this subset
@@ -37,10 +40,12 @@ def evaluation_table(rows: dict[str, dict], title: str = "", first: str = "") ->
     table.add_column(first or "")
     # Coverage columns appear when the predictions carry joint_uncertainty_mm.
     columns = EVAL_COLUMNS + tuple(c for c in UNCERTAINTY_COLUMNS if all(c[0] in m for m in rows.values()))
+    # Motion columns (mm/frame^2) appear where any row has them: the overall row of hands in sequences.
+    columns += tuple(c for c in SEQUENCE_COLUMNS if any(c[0] in m for m in rows.values()))
     for _, label in columns:
         table.add_column(label, justify="right")
     for name, m in rows.items():
-        table.add_row(name, *[_fmt(k, m[k]) for k, _ in columns])
+        table.add_row(name, *[_fmt(k, m.get(k)) for k, _ in columns])
     return table
 
 
