@@ -13,6 +13,12 @@ others), 2D keypoints with 1.5 px of jitter and a regressor whose errors vary sl
   with a reason when the folder is absent.
 - `--grasps synth`: grasps from the built-in generator (another seed than the shipped prior's), posed by
   the built-in hand: the validation clips on which the sequence settings' defaults were chosen.
+- The real clip (`--clip-frames`, default 60; 0 skips it): the first frames of the take in
+  `../shared/photos3d` (one person's left hand, gestures, 3D joints per frame), written as an MP4 at 10
+  frames per second, through `affordhand video` (sequence and `--per-frame`) and through `affordhand image`,
+  one photo at a time, all with the take's per-frame intrinsics and no text: frames found, PA-MPJPE and
+  root-relative MPJPE (mm), acceleration error and acceleration (mm/frame^2) against the take's joints, and
+  the seconds per frame of each whole run in this process (imports excluded).
 - Regressor `--profile` as in benchmarks/real_grasps.py: `hamer` (hidden fingers drift to a relaxed hand,
   rotation off by 6 deg, seen joints by 0.08 rad) or `synth` (4 deg, 0.06 rad, drift to the grasps' mean).
 
@@ -25,6 +31,7 @@ motion away).
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -88,7 +95,7 @@ def run(args) -> dict[str, list]:
     else:
         grasps, data_hand, mean = synthetic_grasps(max(args.clips, 40), args.seed + 101)
     mean_pose = RELAXED_HAND if args.profile == "hamer" else mean
-    gt, init = make_clips(grasps, args.clips, data_hand, mean_pose, PROFILES[args.profile], args.seed)
+    gt, init = make_clips(grasps, args.clips, data_hand, mean_pose, PROFILES[args.profile], args.seed, args.motion)
     refiner = load_refiner(args.prior)
     hand = match_hand_to_input(init, refiner.hand)[0]
     sequence = replace(
@@ -106,6 +113,110 @@ def run(args) -> dict[str, list]:
     return rows
 
 
+CLIP_COLUMNS = ("frames found", "PA-MPJPE", "MPJPE", "accel error", "accel", "s/frame")
+
+
+def photos3d_clip(shared: Path, frames: int, folder: Path) -> tuple[Path, Path, list[dict]]:
+    """Write the first `frames` frames of ../shared/photos3d (one take) as an MP4 at 10 frames per second, its
+    per-frame intrinsics (`--cameras` lines of {"frame", "K"}) and the photos' own camera file (`image --cameras`
+    lines); return (clip, per-frame cameras, the frames: image path, K, joints3d)."""
+    from PIL import Image
+
+    from affordhand.data.video import VideoWriter
+
+    path = shared / "photos3d" / "frames.jsonl"
+    if not path.is_file():
+        raise AffordhandError(f"{path} is not there: the real clip lives in ../shared/photos3d beside the checkout")
+    rows = [json.loads(line) for line in path.read_text().splitlines()[:frames]]
+    clip, cameras = folder / "take.mp4", folder / "cameras.jsonl"
+    with VideoWriter(clip, 10.0) as writer:
+        for row in rows:
+            writer.write(np.asarray(Image.open(shared / "photos3d" / row["image"]).convert("RGB")))
+    cameras.write_text("".join(json.dumps({"frame": i, "K": r["K"]}) + "\n" for i, r in enumerate(rows)))
+    (folder / "photo_cameras.jsonl").write_text(
+        "".join(json.dumps({"image": Path(r["image"]).name, "K": r["K"]}) + "\n" for r in rows)
+    )
+    truth = [
+        {"image": shared / "photos3d" / r["image"], "K": np.asarray(r["K"]), "joints3d": np.asarray(r["joints3d"])}
+        for r in rows
+    ]
+    return clip, cameras, truth
+
+
+def clip_scores(truth: list[dict], found: dict[int, np.ndarray], seconds: float) -> list:
+    """Return [frames found, PA-MPJPE, root-relative MPJPE (mm), acceleration error, acceleration (mm/frame^2),
+    s/frame] of predicted joints by frame (found: {frame: (21, 3) m}) against the take's 3D joints; the motion
+    over the runs of three consecutive frames found."""
+    from affordhand.eval import metrics
+
+    idx = sorted(found)
+    pred = torch.as_tensor(np.stack([found[i] for i in idx]))
+    gt = torch.as_tensor(np.stack([truth[i]["joints3d"] for i in idx]))
+    pa = float(metrics.pa_joint_errors_mm(pred, gt).mean())
+    mpjpe = float(metrics.joint_errors_mm(pred, gt).mean())
+    triples = [k for k in range(1, len(idx) - 1) if idx[k - 1] == idx[k] - 1 and idx[k + 1] == idx[k] + 1]
+    acc_err = [metrics.acceleration_errors_mm(pred[k - 1 : k + 2], gt[k - 1 : k + 2]).mean() for k in triples]
+    acc = [1000 * metrics.acceleration(pred[k - 1 : k + 2].double()).norm(dim=-1).mean() for k in triples]
+    mean = lambda v: float(np.mean([float(x) for x in v])) if v else float("nan")
+    return [len(idx), pa, mpjpe, mean(acc_err), mean(acc), seconds / len(truth)]
+
+
+def nearest_hand(records: list[dict], frame: dict) -> np.ndarray:
+    """Return the joints of the record whose wrist projects nearest the true wrist (a photo may hold two)."""
+    K, wrist = frame["K"], frame["joints3d"][0]
+    target = (K @ (wrist / wrist[2]))[:2]
+    dist = [np.linalg.norm(np.asarray(r["keypoints2d"])[0] - target) for r in records]
+    return np.asarray(records[int(np.argmin(dist))]["joints3d"])
+
+
+def real_clip(args) -> dict[str, list]:
+    """Return {method: CLIP_COLUMNS} of the photos3d take through `affordhand video` (sequence and per frame)
+    and through `affordhand image`, one photo at a time, on the same frames and cameras, in this process."""
+    import tempfile
+
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import read_cameras, run_images
+    from affordhand.photo.video import VideoOptions, run_video
+
+    refiner = load_refiner(args.prior)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip, cameras, truth = photos3d_clip(Path(args.shared), args.clip_frames, folder)
+        options = ImageOptions(views=False, mesh=False)
+        for label, per_frame in (("affordhand video", False), ("affordhand video --per-frame", True)):
+            video = VideoOptions(per_frame=per_frame, frame_cameras=read_cameras(cameras, key="frame"))
+            start = time.perf_counter()
+            result = run_video(clip, folder / label.replace(" ", "_"), options, video, refiner)
+            seconds = time.perf_counter() - start
+            by_frame: dict[int, list] = {}
+            for rec in result.records:
+                by_frame.setdefault(rec["frame"], []).append(rec)
+            rows[label] = clip_scores(truth, {i: nearest_hand(r, truth[i]) for i, r in by_frame.items()}, seconds)
+        photos = replace(options, cameras=read_cameras(folder / "photo_cameras.jsonl"))
+        start = time.perf_counter()
+        entries = run_images([str(f["image"]) for f in truth], folder / "photos", photos, refiner)
+        seconds = time.perf_counter() - start
+        names = {Path(f["image"]).name: i for i, f in enumerate(truth)}
+        by_photo: dict[int, list] = {}
+        for e in entries:
+            by_photo.setdefault(names[Path(e["record"]["image"]).name], []).append(e["record"])
+        found = {i: nearest_hand(r, truth[i]) for i, r in by_photo.items()}
+        rows["affordhand image, one photo at a time"] = clip_scores(truth, found, seconds)
+    return rows
+
+
+def clip_table(args, rows: dict[str, list]) -> str:
+    fmt = lambda k, v: str(v) if k == 0 else "-" if v != v else f"{v:.2f}"
+    title = (
+        f"### The photos3d take as a clip: its first {args.clip_frames} frames at 10 frames/s, per-frame "
+        f"intrinsics, no text, 3D joints against the truth (mm, mm/frame^2; {platform.machine()}, "
+        f"{torch.get_num_threads()} threads)"
+    )
+    body = [[name] + [fmt(k, v) for k, v in enumerate(values)] for name, values in rows.items()]
+    return title + "\n\n" + markdown_table(["method", *CLIP_COLUMNS], body)
+
+
 def tables(args, rows: dict[str, list]) -> str:
     fmt = lambda v, k: "-" if v != v else (f"{v:.0f}" if k == 4 else f"{v:.2f}")
     body = [[name] + [fmt(v, k) for k, v in enumerate(values)] for name, values in rows.items()]
@@ -113,7 +224,8 @@ def tables(args, rows: dict[str, list]) -> str:
     ratio = ["sequence / per-frame", f"{seq[0] / per[0]:.2f}x", f"{seq[1] / per[1]:.2f}x", f"{seq[2] / per[2]:.2f}x"]
     ratio += [f"{seq[3] - per[3]:+.2f} mm", f"{seq[4] / per[4]:.2f}x"]
     title = (
-        f"### {args.clips} clips x {FRAMES} frames, {args.grasps} grasps, {args.profile} regressor, {args.mode} mode, "
+        f"### {args.clips} clips x {FRAMES} frames, {args.motion} motion, {args.grasps} grasps, "
+        f"{args.profile} regressor, {args.mode} mode, "
         f"prior {args.prior}, seed {args.seed} ({platform.machine()}, {torch.get_num_threads()} threads); "
         "mm/frame^2 and mm"
     )
@@ -125,21 +237,27 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=48)
     parser.add_argument("--grasps", choices=("real", "synth"), default="real")
     parser.add_argument("--profile", choices=("hamer", "synth"), default="hamer")
+    parser.add_argument("--motion", choices=("slow", "fast"), default="slow", help="synth/clips.py: MOTIONS")
     parser.add_argument("--mode", choices=("affordance", "uncond"), default="affordance")
     parser.add_argument("--prior", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoothness", type=float, help="override SequenceConfig.smoothness")
     parser.add_argument("--carry-frames", type=float, help="override SequenceConfig.carry_frames")
+    parser.add_argument("--clip-frames", type=int, default=60, help="frames of the real take run as a clip (0: none)")
     add_common_args(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     try:
         rows = run(args)
+        clip = real_clip(args) if args.clip_frames else None
     except AffordhandError as exc:
         print(f"skipped: {exc}")
         return
     with markdown_copy(args.markdown):
         print(tables(args, rows))
+        if clip:
+            print()
+            print(clip_table(args, clip))
 
 
 if __name__ == "__main__":

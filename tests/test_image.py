@@ -414,13 +414,13 @@ def test_doubt_alone_never_leaves_fewer_than_six_seen_joints():
     from types import SimpleNamespace
 
     from affordhand.photo.options import ImageOptions
-    from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, _visibility
+    from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, joint_visibility
 
     rec = {"joints3d": np.zeros((21, 3)), "keypoints2d": np.zeros((21, 2))}
     doubt = np.linspace(0.5, 0.1, 21)  # every joint past the threshold; the last ones least in doubt
-    seen = _visibility(rec, SimpleNamespace(disagreement=doubt), ImageOptions())
+    seen = joint_visibility(rec, SimpleNamespace(disagreement=doubt), ImageOptions())
     assert seen.sum() == MIN_SEEN_BY_DOUBT and seen[-MIN_SEEN_BY_DOUBT:].all()
-    told = _visibility(
+    told = joint_visibility(
         rec, SimpleNamespace(disagreement=doubt), ImageOptions(occluded=("index", "middle", "ring", "pinky"))
     )
     assert told.sum() == 5 and told[:5].all()  # the user's word stands: wrist and thumb, whatever the doubt

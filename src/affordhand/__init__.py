@@ -2,7 +2,7 @@
 
 The Python API (`affordhand/api.py`; imported on first use, so `import affordhand` stays light):
 load_prior, load_refiner (a Refiner: prior, hand model and uncertainty recipe loaded once), refine, evaluate,
-sample, refine_image, read_records, write_records.
+sample, refine_image, refine_video, read_records, write_records.
 """
 
 __version__ = "0.1.0"
@@ -15,6 +15,7 @@ __all__ = [
     "evaluate",
     "sample",
     "refine_image",
+    "refine_video",
     "read_records",
     "write_records",
     "AffordhandError",

@@ -260,6 +260,55 @@ def refine_image(
         return [e["record"] for e in entries]
 
 
+def refine_video(
+    clip: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    text: str | None = None,
+    *,
+    prior: str | os.PathLike = "default",
+    every: int = 1,
+    max_frames: int | None = None,
+    per_frame: bool = False,
+    samples: int = 4,
+    seed: int = 0,
+    device: str = "auto",
+    own_proportions: bool = True,
+    focal: float | None = None,
+    K=None,
+    frame_K: dict | None = None,
+) -> list[dict]:
+    """Return the refined record of every hand in every frame read of a clip, as `affordhand video` makes
+    them: hands tracked, each track refined as one sequence (`sequence`, `frame`, `time` in each record).
+
+    out: a folder for records.jsonl, overlay.mp4 and report.html (None: nothing written). every: read every
+    N-th frame; max_frames: at most this many. per_frame: refine frames alone. focal (px) or K (3 x 3 px): the
+    camera; frame_K: {frame index: 3 x 3} for a cropped or zooming clip. The other arguments as
+    refine_image's."""
+    from affordhand.data.descriptions import check_sentence
+    from affordhand.devices import resolve_device
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.video import VideoOptions, run_video
+    from affordhand.refinement.loader import load_refiner
+
+    if text is not None:
+        check_sentence(text, "text")
+    device = resolve_device(device)
+    cameras = {int(k): _intrinsics(v) for k, v in (frame_K or {}).items()}
+    video = VideoOptions(every=every, max_frames=max_frames, per_frame=per_frame, frame_cameras=cameras or None)
+    options = ImageOptions(
+        text=text,
+        samples=samples,
+        seed=seed,
+        views=False,
+        mesh=False,
+        own_skeleton=own_proportions,
+        device=device,
+        focal=focal,
+        intrinsics=_intrinsics(K),
+    )
+    return run_video(clip, out, options, video, load_refiner(prior, device=device)).records
+
+
 def _intrinsics(K) -> tuple | None:
     """Return (fx, fy, cx, cy) from a 3 x 3 intrinsics matrix, or None."""
     if K is None:

@@ -14,6 +14,7 @@ from affordhand.commands import (
     serve,
     synth,
     train,
+    video,
 )
 
-COMMANDS = (evaluate, synth, train, sample, refine, convert, calibrate, describe, image, serve, demo)
+COMMANDS = (evaluate, synth, train, sample, refine, convert, calibrate, describe, image, video, serve, demo)

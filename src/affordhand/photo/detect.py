@@ -47,14 +47,18 @@ class _Landmarks:
 
 
 class _SolutionsGraph:
-    """mediapipe.solutions.hands (the API of 0.10.14, whose wheel carries the models)."""
+    """mediapipe.solutions.hands (the API of 0.10.14, whose wheel carries the models); in video mode it tracks
+    the hands from frame to frame (time_ms is then unused: frames come in order)."""
 
-    def __init__(self, mp, max_hands: int, min_confidence: float):
+    def __init__(self, mp, max_hands: int, min_confidence: float, video: bool = False):
         self.graph = mp.solutions.hands.Hands(
-            static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_confidence
+            static_image_mode=not video,
+            max_num_hands=max_hands,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
         )
 
-    def process(self, rgb: np.ndarray) -> list[_Landmarks]:
+    def process(self, rgb: np.ndarray, time_ms: int | None = None) -> list[_Landmarks]:
         result = self.graph.process(rgb)
         pairs = zip(result.multi_hand_landmarks or [], result.multi_hand_world_landmarks or [])
         return [
@@ -71,20 +75,22 @@ class _SolutionsGraph:
 class _TasksGraph:
     """mediapipe.tasks' HandLandmarker (newer wheels), on a hand_landmarker.task model file."""
 
-    def __init__(self, mp, max_hands: int, min_confidence: float):
+    def __init__(self, mp, max_hands: int, min_confidence: float, video: bool = False):
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.HandLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(landmarker_model())),
-            running_mode=vision.RunningMode.IMAGE,
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
             num_hands=max_hands,
             min_hand_detection_confidence=min_confidence,
             min_hand_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
         )
-        self.mp, self.graph = mp, vision.HandLandmarker.create_from_options(options)
+        self.mp, self.graph, self.video = mp, vision.HandLandmarker.create_from_options(options), video
 
-    def process(self, rgb: np.ndarray) -> list[_Landmarks]:
-        result = self.graph.detect(self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb))
+    def process(self, rgb: np.ndarray, time_ms: int | None = None) -> list[_Landmarks]:
+        image = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb)
+        result = self.graph.detect_for_video(image, int(time_ms or 0)) if self.video else self.graph.detect(image)
         pairs = zip(result.hand_landmarks or [], result.hand_world_landmarks or [])
         return [
             _Landmarks(
@@ -158,18 +164,46 @@ def _landmarker(max_hands: int, min_confidence: float):
     api = os.environ.get("AFFORDHAND_MEDIAPIPE_API", "auto"), os.environ.get("AFFORDHAND_HAND_LANDMARKER")
     key = (max_hands, min_confidence, *api)
     if key not in _GRAPHS:
-        try:
-            import mediapipe as mp
-        except ImportError:
-            raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
-        legacy = hasattr(getattr(mp, "solutions", None), "hands")
-        use_tasks = api[0] == "tasks" or not legacy
-        with _quiet_native_logs(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-            graph = (_TasksGraph if use_tasks else _SolutionsGraph)(mp, max_hands, min_confidence)
-            graph.process(np.zeros((64, 64, 3), np.uint8))  # MediaPipe's native start-up lines come here
-        _GRAPHS[key] = graph
+        _GRAPHS[key] = _new_graph(max_hands, min_confidence, video=False)
     return _GRAPHS[key]
+
+
+def _new_graph(max_hands: int, min_confidence: float, video: bool):
+    """Return a new MediaPipe Hands graph of the installed API, started (its native start-up lines silenced)."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        raise AffordhandError("the image front end needs MediaPipe: pip install 'affordhand[image]'") from None
+    legacy = hasattr(getattr(mp, "solutions", None), "hands")
+    use_tasks = os.environ.get("AFFORDHAND_MEDIAPIPE_API", "auto") == "tasks" or not legacy
+    with _quiet_native_logs(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        graph = (_TasksGraph if use_tasks else _SolutionsGraph)(mp, max_hands, min_confidence, video)
+        graph.process(np.zeros((64, 64, 3), np.uint8), 0)  # MediaPipe's native start-up lines come here
+    return graph
+
+
+class VideoHands:
+    """MediaPipe Hands in its video mode, for one clip: a graph of its own that tracks the hands from frame to
+    frame (the photos' cached graphs are stateless), and, with flip_check, a second one on the mirrored
+    frames for each joint's disagreement (as detect_hands)."""
+
+    def __init__(self, max_hands: int = 4, min_confidence: float = 0.3, mirrored: bool = False, flip_check=True):
+        self.mirrored = mirrored
+        self.graph = _new_graph(max_hands, min_confidence, video=True)  # started on a blank frame at 0 ms
+        self.flipped = _new_graph(max_hands, min_confidence, video=True) if flip_check else None
+
+    def detect(self, image: np.ndarray, time_ms: int) -> list[DetectedHand]:
+        """Return the hands in the clip's next frame (RGB), shown at time_ms (increasing)."""
+        clock = time_ms + 1  # after the blank start-up frame
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+            found = _hands(self.graph.process(np.ascontiguousarray(image), clock), image.shape, self.mirrored)
+            if self.flipped is not None:
+                mirror = self.flipped.process(np.ascontiguousarray(image[:, ::-1]), clock)
+                if found:
+                    _add_disagreement(found, _hands(mirror, image.shape, self.mirrored), image.shape[1])
+        return found
 
 
 def _add_disagreement(found: list[DetectedHand], flipped: list[DetectedHand], width: int) -> None:

@@ -70,6 +70,14 @@ def fit_to_world(hand: HandModel, world: np.ndarray, is_left: np.ndarray, iters:
     return orient.detach().numpy(), pose.detach().numpy(), error_mm.numpy()
 
 
+def fit_both_sides(hand: HandModel, world: np.ndarray, iters: int = 200):
+    """Return (global_orient (2N, 3), hand_pose (2N, 45), error_mm (N, 2) as [right, left]): each hand's 3D
+    landmarks fitted by a right hand (rows 0..N-1) and by a left one (rows N..2N-1)."""
+    n = len(world)
+    orient, pose, error = fit_to_world(hand, np.concatenate([world, world]), np.repeat([False, True], n), iters)
+    return orient, pose, np.stack([error[:n], error[n:]], 1)
+
+
 SIDE_MARGIN = 1.5  # the other side must fit this many times better to overrule MediaPipe's label
 
 
@@ -79,9 +87,7 @@ def fit_either_side(hand: HandModel, world: np.ndarray, labelled_left: np.ndarra
     given, a label stands unless the other side fits SIDE_MARGIN times better: MediaPipe's label is wrong on
     some views, and a hand of the wrong side meets the landmarks only by bending its fingers backwards."""
     n = len(world)
-    both = np.concatenate([world, world])
-    orient, pose, error = fit_to_world(hand, both, np.repeat([False, True], n), iters)
-    error = np.stack([error[:n], error[n:]], 1)
+    orient, pose, error = fit_both_sides(hand, world, iters)
     is_left = error[:, 1] < error[:, 0]
     if labelled_left is not None:
         labelled_left = np.asarray(labelled_left, bool)
@@ -93,18 +99,28 @@ def fit_either_side(hand: HandModel, world: np.ndarray, labelled_left: np.ndarra
     return is_left, orient[pick], pose[pick], error
 
 
-def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str]) -> tuple[list[dict], dict[str, str]]:
+def initial_records(
+    hand: HandModel, hands: list, K: np.ndarray, ids: list[str], fitted_sides: tuple | None = None
+) -> tuple[list[dict], dict[str, str]]:
     """Return (initial-estimate records, {id: note}) for detected hands: 3D landmark fit, then 2D keypoint
-    fit; a note says where the side differs from MediaPipe's handedness label."""
+    fit (batched over the hands); K is one camera (3, 3) or one per hand (N, 3, 3). A note says where the side
+    differs from MediaPipe's handedness label. fitted_sides: (is_left (N,), fit_both_sides's output) where the
+    caller has chosen the sides (a video's tracks vote)."""
     if not hands:
         return [], {}
-    is_left, orient, pose, error = fit_either_side(
-        hand, np.stack([h.world for h in hands]), np.array([h.side == "left" for h in hands])
-    )
+    if fitted_sides is None:
+        is_left, orient, pose, error = fit_either_side(
+            hand, np.stack([h.world for h in hands]), np.array([h.side == "left" for h in hands])
+        )
+    else:
+        is_left, (both_orient, both_pose, error) = fitted_sides
+        pick = np.arange(len(hands)) + len(hands) * np.asarray(is_left, int)
+        orient, pose = both_orient[pick], both_pose[pick]
+    Ks = np.array(np.broadcast_to(K, (len(hands), 3, 3)))  # a copy: each record owns its K
     records, notes = [], {}
-    for i, h, left, o, p, e in zip(ids, hands, is_left, orient, pose, error):
+    for i, h, left, o, p, e, k in zip(ids, hands, is_left, orient, pose, error, Ks):
         side = "left" if left else "right"
-        if side != h.side:
+        if side != h.side and fitted_sides is None:
             notes[i] = (
                 f"MediaPipe says {h.side} hand ({h.score:.2f}), but its 3D landmarks fit a {side} hand "
                 f"({e[int(left)]:.1f} mm against {e[1 - int(left)]:.1f} mm): taken as {side}"
@@ -117,7 +133,7 @@ def initial_records(hand: HandModel, hands: list, K: np.ndarray, ids: list[str])
                 "hand_pose": p,
                 "global_orient": o,
                 "keypoints2d": h.keypoints2d,
-                "K": K,
+                "K": k,
                 "visible": np.ones(21, bool),
             }
         )
@@ -139,11 +155,12 @@ KEYPOINT_ROBUST_PX = 8.0  # beyond this a keypoint's pull fades (Cauchy), at the
 POSE_SD = 0.3  # rad, prior spread of the finger rotations around the landmark fit
 
 
-def fit_skeleton(hand: BuiltinHand, record: dict, iters: int = 400) -> BuiltinHand:
+def fit_skeleton(hand: BuiltinHand, record: dict | list[dict], iters: int = 400) -> BuiltinHand:
     """Return the built-in hand with its rest joints and tips moved (each by millimetres) so that, with its
     global pose and finger pose refitted, it meets the record's visible keypoints: the maximum a posteriori
-    offsets under SKELETON_SD_MM, a robust keypoint likelihood and the pose prior around the record's pose."""
-    batch = batch_from_records([record])
+    offsets under SKELETON_SD_MM, a robust keypoint likelihood and the pose prior around the record's pose.
+    Given several records (the frames of one hand's track), one skeleton meets them all."""
+    batch = batch_from_records([record] if isinstance(record, dict) else record)
     # mm, the wrist, joints 1-15, then the 5 tips; the wrist moves like any other joint (the others move by
     # their offsets less its: the skeleton's origin stays at its wrist). Held at the origin instead, the wrist
     # could only move against the rest of the hand by all 20 other points moving together, as if its own

@@ -59,10 +59,11 @@ def parse_numbers(text: str | None, count: int, flag: str) -> tuple[float, ...] 
     return values
 
 
-def read_cameras(path: str | Path) -> dict[str, tuple[float, ...]]:
+def read_cameras(path: str | Path, key: str = "image") -> dict:
     """Return {image name: (fx, fy, cx, cy)} from a JSONL file of {"image": "a.jpg", "K": [[fx, 0, cx], [0,
-    fy, cy], [0, 0, 1]]} lines (the image's file name, or the path as given on the command line); a line that
-    is not that is a `file:line` error."""
+    fy, cy], [0, 0, 1]]} lines (the image's file name, or the path as given on the command line), or with key
+    "frame" {frame index: (fx, fy, cx, cy)} from lines of {"frame": 0, "K": ...} (a clip's frames, from 0);
+    a line that is not that is a `file:line` error."""
     import json
 
     cameras = {}
@@ -74,14 +75,16 @@ def read_cameras(path: str | Path) -> dict[str, tuple[float, ...]]:
         if not line.strip():
             continue
         where = f"{path}:{number}"
+        what = "NAME" if key == "image" else "INDEX"
         try:
             row = json.loads(line, parse_constant=lambda c: float("nan"))
             K = np.asarray(row["K"], dtype=float)
-            name = row["image"]
+            name = row[key]
         except (ValueError, KeyError, TypeError):
-            raise AffordhandError(f'{where}: expected {{"image": NAME, "K": 3 x 3 numbers}}') from None
-        if not isinstance(name, str) or not name or K.shape != (3, 3) or not np.isfinite(K).all():
-            raise AffordhandError(f'{where}: expected {{"image": NAME, "K": 3 x 3 finite numbers}}')
+            raise AffordhandError(f'{where}: expected {{"{key}": {what}, "K": 3 x 3 numbers}}') from None
+        named = isinstance(name, str) and bool(name) if key == "image" else type(name) is int and name >= 0
+        if not named or K.shape != (3, 3) or not np.isfinite(K).all():
+            raise AffordhandError(f'{where}: expected {{"{key}": {what}, "K": 3 x 3 finite numbers}}')
         cameras[name] = (float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]))
     return cameras
 
@@ -100,7 +103,7 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
 MIN_SEEN_BY_DOUBT = 6  # doubt alone never leaves fewer seen joints than this (a box or --occluded may)
 
 
-def _visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
+def joint_visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
     """Return (21,) visible flags: not behind the object box, not in a finger the user says is hidden, and
     placed alike by MediaPipe in the image and its mirror image. Doubt alone never leaves fewer than
     MIN_SEEN_BY_DOUBT joints seen: the least doubtful of those the box and the user leave stay seen."""
@@ -230,7 +233,7 @@ def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner
     entries = []
     for k, rec in enumerate(init):
         rec["focal_px"], rec["focal_source"] = float(K[0, 0]), source
-        rec["visible"], rec["image"] = _visibility(rec, found[k], options), str(path)
+        rec["visible"], rec["image"] = joint_visibility(rec, found[k], options), str(path)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
         notes = [side_notes[rec["id"]]] if rec["id"] in side_notes else []

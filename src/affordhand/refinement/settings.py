@@ -114,8 +114,8 @@ class FitConfig:
 
 @dataclass
 class SequenceConfig:
-    """Settings of the joint refinement of a sequence's frames (refinement/sequence.py). Weights are against
-    the robust 2D cost of a frame's seen joints, the same for every frame."""
+    """Settings of the joint refinement of a sequence's frames (refinement/sequence.py): costs in units of a
+    seen keypoint's (keypoint_px of Gaussian noise, Cauchy tails past robust_px), summed over the frames."""
 
     smoothness: float = setting(
         1.0, "how strongly a sequence's joints, orientation and translation are held smooth across frames"
@@ -123,20 +123,33 @@ class SequenceConfig:
     carry_frames: float = setting(
         2.0, "frames over which a finger seen nearby is carried into frames where it is hidden (0: the prior's alone)"
     )
-    # Chosen on synthetic validation clips (benchmarks/sequences.py --grasps synth), never on real ones.
-    accel_mm: float = 20.0  # mm/frame^2: a root-relative joint acceleration of this size costs `smoothness`
+    carry_alike_rad: float = 0.15  # a frame witnesses a hidden finger as exp(-(rms seen difference / this)^2)
+    # Chosen on synthetic validation clips, slow and fast (benchmarks/sequences.py --grasps synth --motion ...),
+    # never on real ones.
+    keypoint_px: float = 3.0  # a seen keypoint's noise (at the reference hand size, refinement/batch.py)
+    robust_px: float = 8.0  # beyond this a keypoint's pull fades (Cauchy): a detector's outliers
+    accel_mm: float = 10.0  # mm/frame^2: the spread of a root-relative joint's acceleration (each joint)
+    accel_robust_mm: float = 3.0  # mm/frame^2: past this a joint's acceleration costs log-wise (0: squared)
     orient_accel: float = 0.5  # the orientation's second difference (rotation matrix entries) against accel_mm's
     transl_accel_mm: float = 20.0  # mm/frame^2 of the wrist's camera-frame second difference
     anchor_seen: float = 1.0  # pull (rad^-2) of a seen rotation toward its per-frame refinement
-    anchor_hidden: float = 0.3  # the same for a hidden one, toward its carried-or-prior target
+    anchor_hidden: float = 10.0  # the same for a hidden one, toward its carried-or-prior target
     iters: int = 150
     lr: float = 0.01
     overlap: int = 16  # frames two windows of a sequence longer than the batch share
 
     def __post_init__(self):
-        for name in ("smoothness", "carry_frames", "orient_accel", "anchor_seen", "anchor_hidden"):
+        for name in (
+            "smoothness",
+            "carry_frames",
+            "carry_alike_rad",
+            "accel_robust_mm",
+            "orient_accel",
+            "anchor_seen",
+            "anchor_hidden",
+        ):
             check_range(name, getattr(self, name), 0)
-        for name in ("accel_mm", "transl_accel_mm", "lr"):
+        for name in ("accel_mm", "transl_accel_mm", "lr", "keypoint_px", "robust_px"):
             check_range(name, getattr(self, name), 1e-9)
         check_range("iters", self.iters, 0, 100_000, integer=True)
         check_range("overlap", self.overlap, 0, integer=True)

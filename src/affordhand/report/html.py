@@ -69,3 +69,41 @@ yellow rings: occluded joints.</p>
 {body}</body></html>"""
     atomic_write_text(path, page)
     return Path(path)
+
+
+def video_report(path: str | Path, clip: str, result, video_file: str) -> Path:
+    """Write one HTML page for a clip: the overlay video (beside the page), what was found and each track's
+    frames, side, mean 2D error of its seen joints and acceleration (photo/video.py: VideoResult)."""
+    import numpy as np
+
+    tracks: dict[str, list[dict]] = {}
+    for rec in result.records:
+        tracks.setdefault(rec["sequence"], []).append(rec)
+    rows = []
+    for name, recs in tracks.items():
+        recs = sorted(recs, key=lambda r: r["frame"])
+        joints = np.stack([r["joints3d"] - r["joints3d"][:1] for r in recs])
+        accel = (
+            1000 * np.linalg.norm(joints[2:] - 2 * joints[1:-1] + joints[:-2], axis=-1).mean()
+            if len(recs) > 2
+            else None
+        )
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{recs[0]['side']}</td><td>{len(recs)}</td>"
+            f"<td>{recs[0]['frame']}-{recs[-1]['frame']}</td><td>{recs[0].get('text') or '-'}</td>"
+            f"<td>{'-' if accel is None else f'{accel:.1f}'}</td></tr>"
+        )
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>affordhand: {html.escape(clip)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px}}video{{max-width:100%}}</style></head><body>
+<h1>affordhand: {html.escape(clip)}</h1>
+<video src="{html.escape(video_file)}" controls loop muted></video>
+<p>{result.frames} frames read; {result.with_hand} with a hand, {result.frames - result.with_hand} without;
+{result.tracks} tracks; {timing}. Blue: each hand refined as one sequence; yellow rings: joints taken as
+hidden.</p>
+<table><tr><th>track</th><th>side</th><th>frames</th><th>from-to</th><th>text</th>
+<th>acceleration, mm/frame&sup2;</th></tr>{"".join(rows)}</table>
+</body></html>"""
+    atomic_write_text(path, page)
+    return Path(path)

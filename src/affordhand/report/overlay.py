@@ -74,3 +74,25 @@ def _legend(draw, entries, side: int) -> None:
         y = 6 + k * line
         draw.rectangle([10, y + line // 4, 10 + line // 2, y + 3 * line // 4], fill=colour)
         draw.text((16 + line // 2, y), label, fill=(0, 0, 0))
+
+
+def draw_hands(image: np.ndarray, hands: list[tuple[np.ndarray, np.ndarray, str]]) -> np.ndarray:
+    """Return a copy of an RGB frame with each hand's refined skeleton drawn (uv (21, 2) px, visible (21,)
+    bools, a label written at the wrist): blue bones and joints, occluded joints ringed yellow; line widths
+    follow the hand's size in the frame (a video's overlay, frame by frame)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
+    draw = ImageDraw.Draw(im)
+    for uv, visible, label in hands:
+        uv = np.asarray(uv, dtype=float)
+        r = int(np.clip(float(np.ptp(uv, axis=0).max()) / 70, 2, max(im.size) / 150))
+        width = max(1, r // 2)
+        for a, b in BONES:
+            draw.line([tuple(uv[a]), tuple(uv[b])], fill=AFTER, width=width)
+        for p, seen in zip(uv, visible):
+            draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=AFTER)
+            if not seen:
+                draw.ellipse([p[0] - 2 * r, p[1] - 2 * r, p[0] + 2 * r, p[1] + 2 * r], outline=HIDDEN, width=width)
+        draw.text((uv[0, 0] + 2 * r, uv[0, 1] + 2 * r), label, fill=(255, 255, 255))
+    return np.asarray(im)

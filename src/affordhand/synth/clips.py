@@ -4,9 +4,9 @@ object edge that moves over the hand and a regressor whose errors vary slowly as
 A tool to measure sequence refinement against per-frame refinement (benchmarks/sequences.py, the tests), not
 a model of any data set. Each clip, from one grasp (its finger pose, in any hand model's convention):
 - fingers: a pre-shape (OPEN_FRACTION of the grasp) closing to the grasp over 4-10 frames (smoothstep), then
-  held;
-- camera: a random start, turning 0.5-2 deg per frame about a random axis; the wrist 0.3-0.8 m away, drifting
-  0-3 mm per frame; focal 500-700 px, 640 x 480 images;
+  held ("slow"); or ("fast") on through another grasp, the pre-shape and back, each change in 2-5 frames;
+- camera: a random start, turning 0.5-2 deg per frame about a random axis ("fast": 3-8); the wrist 0.3-0.8 m
+  away, drifting 0-3 mm per frame ("fast": 3-12); focal 500-700 px, 640 x 480 images;
 - occluder: an image edge over the joints furthest along a direction that turns 2-8 deg per frame, hiding
   6-12 joints, the count moving linearly from one end of the range to another over the clip: a finger is
   seen in some frames and hidden in others;
@@ -20,6 +20,7 @@ a model of any data set. Each clip, from one grasp (its finger pose, in any hand
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import roma
@@ -31,9 +32,25 @@ from affordhand.synth.scene import PIXEL_NOISE, project_np, sample_intrinsics, s
 FRAMES = 24
 FPS = 30.0
 OPEN_FRACTION = 0.2  # the pre-shape: this fraction of the grasp's finger pose
-CLOSE_FRAMES = (4, 10)  # frames over which the hand closes, uniform
-TURN_DEG = (0.5, 2.0)  # camera turn per frame, deg
-DRIFT_MM = (0.0, 3.0)  # wrist drift per frame, mm
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How a clip moves: frames per change of the fingers (uniform), the camera's turn (deg) and the wrist's
+    drift (mm) per frame, and whether the fingers keep changing (between the pre-shape, the grasp and another
+    grasp) instead of closing once and holding."""
+
+    change_frames: tuple[int, int]
+    turn_deg: tuple[float, float]
+    drift_mm: tuple[float, float]
+    keeps_changing: bool
+
+
+MOTIONS = {
+    "slow": Motion((4, 10), (0.5, 2.0), (0.0, 3.0), False),  # a grasp closing, then held
+    # gestures in quick succession, as in a hand-tracking take (joints moving 1-2 cm between frames)
+    "fast": Motion((2, 5), (3.0, 8.0), (3.0, 12.0), True),
+}
 EDGE_TURN_DEG = (2.0, 8.0)  # the occluding edge's direction turns this much per frame, deg
 HIDDEN = (6, 12)  # joints the edge hides, inclusive
 SLOW_SHARE = (
@@ -75,24 +92,40 @@ def edge_hidden(uv: np.ndarray, angle: np.ndarray, count: np.ndarray) -> np.ndar
     return rank < count[:, None]
 
 
-def _motion(grasp: dict, rng: np.random.Generator) -> dict:
+def _fingers(grasp_pose: np.ndarray, other: np.ndarray, motion: Motion, rng) -> np.ndarray:
+    """Return (T, 45) finger poses: from the pre-shape to the grasp (then held), or, for a motion that keeps
+    changing, on through the other grasp, the pre-shape and back, each change over change_frames frames
+    (smoothstep: the fingers start and stop gently)."""
+    T = FRAMES
+    targets = [grasp_pose, other, OPEN_FRACTION * grasp_pose] if motion.keeps_changing else [grasp_pose]
+    keys, t, k = [(0, OPEN_FRACTION * grasp_pose)], 0, 0
+    while t < T and (motion.keeps_changing or k < 1):
+        t += int(rng.integers(motion.change_frames[0], motion.change_frames[1] + 1))
+        keys.append((t, targets[k % len(targets)]))
+        k += 1
+    pose = np.repeat(keys[-1][1][None], T, 0)
+    for (t0, p0), (t1, p1) in zip(keys, keys[1:]):
+        for frame in range(t0, min(t1, T)):
+            s = (frame - t0) / (t1 - t0)
+            pose[frame] = p0 + s * s * (3 - 2 * s) * (p1 - p0)
+    return pose
+
+
+def _motion(grasp: dict, other: dict, motion: Motion, rng: np.random.Generator) -> dict:
     """Return one clip's true motion: finger poses (T, 45), orientations (T, 3), translations (T, 3), K."""
     T = FRAMES
     grasp_pose = np.asarray(grasp["hand_pose"], dtype=np.float64)
-    close = rng.integers(CLOSE_FRAMES[0], CLOSE_FRAMES[1] + 1)
-    s = np.clip(np.arange(T) / close, 0, 1)
-    s = s * s * (3 - 2 * s)  # smoothstep: the fingers start and stop gently
-    pose = (OPEN_FRACTION + (1 - OPEN_FRACTION) * s)[:, None] * grasp_pose
+    pose = _fingers(grasp_pose, np.asarray(other["hand_pose"], dtype=np.float64), motion, rng)
     q = rng.normal(size=4)
     start = roma.unitquat_to_rotmat(torch.as_tensor(q / np.linalg.norm(q))).numpy()
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
-    turn = np.radians(rng.uniform(*TURN_DEG)) * np.arange(T)
+    turn = np.radians(rng.uniform(*motion.turn_deg)) * np.arange(T)
     camera = np.einsum("tij,jk->tik", _rotations(axis[None] * turn[:, None]), start)
     own = _rotations(np.asarray(grasp.get("global_orient", np.zeros(3)), dtype=np.float64)[None])[0]
     K = np.repeat(sample_intrinsics(1, rng), T, 0)
     drift = rng.normal(size=3)
-    drift *= rng.uniform(*DRIFT_MM) / 1000 / np.linalg.norm(drift)
+    drift *= rng.uniform(*motion.drift_mm) / 1000 / np.linalg.norm(drift)
     transl = sample_translations(1, K[:1], rng) + np.arange(T)[:, None] * drift
     return {"pose": pose, "orient": _rotvecs(camera @ own), "transl": transl, "K": K}
 
@@ -123,13 +156,21 @@ def _posed(hand: BuiltinHand, motion: dict) -> np.ndarray:
 
 
 def make_clip(
-    grasp: dict, hand: BuiltinHand, mean_pose: np.ndarray, noise: dict, rng: np.random.Generator, name: str
+    grasp: dict,
+    hand: BuiltinHand,
+    mean_pose: np.ndarray,
+    noise: dict,
+    rng: np.random.Generator,
+    name: str,
+    motion: Motion = MOTIONS["slow"],
+    other: dict | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Return (ground truth, regressor estimates), FRAMES records each, of one clip of a right-hand grasp
     record (hand_pose, optional global_orient, text, object, taxonomy_id), posed by `hand` (float64; the
-    data's own skeleton: it also gives the regressor's own 3D joints, as HaMeR gives them)."""
+    data's own skeleton: it also gives the regressor's own 3D joints, as HaMeR gives them); other: the grasp a
+    motion that keeps changing passes through."""
     T = FRAMES
-    truth = _motion(grasp, rng)
+    truth = _motion(grasp, other or grasp, motion, rng)
     K, joints = truth["K"], _posed(hand, truth)
     uv = project_np(joints, K) + rng.normal(0, PIXEL_NOISE, (T, 21, 2))
     angle = rng.uniform(0, 2 * np.pi) + np.radians(rng.uniform(*EDGE_TURN_DEG)) * rng.choice([-1, 1]) * np.arange(T)
@@ -166,17 +207,25 @@ def make_clip(
 
 
 def make_clips(
-    grasps: list[dict], clips: int, hand: BuiltinHand, mean_pose: np.ndarray, noise: dict, seed: int
+    grasps: list[dict],
+    clips: int,
+    hand: BuiltinHand,
+    mean_pose: np.ndarray,
+    noise: dict,
+    seed: int,
+    motion: str = "slow",
 ) -> tuple[list[dict], list[dict]]:
     """Return (ground truth, regressor estimates) of `clips` clips, each of a grasp drawn from `grasps` in turn
-    (a seeded shuffle), sequences named <grasp id>/clip<k>."""
+    (a seeded shuffle), sequences named <grasp id>/clip<k>; motion: a key of MOTIONS."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(grasps))
     hand = copy.deepcopy(hand).double()
     gt, init = [], []
     for k in range(clips):
         grasp = grasps[order[k % len(grasps)]]
-        g, i = make_clip(grasp, hand, mean_pose, noise, rng, f"{grasp['id']}/clip{k}")
+        other = grasps[int(rng.integers(len(grasps)))]
+        name = f"{grasp['id']}/clip{k}"
+        g, i = make_clip(grasp, hand, mean_pose, noise, rng, name, MOTIONS[motion], other)
         gt += g
         init += i
     return gt, init
