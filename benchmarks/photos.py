@@ -17,6 +17,11 @@ goes through the pipeline with `--occluded ring,pinky`. MediaPipe still places t
 behind the box); the initial fit and refinement treat them as hidden. Scored on those 8 joints against the
 annotation: is the refined hand's guess closer than MediaPipe's and the initial fit's?
 
+Harder photos (third table): each data set photo made small (224 px), blurred or dark, through the pipeline
+with MediaPipe's doubt weighed (the default: each keypoint's confidence falls with how far it moves between
+the photo and its mirror image; unseen only past 0.15 of the hand's size) and dropped as it was (unseen past
+0.06, the others fully trusted); scored on every annotated joint.
+
 Last, it prints how far MediaPipe's points move between the photo and its mirror image (the flip check of
 `--max-disagreement`) on the data set photos, against MediaPipe's error on those joints.
 """
@@ -224,6 +229,75 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
     )
 
 
+UNSURE = ("small", "blurred", "dark")  # versions of the photos on which MediaPipe is less sure
+DOUBT = {  # label: ImageOptions settings
+    "doubt dropped (past 0.06)": {"max_disagreement": 0.06, "weigh_doubt": False},
+    "doubt weighed (default)": {},
+}
+
+
+def unsure_variant(hand: dict, kind: str, folder: Path) -> dict:
+    """Return the hand with its photo made harder for MediaPipe, saved in folder: "small" (longer side 224
+    px, the annotation scaled with it), "blurred" (Gaussian, radius 1 % of the longer side) or "dark" (a
+    quarter of the light, gamma 1.5)."""
+    from PIL import Image, ImageFilter
+
+    from affordhand.data.images import read_image
+
+    image = Image.fromarray(read_image(hand["image"]))
+    kp = hand["keypoints2d"].copy()
+    if kind == "small":
+        zoom = 224 / max(image.size)
+        image = image.resize((round(image.size[0] * zoom), round(image.size[1] * zoom)), Image.LANCZOS)
+        kp = kp * zoom
+    elif kind == "blurred":
+        image = image.filter(ImageFilter.GaussianBlur(0.01 * max(image.size)))
+    else:
+        pixels = np.asarray(image, float) / 255
+        image = Image.fromarray(np.uint8(255 * 0.25 * pixels**1.5))
+    path = folder / f"{kind}_{Path(hand['image']).stem}.png"
+    image.save(path)
+    return {**hand, "image": path, "keypoints2d": kp}
+
+
+def run_unsure(args) -> dict[str, dict[str, list]]:
+    """Return {version: {method: [MediaPipe's, the refined hand's error per annotated joint (px) over all
+    photos]}}: each data set photo made small, blurred or dark, through the pipeline with doubt dropped as
+    before (unseen past 0.06) and weighed (DOUBT)."""
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import process_image
+    from affordhand.refinement.loader import load_refiner
+
+    refiner = load_refiner("default")
+    out: dict[str, dict[str, list]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in UNSURE:
+            out[kind] = {label: [[], []] for label in DOUBT}
+            for hand in annotated_hands(Path(args.shared))[:-1]:  # the data set's photos
+                version = unsure_variant(hand, kind, Path(tmp))
+                for label, settings in DOUBT.items():
+                    options = ImageOptions(text=args.text, samples=args.samples, views=False, mesh=False, **settings)
+                    found = score(version, process_image(Path(version["image"]), Path(tmp), options, refiner))
+                    if found is not None:
+                        lab = version["labelled"]
+                        out[kind][label][0] += list(found["detected"][lab])
+                        out[kind][label][1] += list(found["refined"][lab])
+    return out
+
+
+def print_unsure(rows: dict[str, dict[str, list]]) -> None:
+    """Print the refined hand's error on the harder versions of the photos, doubt dropped against weighed."""
+    print("\n*Photos made harder for MediaPipe (every annotated joint, px; MediaPipe's points / refined):*\n")
+    body = []
+    for kind, methods in rows.items():
+        cells = [kind]
+        for label in DOUBT:
+            detected, refined = methods[label]
+            cells.append(f"{np.mean(detected):.1f} / {np.mean(refined):.1f} ({len(refined)} joints)")
+        body.append(cells)
+    print(markdown_table(["version", *DOUBT], body))
+
+
 def print_disagreement(shared: Path, threshold: float = 0.04) -> None:
     """Print how the mirror pass's disagreement (detect.py; `--max-disagreement`, a fraction of the hand's
     size: MediaPipe's keypoints' box, longer side) relates to MediaPipe's error, in the same unit, on the
@@ -294,6 +368,7 @@ def report(args, parser: argparse.ArgumentParser) -> None:
     print_speed(seconds)
     if (Path(args.shared) / "photos" / "annotations.jsonl").is_file():
         print_hidden(run_hidden(args))
+        print_unsure(run_unsure(args))
         print_disagreement(Path(args.shared))
 
 

@@ -223,3 +223,51 @@ def test_ranks_under_torchrun_get_whole_sequences(tmp_path):
     assert sorted(map(tuple, got)) == sorted(map(tuple, plan))
     assert [[r["id"] for r in b] for b in shards[1]] == [plan[1]]
     assert sequence_plan([{"id": "x"}, {"id": "y", "sequence": "s"}], 4) is None  # no sequence of two frames
+
+
+@pytest.mark.slow
+def test_hands_in_no_sequence_or_a_short_one_refine_as_they_would_alone(clips, prior):
+    """A batch mixing a sequence with single hands and a two-frame sequence: the single hands and the pair
+    get exactly their per-frame results."""
+    gt, init = clips
+    one = [r for r in init if r["sequence"] == init[0]["sequence"]]
+    other = [r for r in init if r["sequence"] != init[0]["sequence"]]
+    single = [{k: v for k, v in r.items() if k not in ("sequence", "frame")} for r in other[:3]]
+    pair = [{**r, "sequence": "pair"} for r in other[FRAMES : FRAMES + 2]]
+    config = RefineConfig(guided=FAST)
+    mixed = refine_records(one + single + pair, config, BuiltinHand(), prior)
+    alone = refine_records(single + pair, RefineConfig(per_frame=True, guided=FAST), BuiltinHand(), prior)
+    for a, b in zip(mixed[len(one) :], alone):
+        assert a["id"] == b["id"] and np.array_equal(a["hand_pose"], b["hand_pose"])
+
+
+def test_acceleration_divides_out_skipped_frames():
+    """x = t^2 mm sampled at frames 0, 2, 4 accelerates by 2 mm/frame^2, as at every frame."""
+    joints = torch.zeros(3, 21, 3, dtype=torch.float64)
+    joints[:, 8, 0] = torch.tensor([0.0, 4.0, 16.0]) / 1000
+    acc = metrics.acceleration(joints, torch.tensor([0.0, 2.0, 4.0]))
+    assert float(acc[0, 8, 0]) * 1000 == pytest.approx(2.0)
+    from affordhand.refinement.sequence import second_difference
+
+    x = joints[:, 8, 0]
+    idx = torch.tensor([0]), torch.tensor([1]), torch.tensor([2])
+    assert float(second_difference(x, *idx, torch.tensor([0.0, 2.0, 4.0]))) * 1000 == pytest.approx(2.0)
+
+
+def test_a_keypoint_of_no_confidence_pulls_nothing():
+    from affordhand.refinement.batch import batch_from_records, keypoint_loss
+
+    rec = {
+        "id": "h",
+        "hand_pose": np.zeros(45),
+        "global_orient": np.zeros(3),
+        "transl": np.array([0.0, 0.0, 0.5]),
+        "keypoints2d": np.full((21, 2), 300.0),
+        "K": np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]),
+        "keypoint_confidence": np.r_[np.ones(20), 0.0],
+    }
+    moved = {**rec, "keypoints2d": rec["keypoints2d"] + np.r_[np.zeros((20, 2)), [[500.0, 500.0]]]}
+    cost = lambda r: float(keypoint_loss(BuiltinHand(), batch_from_records([validate_record(r)]), None, 15.0)[0])
+    assert cost(rec) == cost(moved)
+    with pytest.raises(ValueError, match="keypoint_confidence"):
+        validate_record({**rec, "keypoint_confidence": np.full(21, 1.5)})

@@ -132,3 +132,11 @@ def test_refine_video_from_python_writes_nothing_without_out_and_can_go_per_fram
     alone = ah.refine_video(clip, samples=2, frame_K=frame_K, every=2, per_frame=True)
     assert [r["id"] for r in alone] == [r["id"] for r in joint]
     assert any(not np.allclose(a["hand_pose"], b["hand_pose"], atol=1e-4) for a, b in zip(alone, joint))
+
+
+def test_per_frame_cameras_are_checked_before_any_frame_is_read():
+    from affordhand.errors import AffordhandError
+    from affordhand.photo.video import VideoOptions
+
+    with pytest.raises(AffordhandError, match="cameras: frame 3: fx"):
+        VideoOptions(frame_cameras={3: (0.0, 500.0, 320.0, 240.0)})

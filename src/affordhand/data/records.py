@@ -7,6 +7,7 @@ Known fields and their shapes (all optional but `id`; unknown keys are kept and 
     scale: float > 0 (built-in hand size)                transl: 3 floats, metres, camera frame
     joints3d: 21x3 metres, camera frame, OpenPose order  keypoints2d: 21x2 pixels
     visible: 21 bools (missing = all visible)            K: 3x3 camera intrinsics, pixels
+    keypoint_confidence: 21 floats in [0, 1], how much each seen keypoint is trusted (missing = all fully)
     text: str   fields: object   taxonomy_id: int (Feix id)   object: str   image: str
     sequence: str (a clip, or a track in one)   frame: int >= 0 (its order there)   time: seconds >= 0
 Arrays are read into numpy (float64; `visible` as bool) and written back as nested lists.
@@ -36,6 +37,7 @@ ARRAY_FIELDS = {
     "joints3d": (21, 3),
     "keypoints2d": (21, 2),
     "K": (3, 3),
+    "keypoint_confidence": (21,),
 }
 STRING_FIELDS = ("text", "object", "image", "sequence")
 MAX_ROTATION = 2 * math.pi  # rad; larger axis-angle norms are almost always degrees by mistake
@@ -107,6 +109,10 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
                 raise ValueError(
                     f"field '{name}' has an axis-angle of {norms.max():.1f} rad (> 2 pi): angles must be radians"
                 )
+    if rec.get("keypoint_confidence") is not None:
+        confidence = rec["keypoint_confidence"]
+        if (confidence < 0).any() or (confidence > 1).any():
+            raise ValueError("field 'keypoint_confidence' must be 21 numbers between 0 and 1")
     if rec.get("K") is not None:
         K = rec["K"]
         last_row = np.abs(K[2] - (0.0, 0.0, 1.0)) <= (1e-8, 1e-8, 1e-8 + 1e-5)  # np.allclose's tolerance, faster

@@ -68,7 +68,8 @@ def read_frames(path: str | Path, every: int = 1, max_frames: int | None = None)
                 if max_frames is not None and kept >= max_frames:
                     break
                 if index % every == 0:
-                    time = float(frame.time) if frame.time is not None else index / fps
+                    # a container's edit list can start before 0; the clip's time starts at its first frame
+                    time = max(float(frame.time), 0.0) if frame.time is not None else index / fps
                     yield Frame(index, time, frame.to_ndarray(format="rgb24"))
                     kept += 1
                 index += 1

@@ -117,10 +117,10 @@ def _summary(pred_joints, gt_joints, visible, radius) -> dict:
 
 def sequence_metrics(records: list[dict], pred_joints: torch.Tensor, gt_joints: torch.Tensor | None = None) -> dict:
     """Return the motion metrics of the hands that belong to sequences (data/sequences.py), over every three
-    consecutive frames of a sequence as ordered (t = 1..T-2), on root-relative joints (wrist at the origin,
-    camera axes), mm/frame^2: `accel`, the mean |a_pred|, and with ground truth `accel_error`, the mean
-    |a_pred - a_true| over frames and joints; `sequence_frames` counts the frames t scored. Empty where no
-    sequence has three frames."""
+    consecutive frames of a sequence as ordered (t = 1..T-2; where frame numbers skip, still per frame^2:
+    metrics.acceleration), on root-relative joints (wrist at the origin, camera axes), mm/frame^2: `accel`,
+    the mean |a_pred|, and with ground truth `accel_error`, the mean |a_pred - a_true| over frames and
+    joints; `sequence_frames` counts the frames t scored. Empty where no sequence has three frames."""
     from affordhand.data.sequences import sequence_groups
 
     pred_acc, errors = [], []
@@ -128,9 +128,11 @@ def sequence_metrics(records: list[dict], pred_joints: torch.Tensor, gt_joints: 
         if len(group) < 3:
             continue
         idx = torch.as_tensor(group)
-        pred_acc.append(1000.0 * torch.linalg.norm(metrics.acceleration(pred_joints[idx].double()), dim=-1))
+        numbers = [records[i].get("frame") for i in group]
+        frames = torch.as_tensor(numbers, dtype=torch.float64) if None not in numbers else None
+        pred_acc.append(1000.0 * torch.linalg.norm(metrics.acceleration(pred_joints[idx].double(), frames), dim=-1))
         if gt_joints is not None:
-            errors.append(metrics.acceleration_errors_mm(pred_joints[idx], gt_joints[idx]))
+            errors.append(metrics.acceleration_errors_mm(pred_joints[idx], gt_joints[idx], frames))
     if not pred_acc:
         return {}
     out = {"accel": float(torch.cat(pred_acc).mean()), "sequence_frames": sum(len(a) for a in pred_acc)}

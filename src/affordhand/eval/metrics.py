@@ -34,17 +34,23 @@ def pa_joint_errors_mm(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return 1000.0 * torch.linalg.norm(procrustes_align(pred.double(), gt.double()) - gt.double(), dim=-1)
 
 
-def acceleration(joints: torch.Tensor) -> torch.Tensor:
+def acceleration(joints: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
     """Return (T - 2, 21, 3) the second differences J[t+1] - 2 J[t] + J[t-1] of a sequence's root-relative
-    joints (T, 21, 3): the acceleration in units per frame^2."""
+    joints (T, 21, 3): the acceleration in units per frame^2. With frame numbers (T,) that skip frames, each
+    is divided by its gaps: 2 (slope after - slope before) / (gap before + gap after)."""
     rel = root_relative(joints)
-    return rel[2:] - 2 * rel[1:-1] + rel[:-2]
+    if frames is None:
+        return rel[2:] - 2 * rel[1:-1] + rel[:-2]
+    frames = torch.as_tensor(frames, dtype=rel.dtype)
+    before = (frames[1:-1] - frames[:-2]).clamp_min(1.0)[:, None, None]
+    after = (frames[2:] - frames[1:-1]).clamp_min(1.0)[:, None, None]
+    return 2 * ((rel[2:] - rel[1:-1]) / after - (rel[1:-1] - rel[:-2]) / before) / (before + after)
 
 
-def acceleration_errors_mm(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+def acceleration_errors_mm(pred: torch.Tensor, gt: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
     """Return (T - 2, 21) |a_pred - a_true| per frame t = 1..T-2 and joint, mm/frame^2, of one sequence's
-    joints (T, 21, 3) in metres."""
-    return 1000.0 * torch.linalg.norm(acceleration(pred.double()) - acceleration(gt.double()), dim=-1)
+    joints (T, 21, 3) in metres (frames: their numbers, see acceleration)."""
+    return 1000.0 * torch.linalg.norm(acceleration(pred.double(), frames) - acceleration(gt.double(), frames), dim=-1)
 
 
 def masked_mean(errors: torch.Tensor, mask: torch.Tensor | None = None) -> float:

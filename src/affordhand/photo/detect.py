@@ -189,13 +189,13 @@ class VideoHands:
     frames for each joint's disagreement (as detect_hands)."""
 
     def __init__(self, max_hands: int = 4, min_confidence: float = 0.3, mirrored: bool = False, flip_check=True):
-        self.mirrored = mirrored
+        self.mirrored, self.clock = mirrored, 0
         self.graph = _new_graph(max_hands, min_confidence, video=True)  # started on a blank frame at 0 ms
         self.flipped = _new_graph(max_hands, min_confidence, video=True) if flip_check else None
 
     def detect(self, image: np.ndarray, time_ms: int) -> list[DetectedHand]:
         """Return the hands in the clip's next frame (RGB), shown at time_ms (increasing)."""
-        clock = time_ms + 1  # after the blank start-up frame
+        self.clock = clock = max(self.clock + 1, time_ms + 1)  # after the start-up frame, strictly increasing
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
             found = _hands(self.graph.process(np.ascontiguousarray(image), clock), image.shape, self.mirrored)

@@ -171,7 +171,7 @@ def fit_skeleton(hand: BuiltinHand, record: dict | list[dict], iters: int = 400)
     opt = torch.optim.Adam(
         [{"params": [offsets], "lr": 0.2}, {"params": [pose, orient], "lr": 0.01}, {"params": [transl], "lr": 0.001}]
     )
-    seen, c2 = batch.visible.float(), KEYPOINT_ROBUST_PX**2
+    seen, c2 = batch.keypoint_weights, KEYPOINT_ROBUST_PX**2
     for _ in range(iters):
         moved = _moved(hand, offsets)
         sq = reference_reprojection(moved, batch.with_global(orient, transl, batch.scale), pose)

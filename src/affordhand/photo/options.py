@@ -20,8 +20,10 @@ class ImageOptions:
     intrinsics: tuple | None = None
     occluded: tuple[str, ...] = ()  # fingers the user says are hidden
     # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
-    # image are taken as not visible; 1 or more turns the mirror pass off.
-    max_disagreement: float = 0.06
+    # image are taken as not visible; 1 or more turns the mirror pass off. Below it, doubt is weighed
+    # (weigh_doubt): each keypoint's confidence falls with its disagreement (photo/pipeline.py).
+    max_disagreement: float = 0.15
+    weigh_doubt: bool = True
     samples: int = 4
     seed: int = 0
     mirrored: bool = False
@@ -38,15 +40,15 @@ class ImageOptions:
         if self.focal is not None:
             check_range("focal", self.focal, 1e-3)  # px; 0 or a negative one puts the hand behind the camera
         if self.intrinsics is not None:
-            _check_intrinsics(self.intrinsics, "intrinsics", "intrinsics ")
+            check_intrinsics(self.intrinsics, "intrinsics", "intrinsics ")
         for name, camera in (self.cameras or {}).items():
-            _check_intrinsics(camera, f"cameras: {name}: intrinsics", f"cameras: {name}: ")
+            check_intrinsics(camera, f"cameras: {name}: intrinsics", f"cameras: {name}: ")
         check_range("samples", self.samples, 1, MAX_SAMPLES, integer=True)
         check_range("max_disagreement", self.max_disagreement, 1e-9)
         check_range("seed", self.seed, 0, integer=True)
 
 
-def _check_intrinsics(values: tuple, what: str, prefix: str) -> None:
+def check_intrinsics(values: tuple, what: str, prefix: str) -> None:
     """Raise AffordhandError unless values are (fx, fy, cx, cy) px: four finite numbers, the focal lengths
     positive; `what` names them in the error, `prefix` each number."""
     if len(values) != 4:

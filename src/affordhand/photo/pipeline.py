@@ -101,6 +101,19 @@ def parse_fingers(text: str | None) -> tuple[str, ...]:
 
 
 MIN_SEEN_BY_DOUBT = 6  # doubt alone never leaves fewer seen joints than this (a box or --occluded may)
+# The mirror pass's disagreement (a fraction of the hand's size) at which a keypoint's confidence is one half:
+# twice MediaPipe's keypoint noise (KEYPOINT_SD_PX, 3 px at the reference palm of 100 px, on a hand box of
+# about two palms: 0.015), as two passes that each place the joint that well disagree by up to about that.
+DOUBT_SCALE = 0.03
+
+
+def keypoint_confidence(detection) -> np.ndarray:
+    """Return (21,) each keypoint's confidence in (0, 1]: 1 / (1 + (disagreement / DOUBT_SCALE)^2), the
+    disagreement between the photo's and its mirror image's pass; 1 where the mirror pass said nothing."""
+    if detection.disagreement is None:
+        return np.ones(21)
+    doubt = np.nan_to_num(np.asarray(detection.disagreement, float), nan=0.0)
+    return 1.0 / (1.0 + (doubt / DOUBT_SCALE) ** 2)
 
 
 def joint_visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
@@ -234,6 +247,8 @@ def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner
     for k, rec in enumerate(init):
         rec["focal_px"], rec["focal_source"] = float(K[0, 0]), source
         rec["visible"], rec["image"] = joint_visibility(rec, found[k], options), str(path)
+        if options.weigh_doubt:
+            rec["keypoint_confidence"] = keypoint_confidence(found[k])
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
         notes = [side_notes[rec["id"]]] if rec["id"] in side_notes else []

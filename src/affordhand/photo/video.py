@@ -27,8 +27,8 @@ from affordhand.hand.camera import project
 from affordhand.hand.model import BuiltinHand
 from affordhand.photo.detect import DetectedHand, VideoHands
 from affordhand.photo.fit import PHOTO_FIT, fit_both_sides, fit_skeleton, initial_records
-from affordhand.photo.options import ImageOptions
-from affordhand.photo.pipeline import camera_for, joint_visibility
+from affordhand.photo.options import ImageOptions, check_intrinsics
+from affordhand.photo.pipeline import camera_for, joint_visibility, keypoint_confidence
 from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import refine_batch, refine_records
 from affordhand.refinement.settings import GuidedConfig, RefineConfig
@@ -54,6 +54,8 @@ class VideoOptions:
         if self.max_frames is not None:
             check_range("max_frames", self.max_frames, 1, integer=True)
         check_range("max_gap", self.max_gap, 1, integer=True)
+        for frame, camera in (self.frame_cameras or {}).items():
+            check_intrinsics(camera, f"cameras: frame {frame}: intrinsics", f"cameras: frame {frame}: ")
 
 
 @dataclass
@@ -164,6 +166,8 @@ def _initial(path, frames, found, tracks, options, video, front) -> list[list[di
         index, seconds = frames[t][:2]
         rec.update({"sequence": f"{path.stem}/track{k}", "frame": index, "time": seconds, "image": str(path)})
         rec["visible"] = joint_visibility(rec, hand, options)
+        if options.weigh_doubt:
+            rec["keypoint_confidence"] = keypoint_confidence(hand)
         rec["focal_px"], rec["focal_source"] = float(rec["K"][0, 0]), cameras[t][1]
         out[k].append(rec)
     return out
@@ -212,7 +216,7 @@ def run_video(
         initial = _initial(path, frames, found, tracks, options, video, refiner.hand)
         for track in initial:
             records += _refine_track(track, options, video, refiner)
-    records.sort(key=lambda r: (r["frame"], r["sequence"]))
+    records.sort(key=lambda r: (r["frame"], int(r["sequence"].rsplit("track", 1)[1])))
     seconds["fit and refine"] = time.perf_counter() - start
     with_hand = sum(bool(hands) for hands in found)
     result = VideoResult(records, len(frames), with_hand, len(tracks), seconds)

@@ -32,6 +32,7 @@ class HandBatch:
     pose_r: (B, 45) rad   orient_r: (B, 3) rad   transl: (B, 3) m or None rows (nan)   scale: (B,)
     keypoints: (B, 21, 2) px   visible: (B, 21) bool   K: (B, 3, 3)   is_left: (B,) bool
     px_scale: (B,) the hand's palm length in pixels over REFERENCE_PALM_PX (fixed from the input)
+    confidence: (B, 21) in [0, 1], how much each keypoint is trusted (a record's keypoint_confidence; 1)
     """
 
     pose_r: torch.Tensor
@@ -43,6 +44,12 @@ class HandBatch:
     K: torch.Tensor
     is_left: torch.Tensor
     px_scale: torch.Tensor
+    confidence: torch.Tensor
+
+    @property
+    def keypoint_weights(self) -> torch.Tensor:
+        """Return (B, 21) each joint's weight in the 2D costs: its confidence where it is seen, else 0."""
+        return self.visible.to(self.confidence.dtype) * self.confidence
 
     def to(self, device) -> "HandBatch":
         return HandBatch(*[getattr(self, f).to(device) for f in self.__dataclass_fields__])
@@ -77,9 +84,14 @@ def batch_from_records(records: list[dict]) -> HandBatch:
         np.stack([r["visible"] if r.get("visible") is not None else np.ones(21, bool) for r in records])
     )
     keypoints, K = f32("keypoints2d"), f32("K")
-    return HandBatch(
-        pose, orient, transl, scale, keypoints, visible, K, is_left, palm_px(keypoints, K, transl, scale, visible)
+    confidence = torch.as_tensor(
+        np.stack(
+            [r["keypoint_confidence"] if r.get("keypoint_confidence") is not None else np.ones(21) for r in records]
+        ),
+        dtype=torch.float32,
     )
+    px = palm_px(keypoints, K, transl, scale, visible)
+    return HandBatch(pose, orient, transl, scale, keypoints, visible, K, is_left, px, confidence)
 
 
 def palm_px(keypoints, K, transl, scale, visible) -> torch.Tensor:
@@ -159,8 +171,9 @@ def keypoint_loss(
     joints: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return (B,) the weighted mean robust 2D cost of the hands' joints (of finger poses pose_r, or the
-    camera-frame joints given); weights (B, 21) default to the visible joints (a hidden joint's keypoint is
-    a guess, so it has no data term). Residuals are measured at the reference hand size (REFERENCE_PALM_PX)."""
-    weights = batch.visible.float() if weights is None else weights
+    camera-frame joints given); weights (B, 21) default to the visible joints, each by its confidence (a
+    hidden joint's keypoint is a guess, so it has no data term). Residuals are measured at the reference hand
+    size (REFERENCE_PALM_PX)."""
+    weights = batch.keypoint_weights if weights is None else weights
     cost = geman_mcclure(reference_reprojection(hand, batch, pose_r, joints), sigma_px)
     return (weights * cost).sum(-1) / weights.sum(-1).clamp_min(WEIGHT_FLOOR)

@@ -43,7 +43,7 @@ def initial_translation(batch: HandBatch) -> torch.Tensor:
 def _joint_weights(batch: HandBatch, finger_weight: float) -> torch.Tensor:
     w = torch.full((21,), finger_weight, device=batch.keypoints.device)
     w[list(PALM_JOINTS)] = 1.0
-    return w[None] * batch.visible.float()
+    return w[None] * batch.keypoint_weights
 
 
 def orientation_cost(rotation: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:

@@ -235,6 +235,8 @@ def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], Non
         flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
         _check_plausible(job.input, flagged, True, report)
     settings = job_settings(job, prior)
+    if plan is not None:  # the batch decides which frames share a window: a resumed run must keep it
+        settings["settings"]["sequence_batch"] = job.batch
     writer = _resume(job, settings, rank, world, report)
     failed, flagged, without_sentence = _refine_shard(job, batches, hand, prior, uncertainty, writer, shard)
     _check_plausible(job.input, flagged, False, report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from affordhand.data.sequences import sequence_groups, windows
@@ -37,6 +38,8 @@ from affordhand.refinement.settings import (  # noqa: F401
     RefineConfig,
 )
 from affordhand.refinement.uncertainty import UncertaintyModel, record_features
+
+MIN_SEQUENCE = 3  # frames: a shorter sequence has no acceleration to hold, and its hands are refined alone
 
 
 def record_seed(record_id: str, seed: int) -> int:
@@ -144,8 +147,21 @@ def refine_batch(
         raise AffordhandError(f"unknown mode {config.mode!r}: {', '.join(MODES)}")
     if groups is None and not config.per_frame:
         groups = sequence_groups(records)
-    if groups is not None and any(len(g) > 1 for g in groups):
-        return _refine_sequences(records, config, hand, prior, device, uncertainty, groups)
+    long = [g for g in groups or [] if len(g) >= MIN_SEQUENCE]
+    if long and config.mode != "none":
+        alone = sorted(set(range(len(records))) - {i for g in long for i in g})
+        out: list = [None] * len(records)
+        starts = np.cumsum([0] + [len(g) for g in long])
+        spans = [list(range(a, b)) for a, b in zip(starts[:-1], starts[1:])]
+        ordered = [records[i] for g in long for i in g]
+        joint = _refine_sequences(ordered, spans, config, hand, prior, device, uncertainty)
+        for i, rec in zip([i for g in long for i in g], joint):
+            out[i] = rec
+        if alone:  # hands in no sequence (or in one too short) are refined as they would be in no batch of these
+            single = refine_batch([records[i] for i in alone], config, hand, prior, device, uncertainty, groups=[])
+            for i, rec in zip(alone, single):
+                out[i] = rec
+        return out
     batch = batch_from_records(records).to(device)
     if config.mode == "none":
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
@@ -183,19 +199,11 @@ def _finished(records, fitted: HandBatch, pose, hand, mode, extra, convention, u
     return out
 
 
-def _refine_sequences(records, config: RefineConfig, hand, prior, device, uncertainty, groups) -> list[dict]:
-    """Return refined copies of records whose groups (record indices in frame order) are sequences, each
-    refined jointly (refinement/sequence.py); in the records' order."""
-    order = [i for g in groups for i in g]
-    ordered = [records[i] for i in order]
-    spans, start = [], 0
-    for g in groups:
-        spans.append(list(range(start, start + len(g))))
-        start += len(g)
-    group_of = torch.as_tensor([k for k, g in enumerate(groups) for _ in g], device=device)
+def _refine_sequences(ordered, spans, config: RefineConfig, hand, prior, device, uncertainty) -> list[dict]:
+    """Return refined copies of records that are sequences one after the other, each in frame order (spans:
+    their index ranges), each refined jointly (refinement/sequence.py)."""
+    group_of = torch.as_tensor([k for k, g in enumerate(spans) for _ in g], device=device)
     batch = batch_from_records(ordered).to(device)
-    if config.mode == "none":
-        return refine_batch(records, config, hand, prior, device, uncertainty, groups=[])
     convention = None
     if config.mode in PRIOR_MODES and prior is not None:
         config.guided.check_levels(prior.config.T)
@@ -211,15 +219,25 @@ def _refine_sequences(records, config: RefineConfig, hand, prior, device, uncert
     else:
         seeds = noise_seeds(ordered, config.seed, sequences=True)
         pose, extra = _prior_poses(ordered, batch, fitted, config, hand, prior, device, seeds)
-    pose, orient, transl = smooth_sequences(hand, fitted, pose, spans, config.sequence, config.fit, batch.orient_r)
+    frames = frame_numbers(ordered, spans).to(device)
+    pose, orient, transl = smooth_sequences(
+        hand, fitted, pose, spans, config.sequence, config.fit, batch.orient_r, frames
+    )
     fitted = fitted.with_global(orient, transl, fitted.scale)
     if "joint_move_mm" in extra:
         extra["joint_move_mm"] = _joint_move_mm(hand, batch, fitted, pose)
-    out = _finished(ordered, fitted, pose, hand, config.mode, extra, convention, uncertainty)
-    back = [None] * len(records)
-    for i, rec in zip(order, out):
-        back[i] = rec
-    return back
+    return _finished(ordered, fitted, pose, hand, config.mode, extra, convention, uncertainty)
+
+
+def frame_numbers(records: list[dict], spans: list[list[int]]) -> torch.Tensor:
+    """Return (B,) each record's frame number within its span (a sequence in frame order): its `frame` where
+    every record of the span has one, else its place in the span."""
+    out = torch.zeros(len(records))
+    for span in spans:
+        given = [records[i].get("frame") for i in span]
+        numbers = given if all(f is not None for f in given) else list(range(len(span)))
+        out[span] = torch.as_tensor(numbers, dtype=torch.float32)
+    return out
 
 
 def refine_records(

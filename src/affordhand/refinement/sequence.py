@@ -47,14 +47,31 @@ def neighbour_triples(groups: list[list[int]]) -> tuple[torch.Tensor, torch.Tens
     return prev, cur, nxt
 
 
+def second_difference(x: torch.Tensor, prev, cur, nxt, frames: torch.Tensor | None) -> torch.Tensor:
+    """Return x's second difference per frame^2 at the triples (x[nxt] - 2 x[cur] + x[prev] for consecutive
+    frames; for frames gaps apart, the same divided out: 2 (slope after - slope before) / (both gaps))."""
+    if frames is None:
+        return x[nxt] - 2 * x[cur] + x[prev]
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    before = (frames[cur] - frames[prev]).clamp_min(1.0).reshape(shape)
+    after = (frames[nxt] - frames[cur]).clamp_min(1.0).reshape(shape)
+    return 2 * ((x[nxt] - x[cur]) / after - (x[cur] - x[prev]) / before) / (before + after)
+
+
 def carried_targets(
-    pose: torch.Tensor, seen: torch.Tensor, groups: list[list[int]], carry_frames: float, alike_rad: float = 0.0
+    pose: torch.Tensor,
+    seen: torch.Tensor,
+    groups: list[list[int]],
+    carry_frames: float,
+    alike_rad: float = 0.0,
+    frames: torch.Tensor | None = None,
 ):
     """Return (B, 45) the targets of the rotations: a seen one's own value; a hidden one's blend of the values
     seen in the other frames of its group, each weighted by exp(-|frame distance| / carry_frames), and its own
     (the prior's fill-in), weighted exp(-1) as a seen frame carry_frames away. With alike_rad, a frame's weight
     is also exp(-(d / alike_rad)^2), d the rms difference of the rotations seen in both frames: a hand that has
-    moved since is no witness of its hidden finger. carry_frames 0: pose as it is."""
+    moved since is no witness of its hidden finger. Distances count frame numbers (frames (B,), where given),
+    else places in the group. carry_frames 0: pose as it is."""
     target = pose.clone()
     if carry_frames <= 0:
         return target
@@ -62,8 +79,8 @@ def carried_targets(
         if len(group) < 2:
             continue
         idx = torch.as_tensor(group, dtype=torch.long, device=pose.device)
-        frames = torch.arange(len(group), dtype=pose.dtype, device=pose.device)
-        k = torch.exp(-(frames[:, None] - frames[None]).abs() / carry_frames)  # (T, T)
+        at = torch.arange(len(group), dtype=pose.dtype, device=pose.device) if frames is None else frames[idx]
+        k = torch.exp(-(at[:, None] - at[None]).abs().to(pose.dtype) / carry_frames)  # (T, T)
         s = seen[idx].to(pose.dtype)  # (T, 45)
         if alike_rad > 0:
             both = s @ s.T  # coordinates seen in both frames
@@ -88,13 +105,15 @@ def smooth_sequences(
     config: SequenceConfig,
     fit: FitConfig,
     anchor_orient: torch.Tensor,
+    frames: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return (finger poses (B, 45), orientations (B, 3), translations (B, 3)) fitted jointly over the frames
     of each group (lists of batch indices in frame order), from the per-frame refinement pose_r under the
     fitted batch's global pose; its scale is kept. The orientation is held near anchor_orient (the input's) as
-    the global fit holds it (FitConfig.orient_prior)."""
+    the global fit holds it (FitConfig.orient_prior). frames (B,): the frame numbers (gaps are divided out of
+    the accelerations); None: consecutive."""
     seen = skeleton.seen_rotations(fitted.visible)
-    target = carried_targets(pose_r.detach(), seen, groups, config.carry_frames, config.carry_alike_rad)
+    target = carried_targets(pose_r.detach(), seen, groups, config.carry_frames, config.carry_alike_rad, frames)
     pull = torch.where(seen, config.anchor_seen, config.anchor_hidden).to(pose_r.dtype)
     prev, cur, nxt = (t.to(pose_r.device) for t in neighbour_triples(groups))
     pose = pose_r.detach().clone().requires_grad_(True)
@@ -111,7 +130,7 @@ def smooth_sequences(
     anchor = side_rotation(anchor_orient.detach(), fitted.is_left)
     hold = fit.orient_prior * 6  # as fit_global weighs six palm joints seen: orient_prior
     smooth, c2 = config.smoothness, config.robust_px**2
-    seen_joints = fitted.visible.to(pose_r.dtype)
+    seen_joints = fitted.keypoint_weights.to(pose_r.dtype)
     for _ in range(config.iters):
         joints = joints_camera(hand, pose, orient, transl, fitted.scale, fitted.is_left)
         rotation = side_rotation(orient, fitted.is_left)
@@ -122,9 +141,9 @@ def smooth_sequences(
         loss = loss + (pull * (pose - target) ** 2).sum(-1) + hold * orientation_cost(rotation, anchor)
         if smooth:
             rel = 1000.0 * (joints - joints[:, :1])
-            acc = rel[nxt] - 2 * rel[cur] + rel[prev]
-            turn = LEVER_MM * (rotation[nxt] - 2 * rotation[cur] + rotation[prev])
-            move = 1000.0 * (transl[nxt] - 2 * transl[cur] + transl[prev])
+            acc = second_difference(rel, prev, cur, nxt, frames)
+            turn = LEVER_MM * second_difference(rotation, prev, cur, nxt, frames)
+            move = 1000.0 * second_difference(transl, prev, cur, nxt, frames)
             a2 = (acc**2).sum(-1)
             if config.accel_robust_mm > 0:  # quadratic below it, logarithmic beyond: fast real motion stays
                 r2 = config.accel_robust_mm**2

@@ -73,7 +73,7 @@ yellow rings: occluded joints.</p>
 
 def video_report(path: str | Path, clip: str, result, video_file: str) -> Path:
     """Write one HTML page for a clip: the overlay video (beside the page), what was found and each track's
-    frames, side, mean 2D error of its seen joints and acceleration (photo/video.py: VideoResult)."""
+    frames, side, sentence and acceleration (photo/video.py: VideoResult)."""
     import numpy as np
 
     tracks: dict[str, list[dict]] = {}
@@ -90,7 +90,7 @@ def video_report(path: str | Path, clip: str, result, video_file: str) -> Path:
         )
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{recs[0]['side']}</td><td>{len(recs)}</td>"
-            f"<td>{recs[0]['frame']}-{recs[-1]['frame']}</td><td>{recs[0].get('text') or '-'}</td>"
+            f"<td>{recs[0]['frame']}-{recs[-1]['frame']}</td><td>{html.escape(recs[0].get('text') or '-')}</td>"
             f"<td>{'-' if accel is None else f'{accel:.1f}'}</td></tr>"
         )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
