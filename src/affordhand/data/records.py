@@ -69,6 +69,19 @@ def _array(value, shape, name):
     return arr
 
 
+def _check_values(rec: dict) -> None:
+    """Check what the shapes leave open: K is intrinsics, keypoint_confidence lies in [0, 1]."""
+    if rec.get("keypoint_confidence") is not None:
+        confidence = rec["keypoint_confidence"]
+        if (confidence < 0).any() or (confidence > 1).any():
+            raise ValueError("field 'keypoint_confidence' must be 21 numbers between 0 and 1")
+    if rec.get("K") is not None:
+        K = rec["K"]
+        last_row = np.abs(K[2] - (0.0, 0.0, 1.0)) <= (1e-8, 1e-8, 1e-8 + 1e-5)  # np.allclose's tolerance, faster
+        if K[0, 0] <= 0 or K[1, 1] <= 0 or not last_row.all():
+            raise ValueError("field 'K' must be intrinsics [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
+
+
 def _check_place(rec: dict) -> None:
     """Check (and convert) a record's place in a sequence: `frame` (whole, >= 0) and `time` (seconds)."""
     if rec.get("frame") is not None:
@@ -109,15 +122,7 @@ def validate_record(raw: dict, required: Iterable[str] = ()) -> dict:
                 raise ValueError(
                     f"field '{name}' has an axis-angle of {norms.max():.1f} rad (> 2 pi): angles must be radians"
                 )
-    if rec.get("keypoint_confidence") is not None:
-        confidence = rec["keypoint_confidence"]
-        if (confidence < 0).any() or (confidence > 1).any():
-            raise ValueError("field 'keypoint_confidence' must be 21 numbers between 0 and 1")
-    if rec.get("K") is not None:
-        K = rec["K"]
-        last_row = np.abs(K[2] - (0.0, 0.0, 1.0)) <= (1e-8, 1e-8, 1e-8 + 1e-5)  # np.allclose's tolerance, faster
-        if K[0, 0] <= 0 or K[1, 1] <= 0 or not last_row.all():
-            raise ValueError("field 'K' must be intrinsics [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
+    _check_values(rec)
     if rec.get("scale") is not None:
         s = rec["scale"]
         try:  # an integer too large for a float (400 digits) overflows here

@@ -182,6 +182,19 @@ def _refine_shard(job, batches, hand, prior, uncertainty, writer: PartialWriter,
     return failed, flagged, without_sentence
 
 
+def _shard_batches(job: RefineJob, plan, described, total: int, rank: int, world: int):
+    """Return (batches(skip ids) -> this rank's lists of records, how many records they hold). Under torchrun
+    each process refines every world-th batch: the batches are the ones a single process makes, so the
+    merged file is byte for byte the single process's. Batches of sequences (plan) hold whole ones."""
+    if plan is None:
+        batches = lambda skip=frozenset(): input_batches(
+            job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
+        )
+        return batches, sum(1 for p in range(total) if (p // job.batch) % world == rank)
+    batches = lambda skip=frozenset(): planned_batches(job.input, job.skip_bad, NEEDED, described, plan, rank, world)
+    return batches, sum(len(b) for k, b in enumerate(plan) if k % world == rank)
+
+
 def sequence_plan(places: list[dict], batch: int) -> list[list[str]] | None:
     """Return the batches (lists of ids) of a run whose records hold sequences: whole sequences (and the
     hands in none) packed in input order into batches of at most `batch` hands, a longer sequence a batch of
@@ -219,18 +232,7 @@ def run_refine_job(job: RefineJob, refiner: Refiner, report: Callable[[str], Non
     plan = None if job.config.per_frame else sequence_plan(places, job.batch)
     if plan is None and not job.config.per_frame:  # no sequence in the input: every hand is refined alone
         job = replace(job, config=replace(job.config, per_frame=True))
-    # Under torchrun each process refines every world-th batch: the batches are the ones a single process
-    # makes, so the merged file is byte for byte the single process's. Batches of sequences hold whole ones.
-    if plan is None:
-        batches = lambda skip=frozenset(): input_batches(
-            job.input, job.skip_bad, NEEDED, described, job.batch, rank, world, skip
-        )
-        shard = sum(1 for p in range(len(ids)) if (p // job.batch) % world == rank)
-    else:
-        batches = lambda skip=frozenset(): planned_batches(
-            job.input, job.skip_bad, NEEDED, described, plan, rank, world
-        )
-        shard = sum(len(b) for k, b in enumerate(plan) if k % world == rank)
+    batches, shard = _shard_batches(job, plan, described, len(ids), rank, world)
     if job.strict:  # refuse before refining anything: one pass more over the input
         flagged = [(r["id"], why) for chunk in batches() for r, why in zip(chunk, implausible(chunk, hand)) if why]
         _check_plausible(job.input, flagged, True, report)

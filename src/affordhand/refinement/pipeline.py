@@ -149,19 +149,7 @@ def refine_batch(
         groups = sequence_groups(records)
     long = [g for g in groups or [] if len(g) >= MIN_SEQUENCE]
     if long and config.mode != "none":
-        alone = sorted(set(range(len(records))) - {i for g in long for i in g})
-        out: list = [None] * len(records)
-        starts = np.cumsum([0] + [len(g) for g in long])
-        spans = [list(range(a, b)) for a, b in zip(starts[:-1], starts[1:])]
-        ordered = [records[i] for g in long for i in g]
-        joint = _refine_sequences(ordered, spans, config, hand, prior, device, uncertainty)
-        for i, rec in zip([i for g in long for i in g], joint):
-            out[i] = rec
-        if alone:  # hands in no sequence (or in one too short) are refined as they would be in no batch of these
-            single = refine_batch([records[i] for i in alone], config, hand, prior, device, uncertainty, groups=[])
-            for i, rec in zip(alone, single):
-                out[i] = rec
-        return out
+        return _sequences_and_the_rest(records, long, config, hand, prior, device, uncertainty)
     batch = batch_from_records(records).to(device)
     if config.mode == "none":
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
@@ -196,6 +184,24 @@ def _finished(records, fitted: HandBatch, pose, hand, mode, extra, convention, u
         features, visible = record_features(out)
         for rec, radius in zip(out, uncertainty.radius_mm(features, visible)):
             rec["joint_uncertainty_mm"] = radius
+    return out
+
+
+def _sequences_and_the_rest(records, long, config, hand, prior, device, uncertainty) -> list[dict]:
+    """Return refined copies of records, in their order: the groups in `long` (record indices in frame order)
+    refined as sequences, the other hands each alone, as they would be in a batch of no sequence."""
+    out: list = [None] * len(records)
+    starts = np.cumsum([0] + [len(g) for g in long])
+    spans = [list(range(a, b)) for a, b in zip(starts[:-1], starts[1:])]
+    order = [i for g in long for i in g]
+    joint = _refine_sequences([records[i] for i in order], spans, config, hand, prior, device, uncertainty)
+    for i, rec in zip(order, joint):
+        out[i] = rec
+    alone = sorted(set(range(len(records))) - set(order))
+    if alone:
+        single = refine_batch([records[i] for i in alone], config, hand, prior, device, uncertainty, groups=[])
+        for i, rec in zip(alone, single):
+            out[i] = rec
     return out
 
 
