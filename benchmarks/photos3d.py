@@ -13,6 +13,10 @@ Scored in 3D against the truth, per photo: a similarity transform (rotation, tra
 the joints the edge leaves seen, and the hidden joints' mean distance after it is reported (mm), for
 MediaPipe's own metric landmarks (its guess behind the edge), the initial fit and the refined hand; the
 seen joints' distance after the same fit beside them.
+
+Second table: the same photos as photographed (no edge, every joint seen), the same three against the truth
+in 3D: root-relative MPJPE (wrist at the origin, camera axes: shape, tilt and size), the same after the best
+scale alone and after the best rotation alone (how much of it is size and how much tilt), and PA-MPJPE.
 """
 
 from __future__ import annotations
@@ -80,51 +84,73 @@ def similarity_error(pred: np.ndarray, truth: np.ndarray, seen: np.ndarray) -> t
     return float(err[~seen].mean()), float(err[seen].mean())
 
 
-def run(args) -> list[dict]:
-    """Return one row per scored photo: hidden count and (hidden, seen) mm per source."""
+def root_relative_errors(pred: np.ndarray, truth: np.ndarray) -> list[float]:
+    """Return [root-relative MPJPE, the same after the best scale alone, after the best rotation alone, and
+    PA-MPJPE] (mm) of joints pred against truth (21, 3): where the root-relative error comes from."""
+    p = torch.as_tensor(pred - pred[:1], dtype=torch.float64)[None]
+    t = torch.as_tensor(truth - truth[:1], dtype=torch.float64)[None]
+    mm = lambda q: float(1000 * torch.linalg.norm(q - t, dim=-1).mean())
+    scale = (p * t).sum() / (p * p).sum()
+    R, _ = roma.rigid_points_registration(p, t)
+    R2, tr, s = roma.rigid_points_registration(p, t, compute_scaling=True)
+    return [mm(p), mm(scale * p), mm(p @ R[0].T), mm(s[0] * p @ R2[0].T + tr[0])]
+
+
+def refine_photo(path: Path, frame: dict, hidden: np.ndarray | None, refiner, options, args) -> dict | None:
+    """Return {source: joints (21, 3)} of MediaPipe's world landmarks, the initial fit and the refined hand
+    for the detection nearest the true hand in a photo, told which joints are hidden (None: none), with the
+    take's focal length and a centred principal point (as `affordhand image --focal`); None if none found."""
     from affordhand.data.images import read_image
     from affordhand.hand.camera import default_intrinsics
     from affordhand.photo.detect import detect_hands
     from affordhand.photo.fit import PHOTO_FIT, initial_records
-    from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import _own_skeleton
-    from affordhand.refinement.loader import load_refiner
     from affordhand.refinement.pipeline import GuidedConfig, RefineConfig, refine_batch
 
+    hand = refiner.hand
+    image = read_image(path)
+    found = detect_hands(image, mirrored=False, flip_check=False)
+    if not found:
+        return None
+    truth = frame["joints3d"]
+    uv = (frame["K"] @ (truth / truth[:, 2:3]).T).T[:, :2]
+    # The detection nearest the true hand (the take shows one hand).
+    best = int(np.argmin([np.linalg.norm(h.keypoints2d - uv, axis=1).mean() for h in found]))
+    K = default_intrinsics(image.shape[1], image.shape[0]).numpy()
+    K[0, 0] = K[1, 1] = frame["K"][0, 0]
+    rec = initial_records(hand, [found[best]], K, [path.stem])[0][0]
+    rec["visible"] = np.ones(21, bool) if hidden is None else ~hidden
+    if args.text:
+        rec["text"] = args.text
+    own, rec = _own_skeleton(hand, hand, rec, options)
+    mode = "affordance" if args.text else "uncond"
+    config = RefineConfig(mode=mode, seed=args.seed, guided=GuidedConfig(samples=options.samples), fit=PHOTO_FIT)
+    refined = refine_batch([rec], config, own, refiner.prior)[0]
+    joints = {"MediaPipe": found[best].world, "initial": np.asarray(rec["joints3d"])}
+    return {**joints, "refined": np.asarray(refined["joints3d"])}
+
+
+def run(args) -> list[dict]:
+    """Return one row per photo: with a drawn edge, the hidden count and (hidden, seen) mm per source; as
+    photographed, root_relative_errors per source."""
+    from affordhand.photo.options import ImageOptions
+    from affordhand.refinement.loader import load_refiner
+
     refiner = load_refiner(args.prior)
-    hand, prior = refiner.hand, refiner.prior
     options = ImageOptions(text=args.text, views=False)
     rng = np.random.default_rng(args.seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for frame in frames(Path(args.shared), args.every):
             path, hidden = draw_edge(frame, Path(tmp), rng)
-            image = read_image(path)
-            found = detect_hands(image, mirrored=False, flip_check=False)
-            if not found:
-                rows.append({"photo": path.name, "found": False})
-                continue
-            truth = frame["joints3d"]
-            uv = (frame["K"] @ (truth / truth[:, 2:3]).T).T[:, :2]
-            # The detection nearest the true hand (the take shows one hand).
-            best = int(np.argmin([np.linalg.norm(h.keypoints2d - uv, axis=1).mean() for h in found]))
-            K = default_intrinsics(image.shape[1], image.shape[0]).numpy()
-            K[0, 0] = K[1, 1] = frame["K"][0, 0]
-            rec = initial_records(hand, [found[best]], K, [path.stem])[0][0]
-            rec["visible"] = ~hidden
-            if args.text:
-                rec["text"] = args.text
-            own, rec = _own_skeleton(hand, hand, rec, options)
-            mode = "affordance" if args.text else "uncond"
-            config = RefineConfig(
-                mode=mode, seed=args.seed, guided=GuidedConfig(samples=options.samples), fit=PHOTO_FIT
-            )
-            refined = refine_batch([rec], config, own, prior)[0]
-            seen = ~hidden
-            row = {"photo": path.name, "found": True, "hidden": int(hidden.sum())}
-            row["MediaPipe"] = similarity_error(found[best].world, truth, seen)
-            row["initial"] = similarity_error(np.asarray(rec["joints3d"]), truth, seen)
-            row["refined"] = similarity_error(np.asarray(refined["joints3d"]), truth, seen)
+            got = refine_photo(path, frame, hidden, refiner, options, args)
+            row = {"photo": path.name, "found": got is not None}
+            if got is not None:
+                row["hidden"] = int(hidden.sum())
+                row.update({source: similarity_error(got[source], frame["joints3d"], ~hidden) for source in SOURCES})
+            whole = refine_photo(Path(frame["image"]), frame, None, refiner, options, args)
+            if whole is not None:
+                row["whole"] = {source: root_relative_errors(whole[source], frame["joints3d"]) for source in SOURCES}
             rows.append(row)
     return rows
 
@@ -165,6 +191,12 @@ def report(args, parser: argparse.ArgumentParser) -> None:
         lines.append([source, f"{hidden:.1f}", f"{seen:.1f}", f"{hidden / mp_hidden:.3f}"])
     print(markdown_table(("source", "hidden joints, mm", "seen joints, mm", "hidden / MediaPipe's"), lines))
     print("\nmm after a similarity fit on the seen joints (rotation, translation, scale), mean over photos")
+    whole = [r["whole"] for r in rows if "whole" in r]
+    print(f"\n*As photographed ({len(whole)} photos with a hand found), 3D joints against the truth, mm:*\n")
+    header = ("source", "root-relative MPJPE", "after the best scale", "after the best rotation", "PA-MPJPE")
+    body = [[source, *(f"{v:.1f}" for v in np.mean([w[source] for w in whole], 0))] for source in SOURCES]
+    print(markdown_table(header, body))
+    print("\nMediaPipe: its metric world landmarks; initial and refined: the photo path's joints (camera frame)")
 
 
 if __name__ == "__main__":
