@@ -497,3 +497,29 @@ def test_each_photo_takes_its_camera_from_the_cameras_file_its_exif_or_the_defau
     assert main(["image", images[0], "--out", str(out), "--cameras", str(tmp_path / "bad.jsonl")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: {tmp_path / 'bad.jsonl'}:1: expected")
+
+
+@pytest.mark.slow
+def test_a_run_over_many_photos_fits_them_at_once_and_gives_each_hand_its_own_result(tmp_path):
+    """process_images batches the fits (initial, own skeleton, refit) over every hand of the run; each hand
+    ends where process_image puts it alone (float rounding apart), and an unreadable photo is skipped."""
+    import shutil
+
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import process_image, process_images
+    from affordhand.refinement.loader import load_refiner
+
+    refiner = load_refiner()
+    options = ImageOptions(views=False, mesh=False, samples=2)
+    shifted = tmp_path / "shifted.png"
+    Image.fromarray(np.roll(np.asarray(Image.open(EXAMPLE)), 40, axis=1)).save(shifted)
+    shutil.copy(EXAMPLE, tmp_path / "same.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    paths = [tmp_path / "same.jpg", tmp_path / "broken.jpg", shifted]
+    together = process_images(paths, tmp_path, options, refiner)
+    alone = [e for p in (paths[0], paths[2]) for e in process_image(p, tmp_path, options, refiner)]
+    assert [e["record"]["id"] for e in together] == ["same/hand0", "shifted/hand0"]
+    for a, b in zip(together, alone):
+        assert np.abs(a["record"]["joints3d"] - b["record"]["joints3d"]).max() < 1e-4  # m
+        for key in ("rest_joints", "tips"):
+            assert np.allclose(a["record"]["skeleton"][key], b["record"]["skeleton"][key], atol=1e-5)

@@ -99,26 +99,36 @@ def place_points(points: torch.Tensor, scale=None, is_left=None, transl=None) ->
 
 
 def chain_points(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
-    """Return the five chains' rest points (5, 4, 3), MANO finger order: base joint, the next two, the tip."""
-    return torch.stack([rest[1::3], rest[2::3], rest[3::3], tips], 1)
+    """Return the five chains' rest points (5, 4, 3), MANO finger order: base joint, the next two, the tip
+    ((B, 5, 4, 3) for one skeleton per hand: rest (B, 16, 3), tips (B, 5, 3))."""
+    return torch.stack([rest[..., 1::3, :], rest[..., 2::3, :], rest[..., 3::3, :], tips], -2)
 
 
 def chain_frames(rest: torch.Tensor, tips: torch.Tensor, orient: torch.Tensor, pose: torch.Tensor):
     """Return (rotations (B, 5, 3, 3, 3), positions (B, 5, 4, 3)) of the five right-hand chains in MANO finger
     order, wrist at the origin: the world rotation of each chain's three joints, and the positions of its
-    three joints and tip, for rest joints (16, 3), tips (5, 3), orientation (B, 3) and pose (B, 15, 3)."""
+    three joints and tip, for rest joints (16, 3), tips (5, 3) (or one skeleton per hand: (B, 16, 3), (B, 5,
+    3)), orientation (B, 3) and pose (B, 15, 3)."""
     B = pose.shape[0]
     root = roma.rotvec_to_rotmat(orient)  # (B, 3, 3)
     local = roma.rotvec_to_rotmat(as_joint_rotvecs(pose)).reshape(B, 5, 3, 3, 3)  # chain, level
     points = chain_points(rest, tips)
-    offsets = torch.cat([points[:, :1], points.diff(dim=1)], 1)  # the base from the wrist, then each bone
+    # the base from the wrist, then each bone
+    offsets = torch.cat([points[..., :1, :], points.diff(dim=-2)], -2)
+    per_hand = offsets.dim() == 4
     # Walk the five chains level by level: world rotation and position of each joint.
     rot = root.unsqueeze(1).expand(B, 5, 3, 3)
-    pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
+    if per_hand:
+        pos = torch.einsum("bij,bfj->bfi", root, offsets[:, :, 0])
+    else:
+        pos = torch.einsum("bij,fj->bfi", root, offsets[:, 0])
     positions, rotations = [pos], []
     for level in range(3):
         rot = rot @ local[:, :, level]
-        pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
+        if per_hand:
+            pos = pos + torch.einsum("bfij,bfj->bfi", rot, offsets[:, :, level + 1])
+        else:
+            pos = pos + torch.einsum("bfij,fj->bfi", rot, offsets[:, level + 1])
         positions.append(pos)
         rotations.append(rot)
     return torch.stack(rotations, dim=2), torch.stack(positions, dim=2)

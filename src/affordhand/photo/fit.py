@@ -160,20 +160,32 @@ def fit_skeleton(hand: BuiltinHand, record: dict | list[dict], iters: int = 400)
     global pose and finger pose refitted, it meets the record's visible keypoints: the maximum a posteriori
     offsets under SKELETON_SD_MM, a robust keypoint likelihood and the pose prior around the record's pose.
     Given several records (the frames of one hand's track), one skeleton meets them all."""
-    batch = batch_from_records([record] if isinstance(record, dict) else record)
+    records = [record] if isinstance(record, dict) else record
+    return _fit_offsets(hand, records, torch.zeros(len(records), dtype=torch.long), iters)[0]
+
+
+def fit_skeletons(hand: BuiltinHand, records: list[dict], iters: int = 400) -> list[BuiltinHand]:
+    """Return one skeleton per record (different hands: fit_skeleton's of each alone), fitted at once."""
+    return _fit_offsets(hand, records, torch.arange(len(records)), iters)
+
+
+def _fit_offsets(hand: BuiltinHand, records: list[dict], owner: torch.Tensor, iters: int) -> list[BuiltinHand]:
+    """Return the skeletons of fit_skeleton, one per owner index, each fitted to the records it owns."""
+    batch = batch_from_records(records)
     # mm, the wrist, joints 1-15, then the 5 tips; the wrist moves like any other joint (the others move by
     # their offsets less its: the skeleton's origin stays at its wrist). Held at the origin instead, the wrist
     # could only move against the rest of the hand by all 20 other points moving together, as if its own
     # prior were sqrt(20) times tighter than theirs
-    offsets = torch.zeros(21, 3, requires_grad=True)
+    offsets = torch.zeros(int(owner.max()) + 1, 21, 3, requires_grad=True)
     pose, orient = batch.pose_r.clone().requires_grad_(True), batch.orient_r.clone().requires_grad_(True)
     transl = initial_translation(batch).clone().requires_grad_(True)  # the record's own where it has one
     opt = torch.optim.Adam(
         [{"params": [offsets], "lr": 0.2}, {"params": [pose, orient], "lr": 0.01}, {"params": [transl], "lr": 0.001}]
     )
     seen, c2 = batch.keypoint_weights, KEYPOINT_ROBUST_PX**2
+    single = len(offsets) == 1  # one skeleton: the shared kinematics, as before any batching
     for _ in range(iters):
-        moved = _moved(hand, offsets)
+        moved = _moved(hand, offsets[0] if single else offsets[owner])
         sq = reference_reprojection(moved, batch.with_global(orient, transl, batch.scale), pose)
         loss = (seen * c2 * torch.log1p(sq / c2)).sum() / (2 * KEYPOINT_SD_PX**2)
         loss = (
@@ -183,8 +195,11 @@ def fit_skeleton(hand: BuiltinHand, record: dict | list[dict], iters: int = 400)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        fitted = _moved(hand, offsets)
-    return BuiltinHand(fitted.rest.numpy(), fitted.tips.numpy())
+        hands = []
+        for k in range(len(offsets)):
+            fitted = _moved(hand, offsets[k])
+            hands.append(BuiltinHand(fitted.rest.numpy(), fitted.tips.numpy()))
+    return hands
 
 
 class _MovedHand:
@@ -199,12 +214,21 @@ class _MovedHand:
         return HandOutput(skeleton_joints(self.rest, self.tips, global_orient, hand_pose, transl, scale, is_left))
 
 
+class SkeletonsHand(_MovedHand):
+    """One built-in skeleton per hand of a batch (hand b posed by skeletons[b]): the `fit` mode of refinement
+    run on many hands, each with its own proportions, at once."""
+
+    def __init__(self, skeletons: list[BuiltinHand]):
+        super().__init__(torch.stack([h.rest for h in skeletons]), torch.stack([h.tips for h in skeletons]))
+
+
 def _moved(hand: BuiltinHand, offsets_mm: torch.Tensor) -> _MovedHand:
-    """Return the hand with its wrist, rest joints 1-15 and tips moved by offsets_mm (21, 3), the skeleton's
-    origin kept at its wrist."""
-    relative = (offsets_mm[1:] - offsets_mm[:1]) / 1000
-    rest = torch.cat([hand.rest[:1], hand.rest[1:] + relative[:15]])
-    return _MovedHand(rest, hand.tips + relative[15:])
+    """Return the hand with its wrist, rest joints 1-15 and tips moved by offsets_mm (21, 3), or one skeleton
+    per hand by (B, 21, 3), the skeleton's origin kept at its wrist."""
+    relative = (offsets_mm[..., 1:, :] - offsets_mm[..., :1, :]) / 1000
+    wrist = hand.rest[:1].expand(*relative.shape[:-2], 1, 3)
+    rest = torch.cat([wrist, hand.rest[1:] + relative[..., :15, :]], -2)
+    return _MovedHand(rest, hand.tips + relative[..., 15:, :])
 
 
 def occlusion_from_box(joints: np.ndarray, keypoints: np.ndarray, box, margin: float = 0.01) -> np.ndarray:

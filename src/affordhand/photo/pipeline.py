@@ -18,7 +18,7 @@ from affordhand.hand.calibrate import FORMAT
 from affordhand.hand.camera import default_intrinsics, project
 from affordhand.hand.model import BuiltinHand, HandModel
 from affordhand.photo.detect import detect_hands, read_image
-from affordhand.photo.fit import PHOTO_FIT, fit_skeleton, initial_records, occlusion_from_box
+from affordhand.photo.fit import PHOTO_FIT, SkeletonsHand, fit_skeletons, initial_records, occlusion_from_box
 from affordhand.photo.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import refine_batch
@@ -231,53 +231,124 @@ def camera_for(path: Path, width: int, height: int, options: ImageOptions) -> tu
 def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner, describer=None) -> list[dict]:
     """Detect, fit, refine and write the outputs of every hand in one image with the refiner's prior, hand
     model and uncertainty recipe (each refined joint gets its 90 % radius, drawn as a circle in the overlay);
-    return report entries. The refiner's device is the one used."""
+    return report entries. The refiner's device is the one used. An image that cannot be read raises
+    AffordhandError."""
+    return process_images([Path(path)], out, options, refiner, describer, strict=True)
+
+
+def _detections(paths: list[Path], options: ImageOptions, strict: bool, done) -> list[tuple]:
+    """Return (path, hands found, K, focal source) of each image with a hand; an image without one is said
+    on stderr, one that cannot be read too (strict: raised)."""
+    out = []
+    for path in paths:
+        try:
+            image = read_image(path)
+        except AffordhandError as exc:
+            if strict:
+                raise
+            print(f"error: {exc}", file=sys.stderr)  # one unreadable image does not stop the batch
+            done(path)
+            continue
+        h, w = image.shape[:2]
+        found = detect_hands(image, mirrored=options.mirrored, flip_check=options.max_disagreement < 1)
+        if not found:
+            print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
+            done(path)
+            continue
+        out.append((path, found, *camera_for(path, w, h, options)))
+    return out
+
+
+def process_images(
+    paths: list[Path], out: Path, options: ImageOptions, refiner: Refiner, describer=None, strict=False, done=None
+) -> list[dict]:
+    """Return the report entries of every hand in the images (process_image's, each image's hands as alone),
+    the fits batched over all hands: MediaPipe on each image, then every hand's initial fit at once and every
+    hand's own skeleton at once, then refinement hand by hand. done(path) is called as each image is
+    finished (a progress bar's step)."""
     options = replace(options, device=refiner.device)
+    done = done or (lambda path: None)
     hand, front = refiner.device_hand, refiner.hand  # the fits run on the CPU
-    image = read_image(path)
-    h, w = image.shape[:2]
-    found = detect_hands(image, mirrored=options.mirrored, flip_check=options.max_disagreement < 1)
-    if not found:
-        print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
+    images = _detections([Path(p) for p in paths], options, strict, done)
+    if not images:
         return []
-    K, source = camera_for(path, w, h, options)
-    ids = [f"{path.stem}/hand{k}" for k in range(len(found))]
-    init, side_notes = initial_records(front, found, K, ids)
-    entries = []
-    for k, rec in enumerate(init):
+    found = [(path, k, h, K, source) for path, hands, K, source in images for k, h in enumerate(hands)]
+    ids = [f"{path.stem}/hand{k}" for path, k, *_ in found]
+    init, side_notes = initial_records(front, [f[2] for f in found], np.stack([f[3] for f in found]), ids)
+    notes = {}
+    for rec, (path, k, detected, K, source) in zip(init, found):
         rec["focal_px"], rec["focal_source"] = float(K[0, 0]), source
-        rec["visible"], rec["image"] = joint_visibility(rec, found[k], options), str(path)
+        rec["visible"], rec["image"] = joint_visibility(rec, detected, options), str(path)
         if options.weigh_doubt:
-            rec["keypoint_confidence"] = keypoint_confidence(found[k])
+            rec["keypoint_confidence"] = keypoint_confidence(detected)
         if options.object_box is not None:
             rec["object_box"] = list(options.object_box)
-        notes = [side_notes[rec["id"]]] if rec["id"] in side_notes else []
-        text = _hand_text(rec, path, options, describer, notes)
+        notes[rec["id"]] = [side_notes[rec["id"]]] if rec["id"] in side_notes else []
+        text = _hand_text(rec, path, options, describer, notes[rec["id"]])
         if text:
             rec["text"] = text
-        own, rec = _own_skeleton(hand, front, rec, options)
-        mode = "affordance" if text else "uncond"
+    skeletons = _own_skeletons(hand, front, init, options)
+    init = _refitted(init, skeletons)
+    entries, current, image = [], None, None
+    for n, (rec, bones, (path, k, _, K, _)) in enumerate(zip(init, skeletons, found)):
+        if path != current:
+            current, image = path, read_image(path)
+        own = hand if bones is None else bones.to(options.device)
+        mode = "affordance" if rec.get("text") else "uncond"
         guided = GuidedConfig(samples=options.samples)
         config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
         refined = refine_batch([rec], config, own, refiner.prior, options.device, refiner.uncertainty)[0]
         views = _write_views(image, rec, refined, K, (own, hand), f"{path.stem}_hand{k}", out, options)
-        entries.append(_entry(rec, refined, views, "; ".join(notes) or None, mode))
+        entries.append(_entry(rec, refined, views, "; ".join(notes[rec["id"]]) or None, mode))
+        if n + 1 == len(found) or found[n + 1][0] != path:
+            done(path)
     return entries
+
+
+def _own_skeletons(hand: HandModel, front: HandModel, records: list[dict], options: ImageOptions) -> list:
+    """Return each hand's own skeleton (photo/fit.py: fit_skeletons, all at once), or None per hand where
+    the proportions stay the model's (options.own_skeleton off, or not the built-in hand)."""
+    if not options.own_skeleton or type(hand) is not BuiltinHand:
+        return [None] * len(records)
+    return fit_skeletons(front, records)
+
+
+def _refitted(records: list[dict], skeletons: list) -> list[dict]:
+    """Return the records fitted again (global pose, then fingers) each with its own skeleton, all at once,
+    the skeleton kept in the record (`skeleton`, the format of `affordhand calibrate`'s files); records
+    whose skeleton is None as they are."""
+    mine = [i for i, own in enumerate(skeletons) if own is not None]
+    if not mine:
+        return records
+    hand = SkeletonsHand([skeletons[i] for i in mine])
+    fitted = refine_batch([records[i] for i in mine], RefineConfig(mode="fit", fit=PHOTO_FIT), hand, groups=[])
+    out = list(records)
+    rounded = lambda t: np.round(t.numpy().astype(float), 6).tolist()  # metres, as skeleton files hold them
+    for i, rec in zip(mine, fitted):
+        rec.pop("refine_mode", None)
+        rec["skeleton"] = {
+            "format": FORMAT,
+            "rest_joints": rounded(skeletons[i].rest),
+            "tips": rounded(skeletons[i].tips),
+        }
+        out[i] = rec
+    return out
+
+
+def _with_skeleton(hand: HandModel, rec: dict, own, options: ImageOptions) -> tuple[HandModel, dict]:
+    """Return (the hand model for this hand, on options.device; its initial record fitted again with it, the
+    skeleton kept in the record (`skeleton`, the format of `affordhand calibrate`'s files)); the model and
+    record as they are where own is None."""
+    if own is None:
+        return hand, rec
+    return own.to(options.device), _refitted([rec], [own])[0]
 
 
 def _own_skeleton(hand: HandModel, front: HandModel, rec: dict, options: ImageOptions) -> tuple[HandModel, dict]:
     """Return (the hand model for this hand, on options.device; its initial record): the built-in hand with
     the joints moved to meet the visible keypoints and the record fitted again with it, the skeleton kept in
-    the record (`skeleton`, the format of `affordhand calibrate`'s files); else the model and record as they
-    are. front: the same hand model on the CPU."""
-    if not options.own_skeleton or type(hand) is not BuiltinHand:
-        return hand, rec
-    own = fit_skeleton(front, rec)
-    fitted = refine_batch([rec], RefineConfig(mode="fit", fit=PHOTO_FIT), own)[0]
-    fitted.pop("refine_mode", None)
-    rounded = lambda t: np.round(t.numpy().astype(float), 6).tolist()  # metres, as skeleton files hold them
-    fitted["skeleton"] = {"format": FORMAT, "rest_joints": rounded(own.rest), "tips": rounded(own.tips)}
-    return own.to(options.device), fitted
+    the record; else the model and record as they are. front: the same hand model on the CPU."""
+    return _with_skeleton(hand, rec, _own_skeletons(hand, front, [rec], options)[0], options)
 
 
 def _radius_px(record: dict, K: np.ndarray) -> np.ndarray | None:
@@ -316,15 +387,9 @@ def run_images(
 
     from affordhand.progress import show_progress
 
-    entries = []
     with Progress(disable=not show_progress() or len(paths) < 2) as bar:
         task = bar.add_task("image", total=len(paths))
-        for p in paths:
-            try:
-                entries += process_image(Path(p), out, options, refiner, describer)
-            except AffordhandError as exc:  # one unreadable image does not stop the batch
-                print(f"error: {exc}", file=sys.stderr)
-            bar.advance(task)
+        entries = process_images(paths, out, options, refiner, describer, done=lambda path: bar.advance(task))
     write_records(out / "records.jsonl", [e["record"] for e in entries])
     batch_report(out / "report.html", entries)
     return entries
