@@ -183,7 +183,7 @@ def _fit_offsets(hand: BuiltinHand, records: list[dict], owner: torch.Tensor, it
         [{"params": [offsets], "lr": 0.2}, {"params": [pose, orient], "lr": 0.01}, {"params": [transl], "lr": 0.001}]
     )
     seen, c2 = batch.keypoint_weights, KEYPOINT_ROBUST_PX**2
-    single = len(offsets) == 1  # one skeleton: the shared kinematics, as before any batching
+    single = len(offsets) == 1  # one skeleton (one hand, or a track's frames): the shared kinematics
     for _ in range(iters):
         moved = _moved(hand, offsets[0] if single else offsets[owner])
         sq = reference_reprojection(moved, batch.with_global(orient, transl, batch.scale), pose)
