@@ -24,6 +24,49 @@ def add_hand_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skeleton", help="calibrated skeleton of the built-in hand (from `affordhand calibrate`)")
 
 
+def add_camera_flags(p: argparse.ArgumentParser) -> None:
+    """Add --focal and --intrinsics (the photo front end's camera; see photo_options)."""
+    p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
+    p.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of a calibrated camera (overrides --focal)")
+
+
+def add_detection_flags(p: argparse.ArgumentParser, what: str, one: str, proportions: str) -> None:
+    """Add --samples, --mirrored, --max-disagreement and --builtin-proportions of the photo front end: `what`
+    names the input ("the photos"), `one` one image of it ("the photo"), `proportions` the help of
+    --builtin-proportions."""
+    from affordhand.photo.options import ImageOptions
+
+    p.add_argument("--samples", type=int, default=ImageOptions.samples)
+    p.add_argument("--mirrored", action="store_true", help=f"{what} mirrored (selfie camera)")
+    p.add_argument(
+        "--max-disagreement",
+        type=float,
+        default=ImageOptions.max_disagreement,
+        help=f"joints MediaPipe places this far apart (fraction of the hand's size) in {one} and "
+        "its mirror image are taken as occluded; 1 turns the mirror pass off",
+    )
+    p.add_argument("--builtin-proportions", action="store_true", help=proportions)
+
+
+def photo_options(args, **fields):
+    """Return the ImageOptions of the flags add_camera_flags, add_detection_flags, --seed and --device give,
+    with the other fields as given."""
+    from affordhand.photo.options import ImageOptions
+    from affordhand.photo.pipeline import parse_numbers
+
+    return ImageOptions(
+        focal=args.focal,
+        intrinsics=parse_numbers(args.intrinsics, 4, "--intrinsics"),
+        samples=args.samples,
+        seed=args.seed,
+        mirrored=args.mirrored,
+        max_disagreement=args.max_disagreement,
+        own_skeleton=not args.builtin_proportions,
+        device=args.device,
+        **fields,
+    )
+
+
 def hand_model(args, prior_spec=None):
     """Return the hand model the flags name; the built-in hand takes --skeleton, else the skeleton calibrated
     with the prior (skeleton.json in its run folder), else its anatomical default."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from affordhand.commands.common import (
     PRIOR_HELP,
+    add_camera_flags,
+    add_detection_flags,
     add_device_arg,
     add_hand_model_args,
     add_vlm_args,
     load_refiner_from_args,
     openai_describer,
+    photo_options,
     warn,
 )
 from affordhand.errors import AffordhandError
@@ -32,8 +35,7 @@ def register(sub) -> None:
     p.add_argument("--object-box", help="x0,y0,x1,y1 in pixels: joints inside it and behind the palm are occluded")
     p.add_argument("--occluded", help="fingers you see are hidden, e.g. ring,pinky")
     p.add_argument("--prior", default="default", help=PRIOR_HELP)
-    p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
-    p.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of a calibrated camera (overrides --focal)")
+    add_camera_flags(p)
     p.add_argument(
         "--cameras",
         metavar="FILE.jsonl",
@@ -42,20 +44,11 @@ def register(sub) -> None:
         "35 mm-equivalent focal length, else a 60-degree field of view)",
     )
     p.add_argument("--views", action="store_true", help="also write each hand's 3D figure, 3D viewer and mesh (GLB)")
-    p.add_argument("--samples", type=int, default=ImageOptions.samples)
-    p.add_argument("--mirrored", action="store_true", help="the photos are mirrored (selfie camera)")
-    p.add_argument(
-        "--max-disagreement",
-        type=float,
-        default=ImageOptions.max_disagreement,
-        help="joints MediaPipe places this far apart (fraction of the hand's size) in the photo and "
-        "its mirror image are taken as occluded; 1 turns the mirror pass off",
-    )
-    p.add_argument(
-        "--builtin-proportions",
-        action="store_true",
-        help="keep the built-in hand's proportions (default: each hand's joints are moved a few mm to meet its "
-        "keypoints)",
+    add_detection_flags(
+        p,
+        "the photos are",
+        "the photo",
+        "keep the built-in hand's proportions (default: each hand's joints are moved a few mm to meet its keypoints)",
     )
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
@@ -66,7 +59,7 @@ def register(sub) -> None:
 def _options(args) -> ImageOptions:
     """Return the image front end's settings from the flags; a template sentence is made here."""
     from affordhand.data.descriptions import check_sentence, template_sentence
-    from affordhand.photo.pipeline import parse_box, parse_fingers, parse_numbers, read_cameras
+    from affordhand.photo.pipeline import parse_box, parse_fingers, read_cameras
 
     if not args.max_disagreement > 0:
         raise AffordhandError(f"--max-disagreement must be a positive fraction, got {args.max_disagreement}")
@@ -77,18 +70,11 @@ def _options(args) -> ImageOptions:
         if not (args.object and args.grasp):
             raise AffordhandError("--describe-backend template needs --object and --grasp")
         text = template_sentence("right", args.object, args.grasp, args.intention)  # the side is set per hand
-    return ImageOptions(
+    return photo_options(
+        args,
         text=text,
         object_box=parse_box(args.object_box),
-        focal=args.focal,
-        intrinsics=parse_numbers(args.intrinsics, 4, "--intrinsics"),
         occluded=parse_fingers(args.occluded),
-        samples=args.samples,
-        seed=args.seed,
-        mirrored=args.mirrored,
-        max_disagreement=args.max_disagreement,
-        own_skeleton=not args.builtin_proportions,
-        device=args.device,
         views=args.views,
         mesh=args.views,
         cameras=read_cameras(args.cameras) if args.cameras else None,

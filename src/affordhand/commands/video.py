@@ -3,8 +3,16 @@ report out (photo/video.py)."""
 
 from __future__ import annotations
 
-from affordhand.commands.common import PRIOR_HELP, add_device_arg, add_hand_model_args, load_refiner_from_args, warn
-from affordhand.photo.options import ImageOptions
+from affordhand.commands.common import (
+    PRIOR_HELP,
+    add_camera_flags,
+    add_detection_flags,
+    add_device_arg,
+    add_hand_model_args,
+    load_refiner_from_args,
+    photo_options,
+    warn,
+)
 
 
 def register(sub) -> None:
@@ -14,8 +22,7 @@ def register(sub) -> None:
     p.add_argument("clip", help="video file (anything FFmpeg reads: MP4, MOV, AVI, WebM, ...)")
     p.add_argument("--out", required=True, help="output folder: records.jsonl, overlay.mp4, report.html")
     p.add_argument("--text", help='affordance sentence, "A right hand ..." (the side is set per track)')
-    p.add_argument("--focal", type=float, help="focal length in pixels (default: 60-degree field of view)")
-    p.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of a calibrated camera (overrides --focal)")
+    add_camera_flags(p)
     p.add_argument(
         "--cameras",
         metavar="FILE.jsonl",
@@ -25,18 +32,7 @@ def register(sub) -> None:
     p.add_argument("--every", type=int, default=1, help="read every N-th frame (default: 1, every frame)")
     p.add_argument("--max-frames", type=int, help="read at most this many frames")
     p.add_argument("--per-frame", action="store_true", help="refine every frame alone (no sequence refinement)")
-    p.add_argument("--samples", type=int, default=ImageOptions.samples)
-    p.add_argument("--mirrored", action="store_true", help="the clip is mirrored (selfie camera)")
-    p.add_argument(
-        "--max-disagreement",
-        type=float,
-        default=ImageOptions.max_disagreement,
-        help="joints MediaPipe places this far apart (fraction of the hand's size) in a frame and its mirror "
-        "image are taken as occluded; 1 turns the mirror pass off",
-    )
-    p.add_argument(
-        "--builtin-proportions", action="store_true", help="keep the built-in hand's proportions for every track"
-    )
+    add_detection_flags(p, "the clip is", "a frame", "keep the built-in hand's proportions for every track")
     p.add_argument("--prior", default="default", help=PRIOR_HELP)
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
@@ -46,7 +42,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from affordhand.data.descriptions import check_sentence
-    from affordhand.photo.pipeline import parse_numbers, read_cameras
+    from affordhand.photo.pipeline import read_cameras
     from affordhand.photo.video import VideoOptions, run_video
 
     if args.text:
@@ -57,20 +53,7 @@ def run(args) -> int:
         per_frame=args.per_frame,
         frame_cameras=read_cameras(args.cameras, key="frame") if args.cameras else None,
     )
-    options = ImageOptions(
-        text=args.text,
-        focal=args.focal,
-        intrinsics=parse_numbers(args.intrinsics, 4, "--intrinsics"),
-        samples=args.samples,
-        seed=args.seed,
-        mirrored=args.mirrored,
-        max_disagreement=args.max_disagreement,
-        own_skeleton=not args.builtin_proportions,
-        device=args.device,
-        views=False,
-        mesh=False,
-        cameras=None,
-    )
+    options = photo_options(args, text=args.text, views=False, mesh=False, cameras=None)
     refiner = load_refiner_from_args(args)
     if refiner.note:
         warn(refiner.note)

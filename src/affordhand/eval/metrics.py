@@ -38,13 +38,12 @@ def acceleration(joints: torch.Tensor, frames: torch.Tensor | None = None) -> to
     """Return (T - 2, 21, 3) the second differences J[t+1] - 2 J[t] + J[t-1] of a sequence's root-relative
     joints (T, 21, 3): the acceleration in units per frame^2. With frame numbers (T,) that skip frames, each
     is divided by its gaps: 2 (slope after - slope before) / (gap before + gap after)."""
+    from affordhand.refinement.sequence import second_difference
+
     rel = root_relative(joints)
-    if frames is None:
-        return rel[2:] - 2 * rel[1:-1] + rel[:-2]
-    frames = torch.as_tensor(frames, dtype=rel.dtype)
-    before = (frames[1:-1] - frames[:-2]).clamp_min(1.0)[:, None, None]
-    after = (frames[2:] - frames[1:-1]).clamp_min(1.0)[:, None, None]
-    return 2 * ((rel[2:] - rel[1:-1]) / after - (rel[1:-1] - rel[:-2]) / before) / (before + after)
+    at = torch.arange(1, len(rel) - 1)
+    frames = None if frames is None else torch.as_tensor(frames, dtype=rel.dtype)
+    return second_difference(rel, at - 1, at, at + 1, frames)
 
 
 def acceleration_errors_mm(pred: torch.Tensor, gt: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:

@@ -152,8 +152,13 @@ def _hand_text(rec: dict, path: Path, options: ImageOptions, describer, notes: l
         if describer is None:
             notes.append("no text given (--text or --describe-backend); refined without affordance text")
         return None
-    side = f"A {rec['side']} hand"
-    return text.replace("A right hand", side).replace("A left hand", side)
+    return for_side(text, rec["side"])
+
+
+def for_side(text: str, side: str) -> str:
+    """Return an affordance sentence made the given side's ("A right hand ..." -> "A left hand ...")."""
+    hand = f"A {side} hand"
+    return text.replace("A right hand", hand).replace("A left hand", hand)
 
 
 def _write_views(image, rec, refined, K, hands: tuple, stem: str, out: Path, options: ImageOptions) -> dict:

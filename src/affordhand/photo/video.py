@@ -28,7 +28,7 @@ from affordhand.hand.model import BuiltinHand
 from affordhand.photo.detect import DetectedHand, VideoHands
 from affordhand.photo.fit import PHOTO_FIT, fit_both_sides, fit_skeleton, initial_records
 from affordhand.photo.options import ImageOptions, check_intrinsics
-from affordhand.photo.pipeline import camera_for, joint_visibility, keypoint_confidence
+from affordhand.photo.pipeline import camera_for, for_side, joint_visibility, keypoint_confidence
 from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import refine_batch, refine_records
 from affordhand.refinement.settings import GuidedConfig, RefineConfig
@@ -177,10 +177,7 @@ def _refine_track(records: list[dict], options: ImageOptions, video: VideoOption
     """Return one track's refined records: its own skeleton, a fit again with it, then refinement of the track
     as one sequence (or frame by frame with video.per_frame)."""
     front, hand = refiner.hand, refiner.device_hand
-    text = options.text
-    if text:
-        side = f"A {records[0]['side']} hand"
-        text = text.replace("A right hand", side).replace("A left hand", side)
+    text = for_side(options.text, records[0]["side"]) if options.text else None
     if options.own_skeleton and type(hand) is BuiltinHand:
         pick = np.unique(np.linspace(0, len(records) - 1, SKELETON_FRAMES).round().astype(int))
         own = fit_skeleton(front, [records[i] for i in pick])

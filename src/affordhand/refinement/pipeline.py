@@ -154,27 +154,38 @@ def refine_batch(
     if config.mode == "none":
         unchanged = batch.with_global(batch.orient_r, torch.nan_to_num(batch.transl), batch.scale)
         return _output_records(records, unchanged, batch.pose_r, hand, "none", {})
-    convention = None
-    if config.mode in PRIOR_MODES and prior is not None:
-        config.guided.check_levels(prior.config.T)
-        if config.guided.pose_convention == "prior":
-            # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a
-            # skeleton with the input's joints and the prior's bone directions (hand/convention.py).
-            convention = prior_convention(hand, prior)
-    if convention is not None:
-        hand = convention.hand
-        batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
+    batch, hand, convention = _in_prior_convention(batch, hand, config, prior)
     fitted = fit_global(hand, batch, config.fit)
-    extra: dict = {}
-    if config.mode == "fit":
-        pose = fit_pose(hand, fitted, config.fit)
-    else:
-        seeds = noise_seeds(records, config.seed, sequences=False)
-        pose, extra = _prior_poses(records, batch, fitted, config, hand, prior, device, seeds)
+    pose, extra = _finger_poses(records, batch, fitted, config, hand, prior, device, sequences=False)
     if config.refit_global and config.mode != "fit":  # validated for the prior's modes (refinement/settings.py)
         short = replace(config.fit, iters=max(1, config.fit.iters // 2))
         fitted = fit_global(hand, replace(fitted, pose_r=pose), short, anchor=batch.orient_r)  # the input's
     return _finished(records, fitted, pose, hand, config.mode, extra, convention, uncertainty)
+
+
+def _in_prior_convention(batch: HandBatch, hand: HandModel, config: RefineConfig, prior):
+    """Return (batch, hand model, convention or None): in the prior's modes, the prior's noise levels checked
+    and, with pose_convention "prior", the batch's poses and the hand moved into the prior's convention."""
+    if config.mode not in PRIOR_MODES or prior is None:
+        return batch, hand, None
+    config.guided.check_levels(prior.config.T)
+    if config.guided.pose_convention != "prior":
+        return batch, hand, None
+    # The prior's poses mean what they mean on its own skeleton: refine in its convention, on a skeleton with
+    # the input's joints and the prior's bone directions (hand/convention.py).
+    convention = prior_convention(hand, prior)
+    if convention is None:
+        return batch, hand, None
+    return replace(batch, pose_r=convention.to_prior(batch.pose_r)), convention.hand, convention
+
+
+def _finger_poses(records, batch, fitted, config: RefineConfig, hand, prior, device, sequences: bool):
+    """Return (finger poses (B, 45), extra fields): the `fit` mode's keypoint fit, or guided refinement with
+    the prior, whose noise is each hand's own or, with sequences, its sequence's (noise_seeds)."""
+    if config.mode == "fit":
+        return fit_pose(hand, fitted, config.fit), {}
+    seeds = noise_seeds(records, config.seed, sequences=sequences)
+    return _prior_poses(records, batch, fitted, config, hand, prior, device, seeds)
 
 
 def _finished(records, fitted: HandBatch, pose, hand, mode, extra, convention, uncertainty) -> list[dict]:
@@ -209,22 +220,9 @@ def _refine_sequences(ordered, spans, config: RefineConfig, hand, prior, device,
     """Return refined copies of records that are sequences one after the other, each in frame order (spans:
     their index ranges), each refined jointly (refinement/sequence.py)."""
     group_of = torch.as_tensor([k for k, g in enumerate(spans) for _ in g], device=device)
-    batch = batch_from_records(ordered).to(device)
-    convention = None
-    if config.mode in PRIOR_MODES and prior is not None:
-        config.guided.check_levels(prior.config.T)
-        if config.guided.pose_convention == "prior":
-            convention = prior_convention(hand, prior)
-    if convention is not None:
-        hand = convention.hand
-        batch = replace(batch, pose_r=convention.to_prior(batch.pose_r))
+    batch, hand, convention = _in_prior_convention(batch_from_records(ordered).to(device), hand, config, prior)
     fitted = fit_global(hand, batch, config.fit, groups=group_of)
-    extra: dict = {}
-    if config.mode == "fit":
-        pose = fit_pose(hand, fitted, config.fit)
-    else:
-        seeds = noise_seeds(ordered, config.seed, sequences=True)
-        pose, extra = _prior_poses(ordered, batch, fitted, config, hand, prior, device, seeds)
+    pose, extra = _finger_poses(ordered, batch, fitted, config, hand, prior, device, sequences=True)
     frames = frame_numbers(ordered, spans).to(device)
     pose, orient, transl = smooth_sequences(
         hand, fitted, pose, spans, config.sequence, config.fit, batch.orient_r, frames

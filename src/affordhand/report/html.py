@@ -75,6 +75,9 @@ def video_report(path: str | Path, clip: str, result, video_file: str) -> Path:
     """Write one HTML page for a clip: the overlay video (beside the page), what was found and each track's
     frames, side, sentence and acceleration (photo/video.py: VideoResult)."""
     import numpy as np
+    import torch
+
+    from affordhand.eval.metrics import acceleration
 
     tracks: dict[str, list[dict]] = {}
     for rec in result.records:
@@ -82,12 +85,8 @@ def video_report(path: str | Path, clip: str, result, video_file: str) -> Path:
     rows = []
     for name, recs in tracks.items():
         recs = sorted(recs, key=lambda r: r["frame"])
-        joints = np.stack([r["joints3d"] - r["joints3d"][:1] for r in recs])
-        accel = (
-            1000 * np.linalg.norm(joints[2:] - 2 * joints[1:-1] + joints[:-2], axis=-1).mean()
-            if len(recs) > 2
-            else None
-        )
+        joints = torch.as_tensor(np.stack([r["joints3d"] for r in recs]))
+        accel = 1000 * float(acceleration(joints).norm(dim=-1).mean()) if len(recs) > 2 else None
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{recs[0]['side']}</td><td>{len(recs)}</td>"
             f"<td>{recs[0]['frame']}-{recs[-1]['frame']}</td><td>{html.escape(recs[0].get('text') or '-')}</td>"
