@@ -2,6 +2,7 @@
 joints; refinement with a prior made for another skeleton writes poses in the input's convention."""
 
 import numpy as np
+import pytest
 import roma
 import torch
 from hypothesis import given, settings
@@ -51,6 +52,27 @@ def test_a_pose_in_the_priors_convention_has_the_same_joints_and_comes_back(seed
     torch.testing.assert_close(back, roma.rotvec_to_rotmat(pose.reshape(-1, 3)), atol=1e-5, rtol=0)
     # the matched skeleton has the prior's bone directions and the input's bone lengths
     torch.testing.assert_close(bone_directions(convention.hand.rest, convention.hand.tips), bone_directions(*BUILTIN))
+
+
+def test_one_skeleton_per_hand_changes_each_hand_as_its_own_skeleton_would():
+    """A batch of skeletons (hand/model.py: SkeletonsHand) gets each skeleton's own convention, also when
+    every hand comes in k samples in a row (as guided refinement repeats them)."""
+    from affordhand.hand.model import skeletons_hand
+
+    hands = [_spread_hand(25, seed) for seed in (1, 2, 3)]
+    together = matched_convention(skeletons_hand(hands), *BUILTIN)
+    g = torch.Generator().manual_seed(0)
+    k = 2
+    pose, orient = 0.6 * torch.randn(3 * k, 45, generator=g), torch.randn(3 * k, 3, generator=g)
+    moved = together.to_prior(pose)
+    for s, hand in enumerate(hands):
+        rows = slice(s * k, (s + 1) * k)
+        alone = matched_convention(hand, *BUILTIN)
+        torch.testing.assert_close(moved[rows], alone.to_prior(pose[rows]), atol=1e-5, rtol=0)
+        mine = together.hand(orient, moved).joints[rows]
+        torch.testing.assert_close(mine, hand(orient[rows], pose[rows]).joints, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="cannot take 3 skeletons"):
+        together.hand(orient[:4], moved[:4])
 
 
 def test_the_same_skeleton_needs_no_change():

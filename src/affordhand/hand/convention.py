@@ -26,7 +26,7 @@ import roma
 import torch
 from torch import nn
 
-from affordhand.hand.model import BuiltinHand, HandModel, chain_points
+from affordhand.hand.model import BuiltinHand, HandModel, SkeletonsHand, chain_points
 from affordhand.hand.rotations import mirror_where
 from affordhand.hand.skeleton import OPENPOSE_FROM_MANO
 
@@ -35,9 +35,9 @@ SAME_DIRECTION_RAD = 1e-5  # skeletons whose bones all agree this well share a c
 
 def bone_directions(rest: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
     """Return unit rest directions (15, 3) of the bone each MANO-order finger joint moves (to the next joint
-    of its chain, or to the tip)."""
+    of its chain, or to the tip); (S, 15, 3) for one skeleton per hand (rest (S, 16, 3), tips (S, 5, 3))."""
     chains = chain_points(rest, tips)
-    bones = (chains[:, 1:] - chains[:, :-1]).reshape(15, 3)
+    bones = (chains[..., 1:, :] - chains[..., :-1, :]).reshape(*chains.shape[:-3], 15, 3)
     return bones / bones.norm(dim=-1, keepdim=True)
 
 
@@ -48,25 +48,29 @@ def _angles(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def _aligning_rotations(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Return (N, 3, 3) the smallest rotations taking unit vectors source (N, 3) onto target (N, 3)."""
+    """Return (..., 3, 3) the smallest rotations taking unit vectors source (..., 3) onto target (..., 3)."""
     axis, angle = _angles(source, target)
-    return roma.rotvec_to_rotmat(axis / axis.norm(dim=-1).clamp_min(1e-12)[:, None] * angle[:, None])
+    return roma.rotvec_to_rotmat(axis / axis.norm(dim=-1).clamp_min(1e-12)[..., None] * angle[..., None])
 
 
 def _parents(align: torch.Tensor) -> torch.Tensor:
     """Return (15, 3, 3) A of each finger joint's parent: the joint before it in its chain, the wrist (the
-    identity) for a chain's base joint."""
-    parent = torch.eye(3, dtype=align.dtype, device=align.device).expand(15, 3, 3).clone()
-    parent.reshape(5, 3, 3, 3)[:, 1:] = align.reshape(5, 3, 3, 3)[:, :-1]
+    identity) for a chain's base joint; (S, 15, 3, 3) for one skeleton per hand."""
+    lead = align.shape[:-3]
+    parent = torch.eye(3, dtype=align.dtype, device=align.device).expand(*lead, 15, 3, 3).clone()
+    parent.reshape(*lead, 5, 3, 3, 3)[..., 1:, :, :] = align.reshape(*lead, 5, 3, 3, 3)[..., :-1, :, :]
     return parent
 
 
 def _turn(pose: torch.Tensor, align: torch.Tensor, parent: torch.Tensor, inverse: bool) -> torch.Tensor:
     """Return right-hand poses (B, 45) turned into the prior's convention (R' = A_parent^T R A_j) or, inverse,
-    back (R = A_parent R' A_j^T); align and parent (15, 3, 3) from PoseConvention."""
+    back (R = A_parent R' A_j^T); align and parent (15, 3, 3) from PoseConvention, or (S, 15, 3, 3) for one
+    skeleton per hand (B a multiple of S: each skeleton's hands in a row, as SkeletonsHand takes them)."""
     B = pose.shape[0]
     rot = roma.rotvec_to_rotmat(pose.reshape(B, 15, 3))
     align, parent = align.to(pose.device, pose.dtype), parent.to(pose.device, pose.dtype)
+    if align.dim() == 4:
+        align, parent = (t.repeat_interleave(B // align.shape[0], 0) for t in (align, parent))
     if inverse:
         out = parent @ rot @ align.transpose(-1, -2)
     else:
@@ -114,7 +118,7 @@ class PoseConvention:
     """The change from a hand model's pose convention to a prior's (see the module's docstring)."""
 
     hand: nn.Module  # the matched skeleton (the input's joints, the prior's bone directions), or the wrapped model
-    align: torch.Tensor  # (15, 3, 3) A_j
+    align: torch.Tensor  # (15, 3, 3) A_j, or (S, 15, 3, 3) for one skeleton per hand
 
     def __post_init__(self):
         self.parent = _parents(self.align)
@@ -139,16 +143,19 @@ def matched_convention(hand: HandModel, prior_rest: torch.Tensor, prior_tips: to
     (16, 3), tips (5, 3)), or None when the bone directions already agree."""
     rest, tips = rest_points(hand)
     prior_rest, prior_tips = (torch.as_tensor(v).to(rest.device, rest.dtype) for v in (prior_rest, prior_tips))
-    source, target = bone_directions(prior_rest, prior_tips), bone_directions(rest, tips)
+    target = bone_directions(rest, tips)
+    source = bone_directions(prior_rest, prior_tips).expand_as(target)
     if _angles(source, target)[1].max() < SAME_DIRECTION_RAD:
         return None
     align = _aligning_rotations(source, target)
     if not isinstance(hand, BuiltinHand):
         return PoseConvention(ConventionHand(hand, align), align)
     chains = chain_points(rest, tips)
-    lengths = (chains[:, 1:] - chains[:, :-1]).norm(dim=-1)  # (5, 3)
-    points = chains[:, :1] + torch.cumsum(lengths[..., None] * source.reshape(5, 3, 3), dim=1)  # joints 2, 3, tip
+    lengths = (chains[..., 1:, :] - chains[..., :-1, :]).norm(dim=-1)  # (5, 3), or (S, 5, 3)
+    bones = lengths[..., None] * source.reshape(*source.shape[:-2], 5, 3, 3)
+    points = chains[..., :1, :] + torch.cumsum(bones, dim=-2)  # joints 2, 3 and the tip of each chain
     matched_rest = rest.clone()
-    matched_rest[2::3], matched_rest[3::3] = points[:, 0], points[:, 1]
-    matched = BuiltinHand(matched_rest.cpu().numpy(), points[:, 2].cpu().numpy()).to(rest.device)
+    matched_rest[..., 2::3, :], matched_rest[..., 3::3, :] = points[..., 0, :], points[..., 1, :]
+    kind = SkeletonsHand if rest.dim() == 3 else BuiltinHand
+    matched = kind(matched_rest.cpu().numpy(), points[..., 2, :].cpu().numpy()).to(rest.device)
     return PoseConvention(matched, align)

@@ -79,6 +79,28 @@ class BuiltinHand(nn.Module):
         )
 
 
+class SkeletonsHand(BuiltinHand):
+    """The built-in hand with one skeleton per hand of a batch: rest joints (S, 16, 3) and tips (S, 5, 3), hand
+    b posed by skeleton b. A batch of k times as many hands (each hand's k samples in a row, as
+    refinement's HandBatch.repeat makes them) takes each skeleton k times."""
+
+    def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
+        """Return HandOutput with joints (B, 21, 3), metres, B a multiple of the skeletons' count."""
+        del betas
+        count, skeletons = hand_pose.shape[0], self.rest.shape[0]
+        if count % skeletons:
+            raise ValueError(f"{count} hands cannot take {skeletons} skeletons in turn")
+        rest, tips = (t.repeat_interleave(count // skeletons, 0) for t in (self.rest, self.tips))
+        return HandOutput(joints=skeleton_joints(rest, tips, global_orient, hand_pose, transl, scale, is_left))
+
+
+def skeletons_hand(skeletons: list[BuiltinHand]) -> SkeletonsHand:
+    """Return one SkeletonsHand of the built-in skeletons given (one per hand of a batch), on the first's device."""
+    rest = torch.stack([h.rest.cpu() for h in skeletons]).numpy()
+    tips = torch.stack([h.tips.cpu() for h in skeletons]).numpy()
+    return SkeletonsHand(rest, tips).to(skeletons[0].rest.device)
+
+
 def skeleton_joints(rest, tips, global_orient, hand_pose, transl=None, scale=None, is_left=None) -> torch.Tensor:
     """Return joints (B, 21, 3), metres, of the built-in hand with rest joints (16, 3) and tips (5, 3) (tensors,
     differentiable: a skeleton being fitted), under a HandModel's parameters."""

@@ -214,14 +214,6 @@ class _MovedHand:
         return HandOutput(skeleton_joints(self.rest, self.tips, global_orient, hand_pose, transl, scale, is_left))
 
 
-class SkeletonsHand(_MovedHand):
-    """One built-in skeleton per hand of a batch (hand b posed by skeletons[b]): the `fit` mode of refinement
-    run on many hands, each with its own proportions, at once."""
-
-    def __init__(self, skeletons: list[BuiltinHand]):
-        super().__init__(torch.stack([h.rest for h in skeletons]), torch.stack([h.tips for h in skeletons]))
-
-
 def _moved(hand: BuiltinHand, offsets_mm: torch.Tensor) -> _MovedHand:
     """Return the hand with its wrist, rest joints 1-15 and tips moved by offsets_mm (21, 3), or one skeleton
     per hand by (B, 21, 3), the skeleton's origin kept at its wrist."""

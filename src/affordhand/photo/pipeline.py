@@ -16,9 +16,9 @@ from affordhand.errors import AffordhandError
 from affordhand.hand import skeleton
 from affordhand.hand.calibrate import FORMAT
 from affordhand.hand.camera import default_intrinsics, project
-from affordhand.hand.model import BuiltinHand, HandModel
+from affordhand.hand.model import BuiltinHand, HandModel, skeletons_hand
 from affordhand.photo.detect import detect_hands, read_image
-from affordhand.photo.fit import PHOTO_FIT, SkeletonsHand, fit_skeletons, initial_records, occlusion_from_box
+from affordhand.photo.fit import PHOTO_FIT, fit_skeletons, initial_records, occlusion_from_box
 from affordhand.photo.options import ImageOptions  # noqa: F401  (its home is options.py)
 from affordhand.refinement.loader import Refiner
 from affordhand.refinement.pipeline import refine_batch
@@ -268,9 +268,9 @@ def process_images(
     paths: list[Path], out: Path, options: ImageOptions, refiner: Refiner, describer=None, strict=False, done=None
 ) -> list[dict]:
     """Return the report entries of every hand in the images (process_image's, each image's hands as alone),
-    the fits batched over all hands: MediaPipe on each image, then every hand's initial fit at once and every
-    hand's own skeleton at once, then refinement hand by hand. done(path) is called as each image is
-    finished (a progress bar's step)."""
+    the fits batched over all hands: MediaPipe on each image, then every hand's initial fit at once, every
+    hand's own skeleton at once and refinement at once (_refined_together), then the outputs hand by hand.
+    done(path) is called as each image is finished (a progress bar's step)."""
     options = replace(options, device=refiner.device)
     done = done or (lambda path: None)
     hand, front = refiner.device_hand, refiner.hand  # the fits run on the CPU
@@ -294,20 +294,43 @@ def process_images(
             rec["text"] = text
     skeletons = _own_skeletons(hand, front, init, options)
     init = _refitted(init, skeletons)
+    refined = _refined_together(init, skeletons, hand, refiner, options)
     entries, current, image = [], None, None
-    for n, (rec, bones, (path, k, _, K, _)) in enumerate(zip(init, skeletons, found)):
+    for n, (rec, done_rec, bones, (path, k, _, K, _)) in enumerate(zip(init, refined, skeletons, found)):
         if path != current:
             current, image = path, read_image(path)
         own = hand if bones is None else bones.to(options.device)
+        views = _write_views(image, rec, done_rec, K, (own, hand), f"{path.stem}_hand{k}", out, options)
         mode = "affordance" if rec.get("text") else "uncond"
-        guided = GuidedConfig(samples=options.samples)
-        config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
-        refined = refine_batch([rec], config, own, refiner.prior, options.device, refiner.uncertainty)[0]
-        views = _write_views(image, rec, refined, K, (own, hand), f"{path.stem}_hand{k}", out, options)
-        entries.append(_entry(rec, refined, views, "; ".join(notes[rec["id"]]) or None, mode))
+        entries.append(_entry(rec, done_rec, views, "; ".join(notes[rec["id"]]) or None, mode))
         if n + 1 == len(found) or found[n + 1][0] != path:
             done(path)
     return entries
+
+
+def _refined_together(records: list[dict], skeletons: list, hand: HandModel, refiner: Refiner, options) -> list:
+    """Return the refined records, in their order: the hands with text (affordance mode) in one batch and the
+    others (uncond) in another, each hand posed by its own skeleton (hand/model.py: SkeletonsHand) or, where it
+    has none, by the refiner's hand. Each hand's noise is its own (its id's seed), so it ends as it would
+    alone."""
+    out: list = [None] * len(records)
+    guided = GuidedConfig(samples=options.samples)
+    for mode in ("affordance", "uncond"):
+        members = [i for i, rec in enumerate(records) if bool(rec.get("text")) == (mode == "affordance")]
+        if not members:
+            continue
+        own = [skeletons[i] for i in members]
+        if type(hand) is BuiltinHand and any(bones is not None for bones in own):
+            model = skeletons_hand([hand if bones is None else bones for bones in own]).to(options.device)
+        else:
+            model = hand
+        config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
+        batch = [records[i] for i in members]
+        for i, rec in zip(
+            members, refine_batch(batch, config, model, refiner.prior, options.device, refiner.uncertainty)
+        ):
+            out[i] = rec
+    return out
 
 
 def _own_skeletons(hand: HandModel, front: HandModel, records: list[dict], options: ImageOptions) -> list:
@@ -325,7 +348,7 @@ def _refitted(records: list[dict], skeletons: list) -> list[dict]:
     mine = [i for i, own in enumerate(skeletons) if own is not None]
     if not mine:
         return records
-    hand = SkeletonsHand([skeletons[i] for i in mine])
+    hand = skeletons_hand([skeletons[i] for i in mine])
     fitted = refine_batch([records[i] for i in mine], RefineConfig(mode="fit", fit=PHOTO_FIT), hand, groups=[])
     out = list(records)
     rounded = lambda t: np.round(t.numpy().astype(float), 6).tolist()  # metres, as skeleton files hold them
