@@ -16,9 +16,9 @@ others), 2D keypoints with 1.5 px of jitter and a regressor whose errors vary sl
 - The real clip (`--clip-frames`, default 60; 0 skips it): the first frames of the take in
   `../shared/photos3d` (one person's left hand, gestures, 3D joints per frame), written as an MP4 at 10
   frames per second, through `affordhand video` (sequence and `--per-frame`) and through `affordhand image`,
-  one photo at a time, all with the take's per-frame intrinsics and no text: frames found, PA-MPJPE and
-  root-relative MPJPE (mm), acceleration error and acceleration (mm/frame^2) against the take's joints, and
-  the seconds per frame of each whole run in this process (imports excluded).
+  each photo alone (one run over them all), all with the take's per-frame intrinsics and no text: frames
+  found, PA-MPJPE and root-relative MPJPE (mm), acceleration error and acceleration (mm/frame^2) against
+  the take's joints, and the seconds per frame of each whole run in this process (imports excluded).
 - Regressor `--profile` as in benchmarks/real_grasps.py: `hamer` (hidden fingers drift to a relaxed hand,
   rotation off by 6 deg, seen joints by 0.08 rad) or `synth` (4 deg, 0.06 rad, drift to the grasps' mean).
 
@@ -171,7 +171,7 @@ def nearest_hand(records: list[dict], frame: dict) -> np.ndarray:
 
 def real_clip(args) -> dict[str, list]:
     """Return {method: CLIP_COLUMNS} of the photos3d take through `affordhand video` (sequence and per frame)
-    and through `affordhand image`, one photo at a time, on the same frames and cameras, in this process."""
+    and through `affordhand image`, each photo alone (one run), on the same frames and cameras, in this process."""
     import tempfile
 
     from affordhand.photo.options import ImageOptions
@@ -202,7 +202,7 @@ def real_clip(args) -> dict[str, list]:
         for e in entries:
             by_photo.setdefault(names[Path(e["record"]["image"]).name], []).append(e["record"])
         found = {i: nearest_hand(r, truth[i]) for i, r in by_photo.items()}
-        rows["affordhand image, one photo at a time"] = clip_scores(truth, found, seconds)
+        rows["affordhand image, each photo alone"] = clip_scores(truth, found, seconds)
     return rows
 
 

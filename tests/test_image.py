@@ -104,9 +104,10 @@ def test_image_command_on_the_shipped_photo_keeps_the_hand_on_the_photo(tmp_path
     rec = read_records(out / "records.jsonl").records[0]
     assert rec["side"] == "left" and rec["text"].startswith("A left hand") and rec["refine_mode"] == "affordance"
     from affordhand.photo.detect import detect_hands, read_image
+    from affordhand.photo.options import ImageOptions
 
     detected = detect_hands(read_image(EXAMPLE))[0]
-    unsure = detected.disagreement > 0.15  # the default --max-disagreement: past it, unseen
+    unsure = detected.disagreement > ImageOptions.max_disagreement  # the default: past it, unseen
     assert np.array_equal(~rec["visible"], unsure)
     doubt = detected.disagreement > 0.06  # below it, weighed: the doubtful joints count for little
     assert 0 < doubt.sum() < 5 and (rec["keypoint_confidence"][doubt] < 0.25).all()
@@ -420,7 +421,7 @@ def test_doubt_alone_never_leaves_fewer_than_six_seen_joints():
     from affordhand.photo.pipeline import MIN_SEEN_BY_DOUBT, joint_visibility
 
     rec = {"joints3d": np.zeros((21, 3)), "keypoints2d": np.zeros((21, 2))}
-    doubt = np.linspace(0.5, 0.1, 21)  # every joint past the threshold; the last ones least in doubt
+    doubt = ImageOptions.max_disagreement + np.linspace(0.4, 0.05, 21)  # every joint past it; the last least
     seen = joint_visibility(rec, SimpleNamespace(disagreement=doubt), ImageOptions())
     assert seen.sum() == MIN_SEEN_BY_DOUBT and seen[-MIN_SEEN_BY_DOUBT:].all()
     told = joint_visibility(
