@@ -25,7 +25,7 @@ annotation: is the refined hand's guess closer than MediaPipe's and the initial 
 Harder photos (fourth table): each data set photo, and every 10th frame of `../shared/photos3d` (its 3D joints
 projected with the frame's intrinsics), made small (224 px), blurred or dark, through the pipeline
 with MediaPipe's doubt weighed (the default: each keypoint's confidence falls with how far it moves between
-the photo and its mirror image; unseen only past 0.3 of the hand's size) and dropped as it was (unseen past
+the photo and its mirror image; unseen only past 0.3 of the hand's size) and dropped (unseen past
 0.06, the others fully trusted); scored on every annotated joint.
 
 Last, it prints how far MediaPipe's points move between the photo and its mirror image (the flip check of
@@ -313,7 +313,7 @@ def photos3d_hands(shared: Path) -> list[dict]:
 def run_unsure(args) -> dict[tuple[str, str], dict[str, list]]:
     """Return {(photo set, version): {method: [per photo (MediaPipe's, the refined hand's) errors per annotated
     joint (px)]}}: each photo of the data set and of photos3d made small, blurred or dark, through the pipeline
-    (one run per set, version and method) with doubt dropped as before (unseen past 0.06) and weighed
+    (one run per set, version and method) with doubt dropped (unseen past 0.06) and weighed
     (DOUBT)."""
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import process_images
@@ -350,8 +350,10 @@ def per_photo_errors(versions: list[dict], entries: list[dict]) -> list[tuple[np
 def print_unsure(rows: dict[tuple[str, str], dict[str, list]]) -> None:
     """Print the refined hand's error on the harder versions of the photos, doubt dropped against weighed:
     over every annotated joint, and the photo where the refined hand is farthest behind MediaPipe's points."""
-    print("\n*Photos made harder for MediaPipe (every annotated joint, px; MediaPipe's points / refined; the")
-    print("worst photo: refined minus MediaPipe, its mean over its joints):*\n")
+    print(
+        "\n*Photos made harder for MediaPipe (every annotated joint, px; MediaPipe's points / refined; the worst"
+        " photo: refined minus MediaPipe, its mean over its joints):*\n"
+    )
     body = []
     for (name, kind), methods in rows.items():
         cells = [f"{name}, {kind}"]

@@ -15,10 +15,11 @@ others), 2D keypoints with 1.5 px of jitter and a regressor whose errors vary sl
   the built-in hand: the validation clips on which the sequence settings' defaults were chosen.
 - The real clip (`--clip-frames`, default 60; 0 skips it): the first frames of the take in
   `../shared/photos3d` (one person's left hand, gestures, 3D joints per frame), written as an MP4 at 10
-  frames per second, through `affordhand video` (sequence and `--per-frame`) and through `affordhand image`,
-  each photo alone (one run over them all), all with the take's per-frame intrinsics and no text: frames
-  found, PA-MPJPE and root-relative MPJPE (mm), acceleration error and acceleration (mm/frame^2) against
-  the take's joints, and the seconds per frame of each whole run in this process (imports excluded).
+  frames per second, through `affordhand video` (sequence and `--per-frame`) and through `affordhand image`
+  (one run, each hand's result as if its photo were alone), all with the take's per-frame intrinsics and no
+  text: frames found, PA-MPJPE and root-relative MPJPE (mm), acceleration error and acceleration
+  (mm/frame^2) against the take's joints, and the seconds per frame of each whole run in this process
+  (imports excluded).
 - Regressor `--profile` as in benchmarks/real_grasps.py: `hamer` (hidden fingers drift to a relaxed hand,
   rotation off by 6 deg, seen joints by 0.08 rad) or `synth` (4 deg, 0.06 rad, drift to the grasps' mean).
 

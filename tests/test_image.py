@@ -502,8 +502,9 @@ def test_each_photo_takes_its_camera_from_the_cameras_file_its_exif_or_the_defau
 
 @pytest.mark.slow
 def test_a_run_over_many_photos_fits_them_at_once_and_gives_each_hand_its_own_result(tmp_path):
-    """process_images batches the fits (initial, own skeleton, refit) over every hand of the run; each hand
-    ends where process_image puts it alone (float rounding apart), and an unreadable photo is skipped."""
+    """process_images batches the fits (initial, own skeleton, refit) and refinement over every hand of the run,
+    a hand with text (affordance mode) and one without (uncond) in one run; each hand ends where
+    process_image puts it alone (float rounding apart), and an unreadable photo is skipped."""
     import shutil
 
     from affordhand.photo.options import ImageOptions
@@ -517,9 +518,15 @@ def test_a_run_over_many_photos_fits_them_at_once_and_gives_each_hand_its_own_re
     shutil.copy(EXAMPLE, tmp_path / "same.jpg")
     (tmp_path / "broken.jpg").write_bytes(b"not a photo")
     paths = [tmp_path / "same.jpg", tmp_path / "broken.jpg", shifted]
-    together = process_images(paths, tmp_path, options, refiner)
-    alone = [e for p in (paths[0], paths[2]) for e in process_image(p, tmp_path, options, refiner)]
+
+    class Describer:  # a sentence for the shifted photo only
+        def run(self, item):
+            return {"text": "A right hand holds a mug." if "shifted" in str(item.image) else ""}
+
+    together = process_images(paths, tmp_path, options, refiner, Describer())
+    alone = [e for p in (paths[0], paths[2]) for e in process_image(p, tmp_path, options, refiner, Describer())]
     assert [e["record"]["id"] for e in together] == ["same/hand0", "shifted/hand0"]
+    assert [e["mode"] for e in together] == ["uncond", "affordance"]
     for a, b in zip(together, alone):
         assert np.abs(a["record"]["joints3d"] - b["record"]["joints3d"]).max() < 1e-4  # m
         for key in ("rest_joints", "tips"):

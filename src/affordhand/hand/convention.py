@@ -70,6 +70,8 @@ def _turn(pose: torch.Tensor, align: torch.Tensor, parent: torch.Tensor, inverse
     rot = roma.rotvec_to_rotmat(pose.reshape(B, 15, 3))
     align, parent = align.to(pose.device, pose.dtype), parent.to(pose.device, pose.dtype)
     if align.dim() == 4:
+        if B % align.shape[0]:
+            raise ValueError(f"{B} poses cannot take {align.shape[0]} skeletons' conventions in turn")
         align, parent = (t.repeat_interleave(B // align.shape[0], 0) for t in (align, parent))
     if inverse:
         out = parent @ rot @ align.transpose(-1, -2)

@@ -82,7 +82,8 @@ class BuiltinHand(nn.Module):
 class SkeletonsHand(BuiltinHand):
     """The built-in hand with one skeleton per hand of a batch: rest joints (S, 16, 3) and tips (S, 5, 3), hand
     b posed by skeleton b. A batch of k times as many hands (each hand's k samples in a row, as
-    refinement's HandBatch.repeat makes them) takes each skeleton k times."""
+    refinement's HandBatch.repeat makes them) takes each skeleton k times. The batch must keep the skeletons'
+    order: a batch reordered or cut (sequences regrouped, chunks) would pose hands with others' skeletons."""
 
     def forward(self, global_orient, hand_pose, transl=None, scale=None, betas=None, is_left=None):
         """Return HandOutput with joints (B, 21, 3), metres, B a multiple of the skeletons' count."""

@@ -21,8 +21,8 @@ class ImageOptions:
     occluded: tuple[str, ...] = ()  # fingers the user says are hidden
     # Joints MediaPipe places this far apart (fraction of the hand's size) in the image and in its mirror
     # image are taken as not visible; 1 or more turns the mirror pass off. Below it, doubt is weighed
-    # (weigh_doubt): each keypoint's confidence falls with its disagreement (photo/pipeline.py). At 0.15, dark
-    # photos lost joints that MediaPipe had placed well (benchmarks/photos.py, harder photos).
+    # (weigh_doubt): each keypoint's confidence falls with its disagreement (photo/pipeline.py). Past 0.15 alone,
+    # dark photos drop joints that MediaPipe places well (benchmarks/photos.py, harder photos).
     max_disagreement: float = 0.3
     weigh_doubt: bool = True
     samples: int = 4

@@ -325,10 +325,9 @@ def _refined_together(records: list[dict], skeletons: list, hand: HandModel, ref
         else:
             model = hand
         config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
-        batch = [records[i] for i in members]
-        for i, rec in zip(
-            members, refine_batch(batch, config, model, refiner.prior, options.device, refiner.uncertainty)
-        ):
+        batch = [records[i] for i in members]  # groups=[]: no sequences, so the batch keeps its order
+        refined = refine_batch(batch, config, model, refiner.prior, options.device, refiner.uncertainty, groups=[])
+        for i, rec in zip(members, refined):
             out[i] = rec
     return out
 
@@ -399,6 +398,11 @@ def _surface(hand: HandModel, base: HandModel, record: dict, device: str) -> tup
     return hand_mesh(hand, t("global_orient"), t("hand_pose"), t("transl"), t("scale")[0], left, base)[0]
 
 
+# Photos whose hands are fitted and refined together in one pass of run_images: it bounds the memory of a
+# large folder, and records.jsonl is written after each pass.
+PHOTOS_PER_PASS = 64
+
+
 def run_images(
     paths: list[str],
     out_dir: str | Path,
@@ -406,7 +410,8 @@ def run_images(
     refiner: Refiner,
     describer=None,
 ) -> list[dict]:
-    """Process every image; write records.jsonl and report.html into out_dir; return the report entries."""
+    """Process every image, PHOTOS_PER_PASS at a time; write records.jsonl (after each pass) and report.html
+    into out_dir; return the report entries."""
     from affordhand.report.html import batch_report
 
     out = Path(out_dir)
@@ -415,9 +420,12 @@ def run_images(
 
     from affordhand.progress import show_progress
 
+    entries = []
     with Progress(disable=not show_progress() or len(paths) < 2) as bar:
         task = bar.add_task("image", total=len(paths))
-        entries = process_images(paths, out, options, refiner, describer, done=lambda path: bar.advance(task))
-    write_records(out / "records.jsonl", [e["record"] for e in entries])
+        for start in range(0, len(paths), PHOTOS_PER_PASS):
+            chunk = paths[start : start + PHOTOS_PER_PASS]
+            entries += process_images(chunk, out, options, refiner, describer, done=lambda path: bar.advance(task))
+            write_records(out / "records.jsonl", [e["record"] for e in entries])  # a crash keeps the passes done
     batch_report(out / "report.html", entries)
     return entries
