@@ -16,7 +16,10 @@ seen joints' distance after the same fit beside them.
 
 Second table: the same photos as photographed (no edge, every joint seen), the same three against the truth
 in 3D: root-relative MPJPE (wrist at the origin, camera axes: shape, tilt and size), the same after the best
-scale alone and after the best rotation alone (how much of it is size and how much tilt), and PA-MPJPE.
+scale alone and after the best rotation alone (how much of it is size and how much tilt), and PA-MPJPE;
+then the steps of the photo path (STEPS): the built-in hand fitted to MediaPipe's 3D landmarks alone, fitted
+to the 2D keypoints as well with the built-in proportions (the initial fit before the hand's own skeleton),
+and the floor of the built-in hand, fitted to the true joints themselves.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ from common import add_common_args, markdown_copy
 from affordhand.report.tables import markdown_table
 
 SOURCES = ("MediaPipe", "initial", "refined")
+# Where the photo path's 3D error comes from, in the second table: the built-in hand fitted to MediaPipe's 3D
+# landmarks alone, then to the 2D keypoints too with the built-in proportions (before the hand's own
+# skeleton), and the floor: the built-in hand fitted to the true joints themselves.
+STEPS = ("fit to MediaPipe's 3D alone", "2D fit, built-in proportions", "floor: built-in hand fitted to the truth")
 
 
 def frames(shared: Path, every: int) -> list[dict]:
@@ -122,12 +129,30 @@ def refine_photo(path: Path, frame: dict, hidden: np.ndarray | None, refiner, op
     rec["visible"] = np.ones(21, bool) if hidden is None else ~hidden
     if args.text:
         rec["text"] = args.text
+    steps = _path_steps(hand, found[best], rec, truth) if hidden is None else {}
     own, rec = _own_skeleton(hand, hand, rec, options)
     mode = "affordance" if args.text else "uncond"
     config = RefineConfig(mode=mode, seed=args.seed, guided=GuidedConfig(samples=options.samples), fit=PHOTO_FIT)
     refined = refine_batch([rec], config, own, refiner.prior)[0]
     joints = {"MediaPipe": found[best].world, "initial": np.asarray(rec["joints3d"])}
-    return {**joints, "refined": np.asarray(refined["joints3d"])}
+    return {**joints, "refined": np.asarray(refined["joints3d"]), **steps}
+
+
+def _path_steps(hand, detected, rec: dict, truth: np.ndarray) -> dict:
+    """Return {STEPS name: joints (21, 3)}: the built-in hand fitted to MediaPipe's 3D landmarks alone, the
+    initial record before the hand's own skeleton, and the built-in hand fitted to the true joints (the
+    same side as the record)."""
+    from affordhand.photo.fit import fit_to_world
+
+    left = np.array([rec["side"] == "left"])
+
+    def fitted(points: np.ndarray) -> np.ndarray:
+        orient, pose, _ = fit_to_world(hand, points[None], left)
+        with torch.no_grad():
+            out = hand(torch.as_tensor(orient), torch.as_tensor(pose), is_left=torch.as_tensor(left))
+        return out.joints[0].numpy()
+
+    return dict(zip(STEPS, (fitted(detected.world), np.asarray(rec["joints3d"]), fitted(truth))))
 
 
 def run(args) -> list[dict]:
@@ -150,7 +175,7 @@ def run(args) -> list[dict]:
                 row.update({source: similarity_error(got[source], frame["joints3d"], ~hidden) for source in SOURCES})
             whole = refine_photo(Path(frame["image"]), frame, None, refiner, options, args)
             if whole is not None:
-                row["whole"] = {source: root_relative_errors(whole[source], frame["joints3d"]) for source in SOURCES}
+                row["whole"] = {k: root_relative_errors(whole[k], frame["joints3d"]) for k in SOURCES + STEPS}
             rows.append(row)
     return rows
 
@@ -194,9 +219,12 @@ def report(args, parser: argparse.ArgumentParser) -> None:
     whole = [r["whole"] for r in rows if "whole" in r]
     print(f"\n*As photographed ({len(whole)} photos with a hand found), 3D joints against the truth, mm:*\n")
     header = ("source", "root-relative MPJPE", "after the best scale", "after the best rotation", "PA-MPJPE")
-    body = [[source, *(f"{v:.1f}" for v in np.mean([w[source] for w in whole], 0))] for source in SOURCES]
+    body = [[source, *(f"{v:.1f}" for v in np.mean([w[source] for w in whole], 0))] for source in SOURCES + STEPS]
     print(markdown_table(header, body))
-    print("\nMediaPipe: its metric world landmarks; initial and refined: the photo path's joints (camera frame)")
+    print(
+        "\nMediaPipe: its metric world landmarks; initial and refined: the photo path's joints (camera frame); "
+        "the last three: the photo path's steps and the built-in hand's floor"
+    )
 
 
 if __name__ == "__main__":
