@@ -105,15 +105,22 @@ MIN_SEEN_BY_DOUBT = 6  # doubt alone never leaves fewer seen joints than this (a
 # twice MediaPipe's keypoint noise (KEYPOINT_SD_PX, 3 px at the reference palm of 100 px, on a hand box of
 # about two palms: 0.015), as two passes that each place the joint that well disagree by up to about that.
 DOUBT_SCALE = 0.03
+# A seen keypoint counts for at least this share of a sure one (its noise at most about 3 times a sure one's):
+# where MediaPipe doubts the whole hand (a dark photo), its points are still the best evidence of where the
+# hand is, and below this share the priors alone would place it (benchmarks/photos.py, harder photos: the
+# worst photo 5.4 px behind MediaPipe's points without a floor, 2.3 px with it). Past --max-disagreement a
+# joint is unseen instead.
+CONFIDENCE_FLOOR = 0.1
 
 
 def keypoint_confidence(detection) -> np.ndarray:
-    """Return (21,) each keypoint's confidence in (0, 1]: 1 / (1 + (disagreement / DOUBT_SCALE)^2), the
-    disagreement between the photo's and its mirror image's pass; 1 where the mirror pass said nothing."""
+    """Return (21,) each keypoint's confidence in [CONFIDENCE_FLOOR, 1]: 1 / (1 + (disagreement /
+    DOUBT_SCALE)^2), the disagreement between the photo's and its mirror image's pass, or CONFIDENCE_FLOOR if
+    higher; 1 where the mirror pass said nothing."""
     if detection.disagreement is None:
         return np.ones(21)
     doubt = np.nan_to_num(np.asarray(detection.disagreement, float), nan=0.0)
-    return 1.0 / (1.0 + (doubt / DOUBT_SCALE) ** 2)
+    return np.maximum(1.0 / (1.0 + (doubt / DOUBT_SCALE) ** 2), CONFIDENCE_FLOOR)
 
 
 def joint_visibility(rec: dict, detection, options: ImageOptions) -> np.ndarray:
