@@ -88,10 +88,27 @@ def score(hand: dict, entries: list[dict]) -> dict | None:
     visible = np.asarray(near["record"]["visible"], bool)
     box = hand["keypoints2d"][lab]
     size = float(np.ptp(box, 0).max()) if lab.sum() > 1 else float("nan")
-    out = {"size": size, "visible": lab & visible, "occluded": lab & ~visible}
+    out = {"size": size, "visible": lab & visible, "occluded": lab & ~visible, "extent": extent_ratio(near)}
     for source in SOURCES:
         out[source] = np.linalg.norm(near["keypoints2d"][source] - hand["keypoints2d"], axis=-1)
     return out
+
+
+def extent_ratio(entry: dict) -> float:
+    """Return the diagonal of the refined hand's projected joints' 2D box over that of MediaPipe's 21 points
+    (a collapsed hand is far below 1)."""
+    diagonal = lambda uv: float(np.linalg.norm(np.ptp(np.asarray(uv), 0)))
+    return diagonal(entry["keypoints2d"]["refined"]) / diagonal(entry["keypoints2d"]["detected"])
+
+
+def print_extents(ratios: list[float], what: str) -> None:
+    """Print the range of extent_ratio over hands, against the target (within 1.5x either way)."""
+    lo, hi = min(ratios), max(ratios)
+    met = "met" if 1 / 1.5 <= lo and hi <= 1.5 else "NOT met"
+    print(
+        f"\n*No collapse, {what}: the refined hand's projected extent is {lo:.2f}-{hi:.2f}x MediaPipe's points' "
+        f"over {len(ratios)} hands (target: within 1.5x either way): {met}.*"
+    )
 
 
 def run(args) -> list[tuple[str, dict]]:
@@ -259,6 +276,7 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
         f"- refined at most 1 px worse overall: {m['refined'] - m['detected']:+.2f} px -> "
         f"{'met' if m['refined'] - m['detected'] <= 1 else 'NOT met'}"
     )
+    print_extents([r["extent"] for _, r in rows if r is not None], "annotated photos")
 
 
 UNSURE = ("small", "blurred", "dark")  # versions of the photos on which MediaPipe is less sure
@@ -311,10 +329,9 @@ def photos3d_hands(shared: Path) -> list[dict]:
 
 
 def run_unsure(args) -> dict[tuple[str, str], dict[str, list]]:
-    """Return {(photo set, version): {method: [per photo (MediaPipe's, the refined hand's) errors per annotated
-    joint (px)]}}: each photo of the data set and of photos3d made small, blurred or dark, through the pipeline
-    (one run per set, version and method) with doubt dropped (unseen past 0.06) and weighed
-    (DOUBT)."""
+    """Return {(photo set, version): {method: per_photo_errors}}: each photo of the data set and of photos3d
+    made small, blurred or dark, through the pipeline (one run per set, version and method) with doubt
+    dropped (unseen past 0.06) and weighed (DOUBT)."""
     from affordhand.photo.options import ImageOptions
     from affordhand.photo.pipeline import process_images
     from affordhand.refinement.loader import load_refiner
@@ -336,14 +353,15 @@ def run_unsure(args) -> dict[tuple[str, str], dict[str, list]]:
     return out
 
 
-def per_photo_errors(versions: list[dict], entries: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return per photo with a hand found (MediaPipe's, the refined hand's) error (px) per annotated joint."""
+def per_photo_errors(versions: list[dict], entries: list[dict]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Return per photo with a hand found (MediaPipe's, the refined hand's) error (px) per annotated joint,
+    and the refined hand's extent_ratio."""
     out = []
     for version in versions:
         found = score(version, [e for e in entries if Path(e["record"]["image"]) == Path(version["image"])])
         if found is not None:
             lab = version["labelled"]
-            out.append((found["detected"][lab], found["refined"][lab]))
+            out.append((found["detected"][lab], found["refined"][lab], found["extent"]))
     return out
 
 
@@ -359,15 +377,18 @@ def print_unsure(rows: dict[tuple[str, str], dict[str, list]]) -> None:
         cells = [f"{name}, {kind}"]
         for label in DOUBT:
             photos = methods[label]
-            detected = np.concatenate([d for d, _ in photos]) if photos else np.zeros(0)
-            refined = np.concatenate([r for _, r in photos]) if photos else np.zeros(0)
-            worst = max((r.mean() - d.mean() for d, r in photos), default=float("nan"))
+            detected = np.concatenate([d for d, _, _ in photos]) if photos else np.zeros(0)
+            refined = np.concatenate([r for _, r, _ in photos]) if photos else np.zeros(0)
+            worst = max((r.mean() - d.mean() for d, r, _ in photos), default=float("nan"))
             cells.append(
                 f"{np.mean(detected):.1f} / {np.mean(refined):.1f}, worst {worst:+.1f} "
                 f"({len(photos)} photos, {len(refined)} joints)"
             )
         body.append(cells)
     print(markdown_table(["photos, version", *DOUBT], body))
+    weighed = [e for methods in rows.values() for _, _, e in methods[list(DOUBT)[-1]]]
+    if weighed:
+        print_extents(weighed, "harder photos, doubt weighed")
 
 
 def print_disagreement(shared: Path, threshold: float = 0.04) -> None:
