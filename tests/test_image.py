@@ -532,3 +532,33 @@ def test_a_run_over_many_photos_fits_them_at_once_and_gives_each_hand_its_own_re
         assert np.abs(a["record"]["joints3d"] - b["record"]["joints3d"]).max() < 1e-4  # m
         for key in ("rest_joints", "tips"):
             assert np.allclose(a["record"]["skeleton"][key], b["record"]["skeleton"][key], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_folder_goes_in_passes_and_a_crash_keeps_the_passes_done(tmp_path, monkeypatch):
+    """run_images takes PHOTOS_PER_PASS photos at a time and rewrites records.jsonl after each pass: a crash
+    in a later pass leaves the records of the passes before it."""
+    import shutil
+
+    from affordhand.photo import pipeline
+    from affordhand.photo.options import ImageOptions
+    from affordhand.refinement.loader import load_refiner
+
+    paths = []
+    for name in ("first.jpg", "second.jpg"):
+        shutil.copy(EXAMPLE, tmp_path / name)
+        paths.append(str(tmp_path / name))
+    monkeypatch.setattr(pipeline, "PHOTOS_PER_PASS", 1)
+    real = pipeline.process_images
+
+    def crash_on_the_second(chunk, *args, **kwargs):
+        if Path(chunk[0]).name == "second.jpg":
+            raise RuntimeError("simulated crash")
+        return real(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process_images", crash_on_the_second)
+    options = ImageOptions(views=False, mesh=False, samples=1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline.run_images(paths, tmp_path / "out", options, load_refiner())
+    kept = read_records(tmp_path / "out" / "records.jsonl").records
+    assert [r["id"] for r in kept] == ["first/hand0"]
