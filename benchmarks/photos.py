@@ -316,16 +316,14 @@ PHOTOS3D_EVERY = 10  # every 10th frame of the photos3d take in the harder-photo
 def photos3d_hands(shared: Path) -> list[dict]:
     """Return [{image, keypoints2d (21, 2), labelled (21,)}] of every PHOTOS3D_EVERY-th frame of photos3d, its
     21 joints projected with the frame's intrinsics (all labelled); [] when the folder is not there."""
-    path = shared / "photos3d" / "frames.jsonl"
-    if not path.is_file():
+    from photos3d import frames, projected
+
+    if not (shared / "photos3d" / "frames.jsonl").is_file():
         return []
-    hands = []
-    for line in path.read_text().splitlines()[::PHOTOS3D_EVERY]:
-        row = json.loads(line)
-        joints, K = np.asarray(row["joints3d"]), np.asarray(row["K"])
-        uv = (K @ (joints / joints[:, 2:3]).T).T[:, :2]
-        hands.append({"image": shared / "photos3d" / row["image"], "keypoints2d": uv, "labelled": np.ones(21, bool)})
-    return hands
+    return [
+        {"image": f["image"], "keypoints2d": projected(f), "labelled": np.ones(21, bool)}
+        for f in frames(shared, PHOTOS3D_EVERY)
+    ]
 
 
 def run_unsure(args) -> dict[tuple[str, str], dict[str, list]]:

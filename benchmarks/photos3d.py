@@ -54,12 +54,17 @@ def frames(shared: Path, every: int) -> list[dict]:
     ]
 
 
+def projected(frame: dict) -> np.ndarray:
+    """Return the frame's true joints projected with its intrinsics: (21, 2) px."""
+    joints = frame["joints3d"]
+    return (frame["K"] @ (joints / joints[:, 2:3]).T).T[:, :2]
+
+
 def draw_edge(frame: dict, folder: Path, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
     """Return (the photo with a grey half-plane over 6-10 joints, saved in folder; hidden (21,) bool)."""
     from PIL import Image, ImageDraw
 
-    joints = frame["joints3d"]
-    uv = (frame["K"] @ (joints / joints[:, 2:3]).T).T[:, :2]
+    uv = projected(frame)
     angle = rng.uniform(0, 2 * np.pi)
     d = np.array([np.cos(angle), np.sin(angle)])
     along = uv @ d
@@ -120,7 +125,7 @@ def refine_photo(path: Path, frame: dict, hidden: np.ndarray | None, refiner, op
     if not found:
         return None
     truth = frame["joints3d"]
-    uv = (frame["K"] @ (truth / truth[:, 2:3]).T).T[:, :2]
+    uv = projected(frame)
     # The detection nearest the true hand (the take shows one hand).
     best = int(np.argmin([np.linalg.norm(h.keypoints2d - uv, axis=1).mean() for h in found]))
     K = default_intrinsics(image.shape[1], image.shape[0]).numpy()

@@ -249,8 +249,8 @@ def process_image(path: Path, out: Path, options: ImageOptions, refiner: Refiner
 
 
 def _detections(paths: list[Path], options: ImageOptions, strict: bool, done) -> list[tuple]:
-    """Return (path, hands found, K, focal source) of each image with a hand; an image without one is said
-    on stderr, one that cannot be read too (strict: raised)."""
+    """Return (path, image, hands found, K, focal source) of each image with a hand; an image without one is
+    said on stderr, one that cannot be read too (strict: raised)."""
     out = []
     for path in paths:
         try:
@@ -267,7 +267,7 @@ def _detections(paths: list[Path], options: ImageOptions, strict: bool, done) ->
             print(f"{path}: no hand found (MediaPipe); nothing written for this image", file=sys.stderr)
             done(path)
             continue
-        out.append((path, found, *camera_for(path, w, h, options)))
+        out.append((path, image, found, *camera_for(path, w, h, options)))
     return out
 
 
@@ -284,7 +284,8 @@ def process_images(
     images = _detections([Path(p) for p in paths], options, strict, done)
     if not images:
         return []
-    found = [(path, k, h, K, source) for path, hands, K, source in images for k, h in enumerate(hands)]
+    found = [(path, k, h, K, source) for path, _, hands, K, source in images for k, h in enumerate(hands)]
+    pixels = {path: image for path, image, *_ in images}
     ids = [f"{path.stem}/hand{k}" for path, k, *_ in found]
     init, side_notes = initial_records(front, [f[2] for f in found], np.stack([f[3] for f in found]), ids)
     notes = {}
@@ -302,35 +303,34 @@ def process_images(
     skeletons = _own_skeletons(hand, front, init, options)
     init = _refitted(init, skeletons)
     refined = _refined_together(init, skeletons, hand, refiner, options)
-    entries, current, image = [], None, None
+    entries = []
     for n, (rec, done_rec, bones, (path, k, _, K, _)) in enumerate(zip(init, refined, skeletons, found)):
-        if path != current:
-            current, image = path, read_image(path)
         own = hand if bones is None else bones.to(options.device)
-        views = _write_views(image, rec, done_rec, K, (own, hand), f"{path.stem}_hand{k}", out, options)
-        mode = "affordance" if rec.get("text") else "uncond"
-        entries.append(_entry(rec, done_rec, views, "; ".join(notes[rec["id"]]) or None, mode))
+        views = _write_views(pixels[path], rec, done_rec, K, (own, hand), f"{path.stem}_hand{k}", out, options)
+        entries.append(_entry(rec, done_rec, views, "; ".join(notes[rec["id"]]) or None, _mode(rec)))
         if n + 1 == len(found) or found[n + 1][0] != path:
             done(path)
     return entries
 
 
+def _mode(record: dict) -> str:
+    """Return the refinement mode of a photo's hand: affordance with a sentence, uncond without."""
+    return "affordance" if record.get("text") else "uncond"
+
+
 def _refined_together(records: list[dict], skeletons: list, hand: HandModel, refiner: Refiner, options) -> list:
     """Return the refined records, in their order: the hands with text (affordance mode) in one batch and the
-    others (uncond) in another, each hand posed by its own skeleton (hand/model.py: SkeletonsHand) or, where it
-    has none, by the refiner's hand. Each hand's noise is its own (its id's seed), so it ends as it would
-    alone."""
+    others (uncond) in another, each hand posed by its own skeleton (hand/model.py: SkeletonsHand) or, where
+    the hands have none (_own_skeletons gives all or none), by the refiner's hand. Each hand's noise is its
+    own (its id's seed), so it ends as it would alone."""
     out: list = [None] * len(records)
     guided = GuidedConfig(samples=options.samples)
     for mode in ("affordance", "uncond"):
-        members = [i for i, rec in enumerate(records) if bool(rec.get("text")) == (mode == "affordance")]
+        members = [i for i, rec in enumerate(records) if _mode(rec) == mode]
         if not members:
             continue
         own = [skeletons[i] for i in members]
-        if type(hand) is BuiltinHand and any(bones is not None for bones in own):
-            model = skeletons_hand([hand if bones is None else bones for bones in own]).to(options.device)
-        else:
-            model = hand
+        model = hand if own[0] is None else skeletons_hand(own).to(options.device)
         config = RefineConfig(mode=mode, seed=options.seed, guided=guided, fit=PHOTO_FIT)
         batch = [records[i] for i in members]  # groups=[]: no sequences, so the batch keeps its order
         refined = refine_batch(batch, config, model, refiner.prior, options.device, refiner.uncertainty, groups=[])
