@@ -12,7 +12,9 @@ The first table, over all classes (mm; the issue's measures):
 - `synth -> real`: mean distance of each synthetic grasp to the nearest real one (of the chosen objects, and
   of all of them): a generator that buys coverage with noise gets worse here;
 - `2-sample`: leave-one-out 1-nearest-neighbour accuracy of telling the real grasps from as many synthetic
-  ones drawn at random (0.5: indistinguishable).
+  ones drawn at random (0.5: indistinguishable);
+- `real grasps outside the joint limits`: the share of real grasps with an anatomical angle outside the
+  built-in hand's limits (hand/skeleton.py): how well its joint axes and ranges describe real hands.
 
 Real: `../shared/realgrasps/grasps.jsonl` (223 human-annotated MANO grasps of 40 YCB objects; research use:
 measured here, never fitted into the generator), brought into the built-in hand's pose convention as
@@ -49,7 +51,7 @@ from affordhand.data.records import read_records
 from affordhand.hand import BuiltinHand
 from affordhand.hand.calibrate import calibrate
 from affordhand.hand.convention import matched_convention
-from affordhand.hand.skeleton import pose_to_angles
+from affordhand.hand.skeleton import limit_violations, pose_to_angles
 from affordhand.report.tables import markdown_table
 from affordhand.synth.config import SynthConfig
 from affordhand.synth.dataset import generate
@@ -166,10 +168,14 @@ def overall_table(real: list[dict], every: list[dict], data: dict, rng: np.rando
         "synth -> real": float(nearest(js, jr, chunk=512).mean()),
         "synth -> all real": float(nearest(js, je, chunk=512).mean()),
         "2-sample": two_sample_accuracy(jr, js, rng),
+        "real outside limits": float(
+            (limit_violations(np.stack([r["hand_pose"] for r in real]).astype(float)) > 0).mean()
+        ),
     }
     header = ("real grasps", "any NN", "same NN (classes in both)", "synth -> real", "synth -> all real", "2-sample")
+    header += ("real grasps outside the joint limits",)
     row = [len(real), f"{out['any NN']:.2f}", f"{out['same NN']:.2f} ({len(same)})", f"{out['synth -> real']:.2f}"]
-    row += [f"{out['synth -> all real']:.2f}", f"{out['2-sample']:.2f}"]
+    row += [f"{out['synth -> all real']:.2f}", f"{out['2-sample']:.2f}", f"{out['real outside limits']:.2f}"]
     print(markdown_table(header, [row]))
     print(f"\nmm, root-relative joints 1-20 of the built-in hand, {len(js)} synthetic grasps\n")
     return out

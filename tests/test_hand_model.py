@@ -122,6 +122,23 @@ def test_joint_limits_contain_the_flat_hand_and_exclude_hyperflexion():
     assert np.allclose(np.einsum("jab,jcb->jac", axes, axes), np.eye(3), atol=1e-9)  # orthonormal rows
 
 
+def test_the_thumb_opposes_at_its_base_and_folds_across_the_palm_at_its_other_joints():
+    """Carpometacarpal flexion brings the thumb in front of the palm (-y); flexion of its MCP and IP joints
+    folds it across the palm toward the little finger (-z) and hardly out of the palm's plane."""
+    rest = HAND(torch.zeros(1, 3), torch.zeros(1, 45)).joints[0]
+
+    def tip_moves(joint: int) -> torch.Tensor:
+        angles = np.zeros((1, 15, 3))
+        angles[0, joint, 0] = 0.6
+        pose = torch.as_tensor(skeleton.angles_to_pose(angles), dtype=torch.float32)
+        return HAND(torch.zeros(1, 3), pose).joints[0, 4] - rest[4]  # the thumb's tip (OpenPose 4)
+
+    base, mcp, ip = (tip_moves(j) for j in (12, 13, 14))
+    assert base[1] < -0.01 and abs(base[1]) > abs(base[2])  # mostly toward the palm's front
+    for move in (mcp, ip):
+        assert move[2] < -0.005 and abs(move[1]) < 0.5 * abs(move[2])  # across, in the palm's plane
+
+
 def test_rotation_6d_round_trip():
     r = roma.random_rotvec(64, dtype=torch.float64)
     assert torch.allclose(roma.rotvec_to_rotmat(sixd_to_rotvec(rotvec_to_6d(r))), roma.rotvec_to_rotmat(r), atol=1e-9)

@@ -158,29 +158,42 @@ def rest_joints() -> tuple[np.ndarray, np.ndarray]:
     return joints, tips
 
 
+# The directions (right-hand model frame) toward which flexion moves a bone's tip. The four fingers flex
+# toward the palm. The thumb's column is pronated against the fingers (Kapandji, The Physiology of the
+# Joints, vol. 1: its pulp faces the fingers' pulps), so its joints do not flex as theirs do:
+# - at the carpometacarpal joint, flexion moves the thumb in front of the palm and across it (opposition);
+# - at the metacarpophalangeal and interphalangeal joints, flexion folds the thumb across the palm in the
+#   palm's own plane, toward the little finger's side. Chosen on the validation half of the real grasps'
+#   objects among moving the tip toward (0, -a, -1) for a = 1.25 (the carpometacarpal joint's direction),
+#   0.8, 0.4 and 0, where the fewest of those grasps lie outside the joint limits and the generator's
+#   grasps come nearest them (benchmarks/grasp_realism.py --objects validation prints both).
+FLEX_TOWARD = {"finger": (0.0, -1.0, 0.0), "thumb_cmc": (0.0, -1.0, -0.8), "thumb_distal": (0.0, 0.0, -1.0)}
+
+
+def _axes(direction, toward) -> np.ndarray:
+    """Return (3, 3) rows flexion, abduction, twist of a bone along `direction` that flexes toward `toward`."""
+    d = _unit(direction)
+    n = _unit(np.asarray(toward, float) - np.dot(toward, d) * d)
+    flex = _unit(np.cross(d, n))  # a rotation about flex moves d toward n
+    abduct = _unit(np.cross(d, flex))
+    twist = _unit(np.cross(flex, abduct))  # along the bone
+    return np.stack([flex, abduct, twist])
+
+
 def finger_axes() -> dict[str, np.ndarray]:
-    """Return for each finger a (3, 3) matrix whose rows are its flexion, abduction and twist axes.
+    """Return for each finger a (3, 3) matrix whose rows are its flexion, abduction and twist axes at its base
+    joint (the thumb: at the carpometacarpal joint; `joint_axes` gives its other two).
 
     Rows are unit vectors in the right-hand model frame. A finger joint's axis-angle vector r splits into
     anatomical angles as `axes @ r`; a pose is built from angles as `axes.T @ angles`. For the four
-    fingers this is exactly (z, y, -x); for the thumb the axes follow its rest direction, with flexion
-    moving the tip toward the palm and across it (opposition).
+    fingers this is exactly (z, y, -x); for the thumb the axes follow its rest direction (FLEX_TOWARD).
     """
     axes = {}
     for finger in FINGERS:
-        d = _unit(_DIRECTIONS[finger])
         if finger == "thumb":
-            toward = np.array([0.0, -1.0, -0.8])  # the palm and the little finger's side
+            axes[finger] = _axes(_DIRECTIONS[finger], FLEX_TOWARD["thumb_cmc"])
         else:
-            toward = np.array([0.0, -1.0, 0.0])  # the palm
-        n = _unit(toward - np.dot(toward, d) * d)
-        if finger == "thumb":
-            flex = _unit(np.cross(d, n))  # a rotation about flex moves d toward n
-            abduct = _unit(np.cross(d, flex))
-        else:
-            flex, abduct = np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
-        twist = _unit(np.cross(flex, abduct))  # along the bone
-        axes[finger] = np.stack([flex, abduct, twist])
+            axes[finger] = np.stack([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
     return axes
 
 
@@ -212,7 +225,9 @@ def joint_limits() -> np.ndarray:
 def joint_axes() -> np.ndarray:
     """Return (15, 3, 3) anatomical axes per MANO joint (rows: flexion, abduction, twist)."""
     axes = finger_axes()
-    return np.stack([axes[finger] for finger in FINGERS for _ in range(3)])
+    out = np.stack([axes[finger] for finger in FINGERS for _ in range(3)])
+    out[13] = out[14] = _axes(_DIRECTIONS["thumb"], FLEX_TOWARD["thumb_distal"])  # thumb MCP and IP
+    return out
 
 
 def angles_to_pose(angles: np.ndarray) -> np.ndarray:

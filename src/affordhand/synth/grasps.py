@@ -34,7 +34,8 @@ length, 3-4 % for finger segments relative to it). Each joint's rate and each pr
 Nothing here is fitted to recorded grasps: no pose, mean or distribution comes from them. A few settings were
 chosen, as on a validation set, on half of the real grasps' objects (`benchmarks/grasp_realism.py --objects
 validation`): the fingers' ulnar inclination, their adducted "normal" spread, the wrap's PIP rate, the DIP
-coupling, the thumb's rates and flexion presets, and whether the thumb opposes before the object comes;
+coupling, the thumb's rates, flexion presets and abduction ranges, whether the thumb opposes before the
+object comes, and the direction in which the thumb's distal joints flex (hand/skeleton.py: FLEX_TOWARD);
 realism is reported on the other half.
 """
 
@@ -92,15 +93,18 @@ SPREADS = {
 # and laterally rotated and inclined towards the ulnar side of the hand"), rad of MCP abduction; chosen on
 # the validation half of the real grasps' objects (benchmarks/grasp_realism.py) among 0, 0.1, 0.15, 0.2.
 ULNAR_INCLINATION = 0.15
-# Thumb carpometacarpal abduction tried (rad; positive: away from the index, in front of the palm), per
-# the class's thumb (Feix: abducted or adducted), and its closing rates (CMC flexion, MCP, IP).
-THUMB_RANGES = {"abducted": (-0.45, 0.75), "adducted": (-0.80, -0.15)}
+# Thumb carpometacarpal abduction tried (rad; positive: in front of the palm, negative: toward the index in
+# the palm's plane), per the class's thumb (Feix: abducted, opposed in front of the palm, or adducted, lying
+# along the index near the palm's plane), and its closing rates (CMC flexion, MCP, IP). Ranges chosen on the
+# validation half among (-0.45, 0.75) / (-0.8, -0.15), (0.2, 0.9) / (-0.8, -0.15) and (0.2, 0.9) / (-0.3, 0.3).
+THUMB_RANGES = {"abducted": (0.2, 0.9), "adducted": (-0.3, 0.3)}
 THUMB_CANDIDATES = 4
-# CMC flexion presets tried (rad), chosen among (-0.4, 0.2, 0.8), (0, 0.4, 0.8) and (0.3, 0.6, 0.9); and the
-# closing rates, among (1, .5, .5), (1, .5, .1), (1, .5, 0), (1, .8, .1) and (.5, 1, .1): opposition is mostly
-# the carpometacarpal joint's, and the interphalangeal joint stays nearly straight, as in the real grasps.
+# CMC flexion presets tried (rad), chosen among (-0.4, 0.2, 0.8), (0, 0.4, 0.8), (0.3, 0.6, 0.9) and
+# (-0.2, 0.2, 0.6); and the closing rates, among (1, .5, .1), (1, 1, .2), (.5, 1, .1), (.3, 1, .3) and
+# (.2, 1, .5): the thumb closes mostly by folding at the MCP across the palm (hand/skeleton.py: FLEX_TOWARD),
+# and the interphalangeal joint stays nearly straight, as in the real grasps.
 THUMB_FLEXIONS = (0.0, 0.4, 0.8)
-THUMB_RATES = (1.0, 0.5, 0.1)
+THUMB_RATES = (0.5, 1.0, 0.1)
 THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts open, in the palm's plane
 # In palm opposition the thumb takes an opposed carpometacarpal posture (flexion, abduction ranges, rad) before
 # the object comes, so the object rests against the palm and the thenar eminence instead of cutting into the
