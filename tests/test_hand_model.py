@@ -120,6 +120,7 @@ def test_joint_limits_contain_the_flat_hand_and_exclude_hyperflexion():
     assert np.all(limits[[0, 3, 6, 9], 0, 1] < 2.0)  # MCP flexion capped below 115 degrees
     axes = skeleton.joint_axes()
     assert np.allclose(np.einsum("jab,jcb->jac", axes, axes), np.eye(3), atol=1e-9)  # orthonormal rows
+    assert np.allclose(np.linalg.det(axes), 1.0)  # right-handed
 
 
 def test_the_thumb_opposes_at_its_base_and_folds_across_the_palm_at_its_other_joints():

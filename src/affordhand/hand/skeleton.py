@@ -158,16 +158,16 @@ def rest_joints() -> tuple[np.ndarray, np.ndarray]:
     return joints, tips
 
 
-# The directions (right-hand model frame) toward which flexion moves a bone's tip. The four fingers flex
-# toward the palm. The thumb's column is pronated against the fingers (Kapandji, The Physiology of the
-# Joints, vol. 1: its pulp faces the fingers' pulps), so its joints do not flex as theirs do:
+# The directions (right-hand model frame) toward which the thumb's flexion moves its tip (the four fingers
+# flex toward the palm, -y). The thumb's column is pronated against the fingers (Kapandji, The Physiology
+# of the Joints, vol. 1: its pulp faces the fingers' pulps), so its joints do not flex as theirs do:
 # - at the carpometacarpal joint, flexion moves the thumb in front of the palm and across it (opposition);
 # - at the metacarpophalangeal and interphalangeal joints, flexion folds the thumb across the palm in the
 #   palm's own plane, toward the little finger's side. Chosen on the validation half of the real grasps'
 #   objects among moving the tip toward (0, -a, -1) for a = 1.25 (the carpometacarpal joint's direction),
 #   0.8, 0.4 and 0, where the fewest of those grasps lie outside the joint limits and the generator's
 #   grasps come nearest them (benchmarks/grasp_realism.py --objects validation prints both).
-FLEX_TOWARD = {"finger": (0.0, -1.0, 0.0), "thumb_cmc": (0.0, -1.0, -0.8), "thumb_distal": (0.0, 0.0, -1.0)}
+FLEX_TOWARD = {"thumb_cmc": (0.0, -1.0, -0.8), "thumb_distal": (0.0, 0.0, -1.0)}
 
 
 def _axes(direction, toward) -> np.ndarray:
@@ -193,7 +193,7 @@ def finger_axes() -> dict[str, np.ndarray]:
         if finger == "thumb":
             axes[finger] = _axes(_DIRECTIONS[finger], FLEX_TOWARD["thumb_cmc"])
         else:
-            axes[finger] = np.stack([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+            axes[finger] = np.stack([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # toward the palm
     return axes
 
 
