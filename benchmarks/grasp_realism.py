@@ -152,7 +152,8 @@ def overall_table(real: list[dict], every: list[dict], data: dict, rng: np.rando
     """Print and return the overall measures: any-class and same-class coverage, synthetic-to-real distance
     (to the chosen real grasps and to all of them) and the two-sample accuracy."""
     hand = BuiltinHand()
-    jr = finger_joints(hand, np.stack([r["hand_pose"] for r in real]))
+    poses = np.stack([r["hand_pose"] for r in real])
+    jr = finger_joints(hand, poses)
     je = finger_joints(hand, np.stack([r["hand_pose"] for r in every]))
     grasps = np.asarray(data["grasp_ids"]) > 0  # not the hands that hold nothing
     js = finger_joints(hand, data["pose_r"][grasps])
@@ -168,9 +169,7 @@ def overall_table(real: list[dict], every: list[dict], data: dict, rng: np.rando
         "synth -> real": float(nearest(js, jr, chunk=512).mean()),
         "synth -> all real": float(nearest(js, je, chunk=512).mean()),
         "2-sample": two_sample_accuracy(jr, js, rng),
-        "real outside limits": float(
-            (limit_violations(np.stack([r["hand_pose"] for r in real]).astype(float)) > 0).mean()
-        ),
+        "real outside limits": float((limit_violations(poses.astype(float)) > 0).mean()),
     }
     header = ("real grasps", "any NN", "same NN (classes in both)", "synth -> real", "synth -> all real", "2-sample")
     header += ("real grasps outside the joint limits",)

@@ -180,23 +180,6 @@ def _axes(direction, toward) -> np.ndarray:
     return np.stack([flex, abduct, twist])
 
 
-def finger_axes() -> dict[str, np.ndarray]:
-    """Return for each finger a (3, 3) matrix whose rows are its flexion, abduction and twist axes at its base
-    joint (the thumb: at the carpometacarpal joint; `joint_axes` gives its other two).
-
-    Rows are unit vectors in the right-hand model frame. A finger joint's axis-angle vector r splits into
-    anatomical angles as `axes @ r`; a pose is built from angles as `axes.T @ angles`. For the four
-    fingers this is exactly (z, y, -x); for the thumb the axes follow its rest direction (FLEX_TOWARD).
-    """
-    axes = {}
-    for finger in FINGERS:
-        if finger == "thumb":
-            axes[finger] = _axes(_DIRECTIONS[finger], FLEX_TOWARD["thumb_cmc"])
-        else:
-            axes[finger] = np.stack([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # toward the palm
-    return axes
-
-
 # Per-joint limits in anatomical angles (flexion, abduction, twist), radians, for the right hand.
 # Finger ranges after the active ranges of motion in Hume et al. (1990) and Lee & Jung (2015), widened a
 # little for passive motion; used for plausibility checks and to keep synthesized poses in range.
@@ -223,11 +206,14 @@ def joint_limits() -> np.ndarray:
 
 
 def joint_axes() -> np.ndarray:
-    """Return (15, 3, 3) anatomical axes per MANO joint (rows: flexion, abduction, twist)."""
-    axes = finger_axes()
-    out = np.stack([axes[finger] for finger in FINGERS for _ in range(3)])
-    out[13] = out[14] = _axes(_DIRECTIONS["thumb"], FLEX_TOWARD["thumb_distal"])  # thumb MCP and IP
-    return out
+    """Return (15, 3, 3) anatomical axes per MANO joint: rows flexion, abduction, twist, unit vectors in the
+    right-hand model frame. A joint's axis-angle vector r splits into anatomical angles as `axes @ r`; a pose
+    is built from angles as `axes.T @ angles`. For the four fingers the rows are exactly (z, y, -x); the
+    thumb's follow its rest direction, its carpometacarpal joint and its two others each flexing toward its
+    own FLEX_TOWARD."""
+    finger = np.stack([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # flexion toward the palm
+    thumb = [_axes(_DIRECTIONS["thumb"], FLEX_TOWARD[k]) for k in ("thumb_cmc", "thumb_distal", "thumb_distal")]
+    return np.stack([finger] * 12 + thumb)
 
 
 def angles_to_pose(angles: np.ndarray) -> np.ndarray:
