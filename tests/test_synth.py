@@ -78,7 +78,7 @@ def test_classes_differ_and_vary_within():
     rng = np.random.default_rng(1)
     power = sample_poses(2, _class_objects(2, 100, rng), rng)  # small diameter: fingers wrapped
     pinch = sample_poses(22, _class_objects(22, 100, rng), rng)  # parallel extension: fingers straight
-    flex = lambda p: pose_to_angles(p)[:, [4, 7], 0].mean()  # middle and ring PIP (MANO joints 4, 10)
+    flex = lambda p: pose_to_angles(p)[:, [4, 10], 0].mean()  # middle and ring PIP (MANO joints 4, 10)
     assert flex(power) > flex(pinch) + 0.5
     assert pose_to_angles(power)[:, 0, 0].std() > 0.05  # person-to-person variation is real
     can = OBJECTS["master_chef_can"]

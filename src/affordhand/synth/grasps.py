@@ -35,8 +35,8 @@ Nothing here is fitted to recorded grasps: no pose, mean or distribution comes f
 chosen, as on a validation set, on half of the real grasps' objects (`benchmarks/grasp_realism.py --objects
 validation`): the fingers' ulnar inclination, their adducted "normal" spread, the wrap's PIP rate, the DIP
 coupling, the thumb's rates, flexion presets and abduction ranges, whether the thumb opposes before the
-object comes, and the direction in which the thumb's distal joints flex (hand/skeleton.py: FLEX_TOWARD);
-realism is reported on the other half.
+object comes, the direction in which the thumb's distal joints flex (hand/skeleton.py: FLEX_TOWARD) and how
+far from the palm the extension grasps hold a flat object; realism is reported on the other half.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ from affordhand.synth.contact import (
 )
 
 # The DIP's closing rate against the PIP's. Free motion couples them at about 2/3 (Rijpkema & Girard 1991);
-# chosen on the validation half of the real grasps' objects among 0.67, 0.4 and 0.2, as were the wrap's PIP
-# rate (among 1.0, 0.6, 0.4) and the thumb's settings below (benchmarks/grasp_realism.py --objects validation).
-DIP_COUPLING = 0.2
+# chosen on the validation half of the real grasps' objects among 0.67, 0.4, 0.2 and 0.1, as were the wrap's
+# PIP rate (among 1.0, 0.6, 0.4) and the thumb's settings below (benchmarks/grasp_realism.py --objects
+# validation).
+DIP_COUPLING = 0.1
 # Finger roles: (pre-shape flexion of MCP, PIP, DIP), (closing rates), whether the finger closes onto the
 # object (a virtual finger) or only toward its pre-shape's own target, and that target (rad).
 ROLES = {
@@ -110,10 +111,11 @@ THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts ope
 # the object comes, so the object rests against the palm and the thenar eminence instead of cutting into the
 # thumb's metacarpal (with the open pre-shape, 7 % of grasps failed every round for that); the thumb then
 # closes from postures about it (THUMB_AROUND: flexion up to this much below, abduction either side). Chosen
-# on the validation half against the open pre-shape (THUMB_FIRST False).
+# on the validation half against the open pre-shape (THUMB_FIRST False); the adducted abduction range, with the
+# thumb's MCP and IP axes of hand/skeleton.py, among (-0.6, -0.1) and (-0.3, 0.3).
 THUMB_FIRST = True
 THUMB_FIRST_OPPOSITIONS = ("palm",)
-THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.6, -0.1))}
+THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.3, 0.3))}
 THUMB_AROUND = (0.4, 0.2)
 # The directions an object in palm opposition is moved until the hand is clear of it, round by round: first
 # along the palm toward the little finger's side and the fingers, off the opposed thumb's metacarpal, so it
@@ -148,6 +150,9 @@ class GraspSpec:
     gap_m: tuple[float, float] = (0.0, 0.0)
 
 
+# How far from the palm a flat object held by the straight fingers' pads lies (extension type and parallel
+# extension, m): chosen on the validation half among (0.02, 0.06), (0.03, 0.07), (0.04, 0.08) and (0.05, 0.09).
+EXTENSION_GAP_M = (0.04, 0.08)
 SPECS: dict[int, GraspSpec] = {
     1: GraspSpec("wrap", ("wrap",) * 4, "normal"),
     2: GraspSpec("wrap", ("wrap",) * 4, "together"),
@@ -163,10 +168,10 @@ SPECS: dict[int, GraspSpec] = {
     14: GraspSpec("pinch", ("pad", "pad", "curled", "curled"), "normal", gap_m=(0.015, 0.04)),
     16: GraspSpec("side", ("side", "curled", "curled", "curled"), "together"),
     17: GraspSpec("wrap", ("extended", "wrap", "wrap", "wrap"), "together"),
-    18: GraspSpec("plate", ("straight",) * 4, "normal", gap_m=(0.02, 0.06)),
+    18: GraspSpec("plate", ("straight",) * 4, "normal", gap_m=EXTENSION_GAP_M),
     19: GraspSpec("pinch", ("hook", "hook", "curled", "curled"), "normal", gap_m=(0.01, 0.03)),
     20: GraspSpec("side", ("side", "side", "curled", "curled"), "normal"),
-    22: GraspSpec("plate", ("straight",) * 4, "together", gap_m=(0.02, 0.06)),
+    22: GraspSpec("plate", ("straight",) * 4, "together", gap_m=EXTENSION_GAP_M),
     23: GraspSpec("between", ("relaxed", "relaxed", "curled", "curled"), "scissor", thumb_closes=False),
     24: GraspSpec("pinch", ("tip", "relaxed", "relaxed", "relaxed"), "normal", gap_m=(0.02, 0.045)),
     25: GraspSpec("side", ("side", "side", "curled", "curled"), "together"),
