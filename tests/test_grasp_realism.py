@@ -44,8 +44,8 @@ def test_grasps_from_the_generator_itself_cannot_be_told_apart_and_others_can():
     mean_rows = grasp_realism.angle_rows(same, data)
     # class means of 5 to 30 grasps drawn from the same distribution: within a few standard errors
     assert mean_rows and all(np.abs(r - y).max() < 0.25 for _, r, y in mean_rows)
-    # The overall measures: a grasp drawn from the data itself is at distance 0 from its own copy, up to the
-    # skeleton calibration's float32 round trip (about 2 micrometres, mm here).
+    # The overall measures: a grasp drawn from the data itself is at distance 0 from its own copy, up to what
+    # the skeleton calibration (a fit) and float32 storage move it (about 0.002 mm).
     overall = grasp_realism.overall_table(same, same, data, rng)
     assert overall["any NN"] < 1e-2 and overall["same NN"] < 1e-2
     assert overall["synth -> real"] > overall["any NN"] and overall["2-sample"] < 0.75

@@ -112,7 +112,7 @@ THUMB_PRESHAPE = (-0.60, 0.0, 0.0)  # CMC flexion, MCP, IP: the thumb starts ope
 # thumb's metacarpal (with the open pre-shape, 7 % of grasps failed every round for that); the thumb then
 # closes from postures about it (THUMB_AROUND: flexion up to this much below, abduction either side). Chosen
 # on the validation half against the open pre-shape (THUMB_FIRST False); the adducted abduction range, with the
-# thumb's MCP and IP axes of hand/skeleton.py, among (-0.6, -0.1) and (-0.3, 0.3).
+# thumb's MCP and IP axes of hand/skeleton.py: FLEX_TOWARD, among (-0.6, -0.1) and (-0.3, 0.3).
 THUMB_FIRST = True
 THUMB_FIRST_OPPOSITIONS = ("palm",)
 THUMB_OPPOSED = {"abducted": ((0.3, 0.8), (0.3, 0.8)), "adducted": ((0.1, 0.5), (-0.3, 0.3))}
